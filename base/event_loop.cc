@@ -1,0 +1,85 @@
+#include "base/event_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace uvm {
+
+Result<EventFd> EventFd::Create(bool nonblocking) {
+  int fd = ::eventfd(0, EFD_CLOEXEC | (nonblocking ? EFD_NONBLOCK : 0));
+  if (fd < 0) return ErrnoErr("eventfd");
+  EventFd e;
+  e.fd_.Reset(fd);
+  return e;
+}
+
+void EventFd::Signal() const {
+  uint64_t one = 1;
+  ssize_t unused = ::write(fd(), &one, sizeof one);
+  (void)unused;  // only fails when the counter would overflow: it is readable then anyway
+}
+
+uint64_t EventFd::Consume() const {
+  uint64_t value = 0;
+  if (::read(fd(), &value, sizeof value) != sizeof value) return 0;
+  return value;
+}
+
+Result<EventLoop> EventLoop::Create() {
+  EventLoop loop;
+  loop.epoll_.Reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!loop.epoll_.valid()) return ErrnoErr("epoll_create1");
+  UVM_TRY(loop.stop_, EventFd::Create());
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = loop.stop_.fd();
+  if (::epoll_ctl(loop.epoll_.get(), EPOLL_CTL_ADD, loop.stop_.fd(), &ev) < 0) {
+    return ErrnoErr("epoll_ctl");
+  }
+  return loop;
+}
+
+Result<void> EventLoop::Add(int fd, uint32_t events, Callback callback) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) return ErrnoErr("epoll_ctl add");
+  callbacks_[fd] = std::move(callback);
+  return {};
+}
+
+void EventLoop::Remove(int fd) {
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  callbacks_.erase(fd);
+}
+
+Result<void> EventLoop::Run(int timeout_ms, std::function<void()> on_timeout) {
+  epoll_event events[16];
+  for (;;) {
+    int n = ::epoll_wait(epoll_.get(), events, 16, timeout_ms);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoErr("epoll_wait");
+    }
+    if (n == 0 && on_timeout) on_timeout();
+    bool stop = false;
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == stop_.fd()) {
+        stop_.Consume();
+        stop = true;
+        continue;
+      }
+      // Look up each time: a callback may have removed this fd or another one.
+      auto it = callbacks_.find(fd);
+      if (it != callbacks_.end()) {
+        Callback cb = it->second;
+        cb(events[i].events);
+      }
+    }
+    if (stop) return {};
+  }
+}
+
+}  // namespace uvm

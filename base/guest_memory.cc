@@ -1,0 +1,97 @@
+#include "base/guest_memory.h"
+
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <utility>
+
+namespace uvm {
+
+Result<GuestMemory> GuestMemory::CreateAnonymous(const std::vector<RegionSpec>& specs) {
+  GuestMemory mem;
+  mem.owned_ = true;
+  uint64_t prev_end = 0;
+  for (const RegionSpec& s : specs) {
+    if (s.size == 0 || s.gpa < prev_end || s.gpa + s.size < s.gpa) {
+      return Err("guest memory: regions must be non-empty, sorted and non-overlapping");
+    }
+    prev_end = s.gpa + s.size;
+    // MAP_NORESERVE: the guest rarely touches all of its RAM; pages are populated on first use.
+    void* p = ::mmap(nullptr, s.size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+      char what[96];
+      std::snprintf(what, sizeof what, "mapping %llu MiB of guest memory",
+                    static_cast<unsigned long long>(s.size >> 20));
+      return ErrnoErr(what);
+    }
+    ::madvise(p, s.size, MADV_MERGEABLE);
+    mem.regions_.push_back({s.gpa, s.size, static_cast<uint8_t*>(p)});
+  }
+  return mem;
+}
+
+GuestMemory GuestMemory::View(uint8_t* host, uint64_t size) {
+  GuestMemory mem;
+  mem.regions_.push_back({0, size, host});
+  return mem;
+}
+
+GuestMemory::GuestMemory(GuestMemory&& o) noexcept
+    : regions_(std::move(o.regions_)), owned_(std::exchange(o.owned_, false)) {
+  o.regions_.clear();
+}
+
+GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
+  if (this != &o) {
+    Unmap();
+    regions_ = std::move(o.regions_);
+    o.regions_.clear();
+    owned_ = std::exchange(o.owned_, false);
+  }
+  return *this;
+}
+
+GuestMemory::~GuestMemory() { Unmap(); }
+
+void GuestMemory::Unmap() {
+  if (owned_) {
+    for (const GuestRegion& r : regions_) ::munmap(r.host, r.size);
+  }
+  regions_.clear();
+  owned_ = false;
+}
+
+uint64_t GuestMemory::total_size() const {
+  uint64_t total = 0;
+  for (const GuestRegion& r : regions_) total += r.size;
+  return total;
+}
+
+uint8_t* GuestMemory::HostPtr(uint64_t gpa, uint64_t len) const {
+  for (const GuestRegion& r : regions_) {
+    // Written so that no sum can overflow: gpa >= r.gpa, then compare offsets against size.
+    if (gpa < r.gpa) continue;
+    uint64_t off = gpa - r.gpa;
+    if (off >= r.size) continue;
+    if (len > r.size - off) return nullptr;
+    return r.host + off;
+  }
+  return nullptr;
+}
+
+Result<void> GuestMemory::Write(uint64_t gpa, std::span<const uint8_t> data) const {
+  uint8_t* p = HostPtr(gpa, data.size());
+  if (!p) return Err("guest memory write outside RAM");
+  std::memcpy(p, data.data(), data.size());
+  return {};
+}
+
+Result<void> GuestMemory::Read(uint64_t gpa, std::span<uint8_t> out) const {
+  const uint8_t* p = HostPtr(gpa, out.size());
+  if (!p) return Err("guest memory read outside RAM");
+  std::memcpy(out.data(), p, out.size());
+  return {};
+}
+
+}  // namespace uvm

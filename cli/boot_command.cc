@@ -1,0 +1,82 @@
+#include "cli/boot_command.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "base/log.h"
+#include "boot/boot_params.h"
+#include "boot/layout.h"
+#include "cli/exit_codes.h"
+#include "cli/file_util.h"
+#include "vmm/linux_vm.h"
+
+namespace uvm::cli {
+namespace {
+
+Result<void> Validate(const BootOptions& o) {
+  if (o.cpus < 1 || o.cpus > boot::kMaxCpus) {
+    return Err("--cpus " + std::to_string(o.cpus) + ": must be 1 to " +
+               std::to_string(boot::kMaxCpus));
+  }
+  if ((o.memory_mib << 20) < boot::kMinRamBytes) {
+    return Err("--memory " + std::to_string(o.memory_mib) + ": a guest needs at least " +
+               std::to_string(boot::kMinRamBytes >> 20) + " MiB");
+  }
+  const uint64_t host_bytes = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
+                              static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  if (o.memory_mib > (1ull << 20) || (o.memory_mib << 20) > host_bytes) {
+    return Err("--memory " + std::to_string(o.memory_mib) + ": more than this host's " +
+               std::to_string(host_bytes >> 20) + " MiB of RAM");
+  }
+  // The device tier (virtio-blk/net/vsock) is tracked separately; refuse rather than ignore.
+  if (!o.disks.empty()) return Err("--disk: virtio-blk is not available in this build yet");
+  if (!o.net_tap.empty()) return Err("--net: virtio-net is not available in this build yet");
+  if (!o.vsock_uds.empty()) return Err("--vsock: virtio-vsock is not available in this build yet");
+  return {};
+}
+
+}  // namespace
+
+Result<int> RunBoot(const BootOptions& o) {
+  UVM_CHECK(Validate(o));
+  vmm::LinuxVmConfig config;
+  UVM_TRY(config.kernel, Context(ReadWholeFile(o.kernel), "--kernel " + o.kernel));
+  if (!o.initrd.empty()) {
+    UVM_TRY(config.initrd, Context(ReadWholeFile(o.initrd), "--initrd " + o.initrd));
+  }
+  config.cmdline = kDefaultCmdline;
+  if (!o.cmdline.empty()) config.cmdline += " " + o.cmdline;
+  UVM_CHECK(Context(boot::CheckCmdline(config.cmdline), "--cmdline"));
+  config.memory_bytes = o.memory_mib << 20;
+  config.cpus = o.cpus;
+  config.console_in = STDIN_FILENO;
+  config.console_out = STDOUT_FILENO;
+
+  UVM_TRY(vmm::LinuxVmResult r, vmm::RunLinuxVm(config));
+  const vmm::VmExit& e = r.exit;
+  if (r.panicked) {
+    std::fprintf(stderr, "uvm: the guest kernel panicked (see its console output above)\n");
+    return kExitGuestCrashed;
+  }
+  switch (e.kind) {
+    case vmm::ExitKind::kReset:
+    case vmm::ExitKind::kPowerOff:
+    case vmm::ExitKind::kHalted:
+      Log(LogLevel::kInfo, e.detail);
+      return e.status;
+    case vmm::ExitKind::kHostSignal:
+      return 128 + e.status;
+    case vmm::ExitKind::kTripleFault:
+    case vmm::ExitKind::kGuestCrash:
+      std::fprintf(stderr, "uvm: %s\n", e.detail.c_str());
+      return kExitGuestCrashed;
+    case vmm::ExitKind::kError:
+      return Err(e.detail);
+  }
+  return Err("unknown VM exit");
+}
+
+}  // namespace uvm::cli

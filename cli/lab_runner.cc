@@ -1,0 +1,454 @@
+// `uvm lab`: starts QEMU (software emulation with SVM) on the lab's L1 kernel, hands it the job
+// through a private directory on the host's root (which L1 sees over 9p), and relays the command's
+// stdin, stdout and stderr and its exit status. The wire protocol is in images/lab/lab_protocol.h.
+#include "cli/lab_runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "images/lab/lab_protocol.h"
+
+extern char** environ;
+
+namespace uvm::cli {
+namespace {
+
+namespace fs = std::filesystem;
+namespace lab = uvm::lab;
+
+constexpr char kQemu[] = "qemu-system-x86_64";
+constexpr size_t kConsoleTailLines = 40;
+constexpr size_t kConsoleKeepBytes = 64 * 1024;
+
+Result<std::string> FindQemu() {
+  const char* path = getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  for (size_t pos = 0; pos <= dirs.size();) {
+    size_t end = dirs.find(':', pos);
+    if (end == std::string::npos) end = dirs.size();
+    std::string candidate = (end > pos ? dirs.substr(pos, end - pos) : ".") + "/" + kQemu;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    pos = end + 1;
+  }
+  return Err(std::string("lab: ") + kQemu +
+             " not found in PATH (install the package qemu-system-x86)");
+}
+
+Result<fs::path> FindImages(const LabOptions& options) {
+  fs::path dir = options.images_dir;
+  if (dir.empty()) {
+    std::error_code ec;
+    fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return Err("lab: cannot resolve /proc/self/exe: " + ec.message());
+    dir = self.parent_path() / "images";
+  }
+  dir /= "lab";
+  for (const char* file : {"bzImage", "initramfs.cpio.gz"}) {
+    if (access((dir / file).c_str(), R_OK) != 0) {
+      return Err("lab: " + (dir / file).string() + " is missing (run `make images`)");
+    }
+  }
+  return dir;
+}
+
+// The job directory on the host (mkdtemp, so private to us); removed on every path out.
+class JobDir {
+ public:
+  static Result<JobDir> Create() {
+    char tmpl[] = "/tmp/uvm-lab-XXXXXX";
+    if (!mkdtemp(tmpl)) return ErrnoErr("lab: mkdtemp /tmp/uvm-lab-XXXXXX");
+    return JobDir(tmpl);
+  }
+  JobDir(JobDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  JobDir(const JobDir&) = delete;
+  ~JobDir() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  explicit JobDir(fs::path p) : path_(std::move(p)) {}
+  fs::path path_;
+};
+
+Result<void> WriteFile(const fs::path& path, const std::string& data) {
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoErr("lab: create " + path.string());
+  for (size_t done = 0; done < data.size();) {
+    ssize_t n = write(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoErr("lab: write " + path.string());
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Result<void> WriteJob(const fs::path& dir, const std::vector<std::string>& argv) {
+  std::string args, env;
+  for (const auto& a : argv) args += a + '\0';
+  for (char** e = environ; *e; ++e) env += std::string(*e) + '\0';
+  std::string cwd = fs::current_path().string();
+  UVM_CHECK(WriteFile(dir / lab::kArgvFile, args));
+  UVM_CHECK(WriteFile(dir / lab::kEnvFile, env));
+  return WriteFile(dir / lab::kCwdFile, cwd);
+}
+
+// Writes all of data to one of our own stdio fds, which may be non-blocking (inherited O_NONBLOCK).
+// A reader that went away (EPIPE) makes the rest of that stream vanish, as with any pipeline.
+void Emit(int fd, const char* data, size_t size, bool& broken) {
+  while (size > 0 && !broken) {
+    ssize_t n = write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      pollfd p = {fd, POLLOUT, 0};
+      poll(&p, 1, -1);
+      continue;
+    }
+    if (n <= 0) broken = true;
+    if (n > 0) data += n, size -= static_cast<size_t>(n);
+  }
+}
+
+struct Qemu {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  UniqueFd stdin_port, ctl_port, console;  // our ends of the chardev sockets
+};
+
+Result<Qemu> StartQemu(const std::string& qemu, const fs::path& images, const fs::path& job,
+                       const LabOptions& options, const sigset_t& original_mask) {
+  int in[2], ctl[2], con[2];
+  for (int* sv : {in, ctl, con}) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return ErrnoErr("socketpair");
+  }
+  Qemu q;
+  q.stdin_port.Reset(in[0]);
+  q.ctl_port.Reset(ctl[0]);
+  q.console.Reset(con[0]);
+  UniqueFd theirs[3] = {UniqueFd(in[1]), UniqueFd(ctl[1]), UniqueFd(con[1])};
+  fcntl(in[0], F_SETFL, O_NONBLOCK);  // stdin bytes are queued, never blocking the relay
+
+  std::string append = "console=ttyS0 reboot=t panic=-1 " + std::string(lab::kJobParam) +
+                       job.string() + (options.verbose ? "" : " quiet");
+  auto fd = [&](int i) { return std::to_string(theirs[i].get()); };
+  // Option/value pairs read better one pair to a line.
+  // clang-format off
+  std::vector<std::string> args = {
+      qemu, "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+      "-M", "microvm,acpi=off", "-accel", "tcg,thread=multi", "-cpu", "max",
+      "-smp", std::to_string(options.cpus), "-m", std::to_string(options.memory_mib),
+      "-kernel", (images / "bzImage").string(), "-initrd", (images / "initramfs.cpio.gz").string(),
+      "-append", append,
+      "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+      "-chardev", "socket,id=console,fd=" + fd(2), "-serial", "chardev:console",
+      "-fsdev", "local,id=host,path=/,security_model=passthrough,multidevs=remap",
+      "-device", "virtio-9p-device,fsdev=host,mount_tag=host",
+      "-device", "virtio-serial-device",
+      "-chardev", "socket,id=stdin,fd=" + fd(0),
+      "-device", std::string("virtserialport,chardev=stdin,name=") + lab::kStdinPort,
+      "-chardev", "socket,id=ctl,fd=" + fd(1),
+      "-device", std::string("virtserialport,chardev=ctl,name=") + lab::kCtlPort};
+  // clang-format on
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  // QEMU's own messages go to a file shown only when the lab fails.
+  UniqueFd log(open((job / "qemu.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  UniqueFd null(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  int status_pipe[2];
+  if (!log.valid() || !null.valid() || pipe2(status_pipe, O_CLOEXEC) != 0) {
+    return ErrnoErr("lab: preparing QEMU's stdio");
+  }
+  UniqueFd status_r(status_pipe[0]), status_w(status_pipe[1]);
+  pid_t parent = getpid();
+  q.pid = fork();
+  if (q.pid < 0) return ErrnoErr("lab: fork");
+  if (q.pid == 0) {
+    // Only async-signal-safe calls from here to exec.
+    sigprocmask(SIG_SETMASK, &original_mask, nullptr);
+    setpgid(0, 0);                     // a terminal's ^C reaches us; we decide what QEMU gets
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the runner
+    if (getppid() != parent) _exit(127);
+    for (auto& t : theirs) fcntl(t.get(), F_SETFD, 0);
+    dup2(null.get(), 0);
+    dup2(log.get(), 1);
+    dup2(log.get(), 2);
+    execv(argv[0], argv.data());
+    int e = errno;
+    (void)!write(status_w.get(), &e, sizeof e);
+    _exit(127);
+  }
+  status_w.Reset();
+  int exec_errno = 0;
+  if (read(status_r.get(), &exec_errno, sizeof exec_errno) == sizeof exec_errno) {
+    waitpid(q.pid, nullptr, 0);
+    return ErrnoErr("lab: cannot run " + qemu, exec_errno);
+  }
+  q.pidfd.Reset(static_cast<int>(syscall(SYS_pidfd_open, q.pid, 0)));
+  if (!q.pidfd.valid()) {
+    kill(q.pid, SIGKILL);
+    waitpid(q.pid, nullptr, 0);
+    return ErrnoErr("lab: pidfd_open");
+  }
+  return q;
+}
+
+// Everything the relay learned about the run.
+struct Outcome {
+  std::optional<int> status;           // from the kExit frame
+  std::optional<std::string> failure;  // from a kLabFailure frame, or a protocol error
+  int interrupted_by = 0;              // SIGINT/SIGTERM that made us kill QEMU
+  int qemu_wait_status = 0;
+  std::string console;  // the tail of the L1 console
+};
+
+class Relay {
+ public:
+  Relay(Qemu& q, bool verbose) : q_(q), verbose_(verbose) {
+    // A closed stdin reads as an immediate EOF.
+    if (fcntl(STDIN_FILENO, F_GETFD) < 0) CloseStdin();
+  }
+
+  Result<Outcome> Run(int sigfd) {
+    bool qemu_running = true;
+    while (qemu_running) {
+      bool read_stdin = stdin_open_ && pending_.empty();
+      pollfd fds[6] = {{sigfd, POLLIN, 0},
+                       {q_.pidfd.get(), POLLIN, 0},
+                       {q_.ctl_port.get(), POLLIN, 0},
+                       {q_.console.get(), POLLIN, 0},
+                       {read_stdin ? STDIN_FILENO : -1, POLLIN, 0},
+                       {pending_.empty() ? -1 : q_.stdin_port.get(), POLLOUT, 0}};
+      if (poll(fds, 6, -1) < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoErr("lab: poll");
+      }
+      if (fds[0].revents) OnSignal(sigfd);
+      if (fds[2].revents) ReadCtl();
+      if (fds[3].revents) ReadConsole();
+      if (fds[4].revents) ReadStdin();
+      if (fds[5].revents) WriteStdin();
+      if (fds[1].revents) qemu_running = false;
+    }
+    waitpid(q_.pid, &out_.qemu_wait_status, 0);
+    // QEMU is gone: whatever it wrote is in the sockets until EOF.
+    while (ReadCtl()) {
+    }
+    while (ReadConsole()) {
+    }
+    return std::move(out_);
+  }
+
+ private:
+  void OnSignal(int sigfd) {
+    signalfd_siginfo si;
+    if (read(sigfd, &si, sizeof si) != sizeof si) return;
+    if (!out_.interrupted_by) out_.interrupted_by = static_cast<int>(si.ssi_signo);
+    kill(q_.pid, SIGKILL);  // nothing in L1 needs a clean end: 9p writes are on the host already
+  }
+
+  // Returns false at EOF or error.
+  bool ReadCtl() {
+    char buf[64 * 1024];
+    ssize_t n = read(q_.ctl_port.get(), buf, sizeof buf);
+    if (n <= 0) return n < 0 && errno == EINTR;
+    ctl_.append(buf, static_cast<size_t>(n));
+    while (ctl_.size() >= lab::kFrameHeaderSize) {
+      uint32_t len = 0;
+      for (int i = 0; i < 4; ++i)
+        len |= uint32_t{static_cast<unsigned char>(ctl_[1 + i])} << (8 * i);
+      if (len > lab::kMaxFramePayload) {
+        Protocol("bad frame from L1 (length " + std::to_string(len) + ")");
+        return false;
+      }
+      if (ctl_.size() < lab::kFrameHeaderSize + len) break;
+      std::string payload = ctl_.substr(lab::kFrameHeaderSize, len);
+      auto type = static_cast<lab::Frame>(ctl_[0]);
+      ctl_.erase(0, lab::kFrameHeaderSize + len);
+      if (type == lab::Frame::kStdout || type == lab::Frame::kStderr) {
+        int i = type == lab::Frame::kStdout ? 0 : 1;
+        Emit(i + 1, payload.data(), payload.size(), broken_[i]);
+      } else if (type == lab::Frame::kExit && len == 4) {
+        uint32_t s = 0;
+        for (int i = 0; i < 4; ++i)
+          s |= uint32_t{static_cast<unsigned char>(payload[i])} << (8 * i);
+        out_.status = static_cast<int>(s);
+        Ack();
+      } else if (type == lab::Frame::kLabFailure) {
+        out_.failure = payload;
+        Ack();
+      } else {
+        Protocol("unknown frame type " + std::to_string(static_cast<int>(type)) + " from L1");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void Ack() { (void)!write(q_.ctl_port.get(), &lab::kAck, 1); }
+
+  void Protocol(const std::string& what) {
+    if (!out_.failure) out_.failure = what;
+    kill(q_.pid, SIGKILL);
+  }
+
+  bool ReadConsole() {
+    char buf[16 * 1024];
+    ssize_t n = read(q_.console.get(), buf, sizeof buf);
+    if (n <= 0) return n < 0 && errno == EINTR;
+    if (verbose_) Emit(STDERR_FILENO, buf, static_cast<size_t>(n), broken_[1]);
+    out_.console.append(buf, static_cast<size_t>(n));
+    if (out_.console.size() > 2 * kConsoleKeepBytes) out_.console.erase(0, kConsoleKeepBytes);
+    return true;
+  }
+
+  void ReadStdin() {
+    char buf[64 * 1024];
+    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n <= 0) return CloseStdin();
+    pending_.assign(buf, static_cast<size_t>(n));
+  }
+
+  void WriteStdin() {
+    ssize_t n = send(q_.stdin_port.get(), pending_.data(), pending_.size(), MSG_NOSIGNAL);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n < 0) {  // QEMU is going away; the command can no longer read anything
+      pending_.clear();
+      stdin_open_ = false;
+      return;
+    }
+    pending_.erase(0, static_cast<size_t>(n));
+    if (pending_.empty() && !stdin_open_) CloseStdin();
+  }
+
+  // EOF for the command: a half-close, so QEMU still reads what is queued and then sees EOF.
+  // Closing the socket outright would let QEMU see a hang-up and drop the queued bytes.
+  void CloseStdin() {
+    stdin_open_ = false;
+    if (pending_.empty()) shutdown(q_.stdin_port.get(), SHUT_WR);
+  }
+
+  Qemu& q_;
+  bool verbose_;
+  bool stdin_open_ = true;
+  std::string pending_;  // stdin bytes read but not yet taken by QEMU
+  std::string ctl_;      // a partial frame
+  bool broken_[2] = {false, false};
+  Outcome out_;
+};
+
+std::string ConsoleTail(const std::string& console) {
+  size_t pos = console.size();
+  for (size_t lines = 0; pos > 0 && lines <= kConsoleTailLines;) {
+    if (console[--pos] == '\n') ++lines;
+  }
+  return console.substr(pos == 0 ? 0 : pos + 1);
+}
+
+std::string ReadSmallFile(const fs::path& path) {
+  std::string s;
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  char buf[4096];
+  ssize_t n;
+  while (fd.valid() && (n = read(fd.get(), buf, sizeof buf)) > 0) s.append(buf, n);
+  return s;
+}
+
+Result<int> Decide(Outcome& o, const fs::path& job, bool verbose) {
+  if (o.interrupted_by)
+    return Err("lab: interrupted by " + std::string(strsignal(o.interrupted_by)));
+  if (o.status) return *o.status;
+  std::string why;
+  if (o.failure) {
+    why = *o.failure;
+  } else if (size_t at = o.console.rfind(lab::kConsoleFailurePrefix); at != std::string::npos) {
+    size_t from = at + strlen(lab::kConsoleFailurePrefix);
+    why = o.console.substr(from, o.console.find_first_of("\r\n", from) - from);
+  } else {
+    int ws = o.qemu_wait_status;
+    why = "L1 ended without reporting the command's exit status (QEMU " +
+          (WIFSIGNALED(ws) ? "killed by " + std::string(strsignal(WTERMSIG(ws)))
+                           : "exit code " + std::to_string(WEXITSTATUS(ws))) +
+          ")";
+  }
+  if (!verbose) {
+    std::string tail = "--- uvm lab: last lines of the L1 console ---\n" + ConsoleTail(o.console);
+    std::string log = ReadSmallFile(job / "qemu.log");
+    if (!log.empty()) tail += "--- uvm lab: QEMU's messages ---\n" + log;
+    bool ignored = false;
+    Emit(STDERR_FILENO, tail.data(), tail.size(), ignored);
+  }
+  return Err("lab: " + why);
+}
+
+// Blocks SIGINT/SIGTERM (read from a signalfd instead) and SIGPIPE (a closed stdout shows up as
+// EPIPE) while the lab runs, and puts the mask back on every path out.
+class SignalScope {
+ public:
+  SignalScope() {
+    sigemptyset(&set_);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) sigaddset(&set_, s);
+    sigprocmask(SIG_BLOCK, &set_, &original_);
+    sigset_t forward = set_;
+    sigdelset(&forward, SIGPIPE);
+    fd_.Reset(signalfd(-1, &forward, SFD_CLOEXEC));
+  }
+  ~SignalScope() {
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    timespec zero = {0, 0};
+    while (sigtimedwait(&pipe, nullptr, &zero) > 0) {
+    }
+    sigprocmask(SIG_SETMASK, &original_, nullptr);
+  }
+  int fd() const { return fd_.get(); }
+  const sigset_t& original() const { return original_; }
+
+ private:
+  sigset_t set_, original_;
+  UniqueFd fd_;
+};
+
+}  // namespace
+
+Result<int> RunInLab(const LabOptions& options) {
+  if (options.argv.empty()) return Err("lab: no command given");
+  UVM_TRY(std::string qemu, FindQemu());
+  UVM_TRY(fs::path images, FindImages(options));
+  UVM_TRY(JobDir job, JobDir::Create());
+  UVM_CHECK(WriteJob(job.path(), options.argv));
+
+  SignalScope signals;
+  if (signals.fd() < 0) return ErrnoErr("lab: signalfd");
+  UVM_TRY(Qemu q, StartQemu(qemu, images, job.path(), options, signals.original()));
+  Relay relay(q, options.verbose);
+  auto outcome = relay.Run(signals.fd());
+  if (!outcome) {
+    kill(q.pid, SIGKILL);
+    waitpid(q.pid, nullptr, 0);
+    return tl::unexpected(outcome.error());
+  }
+  return Decide(*outcome, job.path(), options.verbose);
+}
+
+}  // namespace uvm::cli

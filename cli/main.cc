@@ -1,0 +1,94 @@
+// uvm's command line (DESIGN.md §4). Each subcommand parses its flags into a plain options struct
+// and hands it to a Run* function; every failure of uvm itself exits 125 with one line on stderr.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "cli/bench_command.h"
+#include "cli/boot_command.h"
+#include "cli/doctor_command.h"
+#include "cli/exit_codes.h"
+#include "cli/lab_runner.h"
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "uvm: %s\n", message.c_str());
+  return uvm::cli::kExitUvmError;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"uvm: containers in lightweight utility VMs on Linux/KVM"};
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Log what uvm does (debug level)");
+
+  uvm::cli::BootOptions boot;
+  auto* boot_cmd = app.add_subcommand("boot", "Boot a Linux kernel and relay its serial console");
+  boot_cmd->add_option("--kernel", boot.kernel, "vmlinux (ELF) or bzImage")->required();
+  boot_cmd->add_option("--initrd", boot.initrd, "initial ramdisk");
+  boot_cmd->add_option("--cmdline", boot.cmdline,
+                       "appended to the default command line: " +
+                           std::string(uvm::cli::kDefaultCmdline));
+  boot_cmd->add_option("--disk", boot.disks, "PATH[,ro] (virtio-blk)");
+  boot_cmd->add_option("--net", boot.net_tap, "tap device (virtio-net)");
+  boot_cmd->add_option("--vsock", boot.vsock_uds, "unix socket for the vsock device");
+  boot_cmd->add_option("--memory", boot.memory_mib, "guest RAM in MiB")->capture_default_str();
+  boot_cmd->add_option("--cpus", boot.cpus, "vCPUs (1-16)")->capture_default_str();
+
+  uvm::cli::DoctorOptions doctor;
+  auto* doctor_cmd = app.add_subcommand("doctor", "What this host's KVM can do, and why");
+  doctor_cmd->add_flag("--json", doctor.json, "one JSON object instead of the report");
+  doctor_cmd->add_flag("--verdict", doctor.verdict_only,
+                       "print only `direct` (Linux guests run on this KVM) or `lab`");
+
+  uvm::cli::LabOptions lab;
+  auto* lab_cmd = app.add_subcommand("lab", "Run CMD inside the hardware-virtualization lab");
+  lab_cmd->add_option("--memory", lab.memory_mib, "the lab's RAM in MiB")->capture_default_str();
+  lab_cmd->add_option("--cpus", lab.cpus, "the lab's vCPUs")->capture_default_str();
+  lab_cmd->add_option("cmd", lab.argv, "command and arguments")->required();
+  lab_cmd->prefix_command();
+
+  uvm::cli::BenchOptions bench;
+  auto* bench_cmd = app.add_subcommand("bench", "Measure uvm side by side with QEMU microvm");
+  bench_cmd->require_subcommand(1);
+  auto* bench_boot = bench_cmd->add_subcommand("boot", "VMM start to guest init in user space");
+  for (auto* c : {bench_cmd, bench_boot}) {
+    c->add_flag("--json", bench.json, "one JSON object instead of a table");
+  }
+  bench_boot->add_option("--runs", bench.runs, "repetitions per system")->capture_default_str();
+  bench_boot->add_option("--kernel", bench.kernel, "guest kernel (default: the built one)");
+  bench_boot->add_option("--initrd", bench.initrd, "initrd (default: the built bench init)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "uvm: %s (see `uvm --help`)\n", e.what());
+    return uvm::cli::kExitUvmError;
+  }
+  if (verbose) uvm::SetLogLevel(uvm::LogLevel::kDebug);
+
+  uvm::Result<int> result = uvm::Err("no command");
+  if (boot_cmd->parsed()) {
+    result = uvm::cli::RunBoot(boot);
+  } else if (doctor_cmd->parsed()) {
+    result = uvm::cli::RunDoctor(doctor);
+  } else if (lab_cmd->parsed()) {
+    lab.verbose = verbose;
+    result = uvm::cli::RunInLab(lab);
+  } else if (bench_boot->parsed()) {
+    result = uvm::cli::RunBenchBoot(bench);
+  }
+  if (!result) return Fail(result.error().message);
+  return *result;
+}

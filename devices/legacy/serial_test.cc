@@ -1,0 +1,83 @@
+#include "devices/legacy/serial.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace uvm::devices {
+namespace {
+
+struct SerialFixture : ::testing::Test {
+  std::string out;
+  int irqs = 0;
+  Serial serial{[this](std::span<const uint8_t> b) { out.append(b.begin(), b.end()); },
+                [this] { ++irqs; }};
+  uint8_t In(uint64_t off) {
+    uint8_t v = 0xee;
+    serial.Read(off, {&v, 1});
+    return v;
+  }
+  void Out(uint64_t off, uint8_t v) { serial.Write(off, {&v, 1}); }
+};
+
+TEST_F(SerialFixture, TransmitsToSinkAndReportsEmptyTransmitter) {
+  for (char c : std::string("hi\n")) Out(0, static_cast<uint8_t>(c));
+  EXPECT_EQ(out, "hi\n");
+  EXPECT_EQ(In(5) & 0x60, 0x60);  // THRE and TEMT
+  EXPECT_EQ(irqs, 0);             // no interrupt enabled
+}
+
+TEST_F(SerialFixture, ReceivesInputWithInterruptAndDataReady) {
+  Out(1, 0x01);  // IER: rx available
+  const uint8_t in[] = {'a', 'b'};
+  EXPECT_EQ(serial.EnqueueInput(in), 2u);
+  EXPECT_EQ(irqs, 1);
+  EXPECT_EQ(In(2) & 0x0f, 0x04);  // IIR: rx data available
+  EXPECT_EQ(In(5) & 0x01, 0x01);
+  EXPECT_EQ(In(0), 'a');
+  EXPECT_EQ(In(0), 'b');
+  EXPECT_EQ(In(5) & 0x01, 0x00);
+  EXPECT_EQ(In(2) & 0x0f, 0x01);  // nothing pending
+}
+
+TEST_F(SerialFixture, ThrEmptyInterruptRaisedOnEnableAndClearedByIirRead) {
+  Out(1, 0x02);
+  EXPECT_EQ(irqs, 1);
+  EXPECT_EQ(In(2) & 0x0f, 0x02);
+  EXPECT_EQ(In(2) & 0x0f, 0x01);  // acknowledged by the previous read
+  Out(0, 'x');                    // transmitting empties THR again: a new interrupt
+  EXPECT_EQ(irqs, 2);
+}
+
+TEST_F(SerialFixture, DivisorLatchDoesNotTransmit) {
+  Out(3, 0x80);  // DLAB
+  Out(0, 0x01);
+  Out(1, 0x00);
+  EXPECT_EQ(In(0), 0x01);
+  Out(3, 0x03);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST_F(SerialFixture, RxFifoIsBounded) {
+  std::string big(Serial::kRxCapacity + 10, 'z');
+  size_t n = serial.EnqueueInput(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(big.data()), big.size()));
+  EXPECT_EQ(n, Serial::kRxCapacity);
+  EXPECT_EQ(serial.RxSpace(), 0u);
+  In(0);
+  EXPECT_EQ(serial.RxSpace(), 1u);
+}
+
+TEST_F(SerialFixture, FifoEnabledShowsInIir) {
+  Out(2, 0x01);
+  EXPECT_EQ(In(2) & 0xc0, 0xc0);
+}
+
+TEST_F(SerialFixture, WideAccessesAreIgnored) {
+  uint8_t w[2] = {'a', 'b'};
+  serial.Write(0, {w, 2});
+  EXPECT_TRUE(out.empty());
+}
+
+}  // namespace
+}  // namespace uvm::devices

@@ -1,0 +1,96 @@
+// PID 1 of the test and benchmark initramfs: a static program that does one thing chosen on the
+// kernel command line (`uvmtest=MODE`; Linux hands unknown key=value parameters to init as
+// environment variables) and then ends the VM. Output goes to /dev/console.
+//
+//   bench     end the VM at once through the debug-exit port (status 0): "init reached user space"
+//   info      print "UVMTEST cpus=N mem_kb=M" and power off through the debug-exit port
+//   exit=N    power off with status N through the debug-exit port
+//   reboot    reboot(2): Linux resets through the i8042, uvm ends with 0
+//   panic     return from PID 1: the kernel panics ("Attempted to kill init")
+//   echo      read one line from the console and print "UVMTEST echo: LINE", then power off
+#include <fcntl.h>
+#include <sys/io.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+constexpr unsigned short kDebugExitPort = 0xf4;
+
+[[noreturn]] void PowerOff(int status) {
+  std::fflush(stdout);
+  if (ioperm(kDebugExitPort, 1, 1) == 0) outb(static_cast<unsigned char>(status), kDebugExitPort);
+  std::printf("UVMTEST debug-exit port did not end the VM\n");
+  std::fflush(stdout);
+  for (;;) pause();
+}
+
+long MemTotalKb() {
+  FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return -1;
+  char line[256];
+  long kb = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::sscanf(line, "MemTotal: %ld kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb;
+}
+
+void OpenConsole() {
+  int fd = open("/dev/console", O_RDWR);
+  if (fd < 0) return;
+  dup2(fd, 0);
+  dup2(fd, 1);
+  dup2(fd, 2);
+  if (fd > 2) close(fd);
+}
+
+}  // namespace
+
+int main() {
+  const char* mode_env = std::getenv("uvmtest");
+  std::string mode = mode_env ? mode_env : "info";
+  if (mode == "bench") PowerOff(0);  // first thing: this is the measured moment
+
+  mkdir("/dev", 0755);
+  mount("devtmpfs", "/dev", "devtmpfs", 0, nullptr);
+  OpenConsole();
+  mkdir("/proc", 0555);
+  mount("proc", "/proc", "proc", 0, nullptr);
+
+  if (mode == "info") {
+    std::printf("UVMTEST cpus=%ld mem_kb=%ld\n", sysconf(_SC_NPROCESSORS_ONLN), MemTotalKb());
+    PowerOff(0);
+  }
+  if (mode.rfind("exit=", 0) == 0) PowerOff(std::atoi(mode.c_str() + 5));
+  if (mode == "reboot") {
+    std::printf("UVMTEST rebooting\n");
+    std::fflush(stdout);
+    sync();
+    reboot(RB_AUTOBOOT);
+    PowerOff(3);  // reboot(2) returned: report failure distinctly
+  }
+  if (mode == "panic") {
+    std::printf("UVMTEST init exits now\n");
+    std::fflush(stdout);
+    return 0;
+  }
+  if (mode == "echo") {
+    char line[256] = {};
+    if (std::fgets(line, sizeof line, stdin)) {
+      line[std::strcspn(line, "\r\n")] = 0;
+      std::printf("UVMTEST echo: %s\n", line);
+    }
+    PowerOff(0);
+  }
+  std::printf("UVMTEST unknown mode '%s'\n", mode.c_str());
+  PowerOff(2);
+}

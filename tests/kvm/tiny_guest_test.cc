@@ -1,0 +1,119 @@
+// The kvm tier: tiny hand-written guests on the host's /dev/kvm (which runs them even where it
+// cannot run Linux). They exercise the vCPU loop, the buses and the legacy devices for real.
+#include "vmm/tiny_guest.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/serial.h"
+#include "vmm/vcpu_loop.h"
+
+namespace uvm::vmm {
+namespace {
+
+class ValueDevice : public devices::BusDevice {
+ public:
+  explicit ValueDevice(uint64_t v) : value(v) {}
+  void Read(uint64_t, std::span<uint8_t> d) override {
+    for (size_t i = 0; i < d.size(); ++i) d[i] = static_cast<uint8_t>(value >> (8 * i));
+  }
+  void Write(uint64_t, std::span<const uint8_t> d) override {
+    uint64_t v = 0;
+    for (size_t i = 0; i < d.size(); ++i) v |= uint64_t{d[i]} << (8 * i);
+    writes.push_back(v);
+  }
+  uint64_t value;
+  std::vector<uint64_t> writes;
+};
+
+struct TinyGuestTest : ::testing::Test {
+  std::string console;
+  std::shared_ptr<devices::Serial> serial = std::make_shared<devices::Serial>(
+      [this](std::span<const uint8_t> b) { console.append(b.begin(), b.end()); }, [] {});
+  std::shared_ptr<ValueDevice> probe = std::make_shared<ValueDevice>(0);
+  std::shared_ptr<ValueDevice> mmio_dev = std::make_shared<ValueDevice>(0x1122334455667788ull);
+  ExitLatch latch;
+
+  VmExit Run(const std::vector<uint8_t>& code) {
+    auto machine = CreateTinyGuest(code);
+    EXPECT_TRUE(machine) << machine.error().message;
+    if (!machine) return {ExitKind::kError, 0, "no machine"};
+    devices::Bus::Builder pio, mmio;
+    EXPECT_TRUE(pio.Add(devices::Serial::kCom1Port, 8, serial, "serial"));
+    EXPECT_TRUE(pio.Add(0xe0, 8, probe, "probe"));
+    EXPECT_TRUE(pio.Add(devices::I8042::kDataPort, 5,
+                        std::make_shared<devices::I8042>(
+                            [this] { latch.Report({ExitKind::kReset, 0, "i8042"}); }),
+                        "i8042"));
+    EXPECT_TRUE(pio.Add(devices::DebugExit::kPort, 1,
+                        std::make_shared<devices::DebugExit>([this](uint8_t s) {
+                          latch.Report({ExitKind::kPowerOff, s, "debug-exit"});
+                        }),
+                        "debug-exit"));
+    EXPECT_TRUE(mmio.Add(0xd0001000, 0x1000, mmio_dev, "mmio-dev"));
+    devices::Bus pio_bus = std::move(pio).Build(), mmio_bus = std::move(mmio).Build();
+    RunVcpu((*machine)->vcpus[0], {pio_bus, mmio_bus}, latch);
+    return latch.Wait();
+  }
+};
+
+TEST_F(TinyGuestTest, SerialOutputThroughThePioBus) {
+  // mov dx,0x3f8; mov al,'h'; out dx,al; mov al,'i'; out dx,al; mov al,10; out dx,al; hlt
+  VmExit e = Run({0x66, 0xba, 0xf8, 0x03, 0xb0, 'h', 0xee, 0xb0, 'i', 0xee, 0xb0, '\n', 0xee, 0xf4});
+  EXPECT_EQ(e.kind, ExitKind::kHalted) << e.detail;
+  EXPECT_EQ(console, "hi\n");
+}
+
+TEST_F(TinyGuestTest, RepOutsbDeliversEveryByte) {
+  // lea rsi,[rip+12]; mov ecx,3; mov dx,0x3f8; rep outsb; hlt; "abc"
+  VmExit e = Run({0x48, 0x8d, 0x35, 12, 0, 0, 0, 0xb9, 3, 0, 0, 0, 0x66, 0xba, 0xf8, 0x03, 0xf3,
+                  0x6e, 0xf4, 'a', 'b', 'c'});
+  EXPECT_EQ(e.kind, ExitKind::kHalted) << e.detail;
+  EXPECT_EQ(console, "abc");
+}
+
+TEST_F(TinyGuestTest, UnclaimedMmioReadReturnsZero) {
+  // mov rax,-1; movabs rax,[0xd0000000]; mov dx,0xe0; out dx,eax; shr rax,32; out dx,eax; hlt
+  VmExit e = Run({0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff, 0x48, 0xa1, 0x00, 0x00, 0x00, 0xd0,
+                  0, 0, 0, 0, 0x66, 0xba, 0xe0, 0x00, 0xef, 0x48, 0xc1, 0xe8, 0x20, 0xef, 0xf4});
+  EXPECT_EQ(e.kind, ExitKind::kHalted) << e.detail;
+  EXPECT_EQ(probe->writes, (std::vector<uint64_t>{0, 0}));
+}
+
+TEST_F(TinyGuestTest, ClaimedMmioReadReachesTheDevice) {
+  // movabs rax,[0xd0001008]; mov dx,0xe0; out dx,eax; movabs [0xd0001010],rax; hlt
+  VmExit e = Run({0x48, 0xa1, 0x08, 0x10, 0x00, 0xd0, 0, 0, 0, 0, 0x66, 0xba, 0xe0, 0x00, 0xef,
+                  0x48, 0xa3, 0x10, 0x10, 0x00, 0xd0, 0, 0, 0, 0, 0xf4});
+  EXPECT_EQ(e.kind, ExitKind::kHalted) << e.detail;
+  EXPECT_EQ(probe->writes, (std::vector<uint64_t>{0x55667788}));
+  EXPECT_EQ(mmio_dev->writes, (std::vector<uint64_t>{0x1122334455667788ull}));
+}
+
+TEST_F(TinyGuestTest, HltEndsTheRun) {
+  VmExit e = Run({0xf4});
+  EXPECT_EQ(e.kind, ExitKind::kHalted);
+}
+
+TEST_F(TinyGuestTest, TripleFaultIsReportedAsSuch) {
+  // ud2 with an empty IDT: #UD cannot be delivered -> #DF -> triple fault.
+  VmExit e = Run({0x0f, 0x0b});
+  EXPECT_EQ(e.kind, ExitKind::kTripleFault) << e.detail;
+}
+
+TEST_F(TinyGuestTest, DebugExitPortEndsWithTheGuestsStatus) {
+  // mov al,42; out 0xf4,al; hlt
+  VmExit e = Run({0xb0, 42, 0xe6, 0xf4, 0xf4});
+  EXPECT_EQ(e.kind, ExitKind::kPowerOff);
+  EXPECT_EQ(e.status, 42);
+}
+
+TEST_F(TinyGuestTest, I8042ResetEndsTheRun) {
+  // mov al,0xfe; out 0x64,al; hlt
+  VmExit e = Run({0xb0, 0xfe, 0xe6, 0x64, 0xf4});
+  EXPECT_EQ(e.kind, ExitKind::kReset);
+}
+
+}  // namespace
+}  // namespace uvm::vmm

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# End-to-end checks of the lab: runs commands through RUNNER (uvm_lab_runner_main, or anything that
+# takes `RUNNER CMD ARG...` like `uvm lab`) and checks what comes back. Each check boots the lab once.
+# usage: lab_test.sh RUNNER [ARG...]      (e.g. lab_test.sh build/uvm lab --)
+set -u
+[ $# -ge 1 ] || { echo "usage: $0 RUNNER [ARG...]" >&2; exit 2; }
+runner=("$@")
+tmp=$(mktemp -d /tmp/uvm-lab-test-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+check() {
+  local name=$1 start=$SECONDS
+  shift
+  if "$@"; then
+    echo "PASS $name ($((SECONDS - start)) s)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $name"
+    failed=$((failed + 1))
+  fi
+}
+lab() { "${runner[@]}" "$@"; }
+expect_eq() {  # expect_eq WHAT GOT WANT
+  [ "$2" == "$3" ] && return 0
+  echo "  $1: got '$2', want '$3'"
+  return 1
+}
+
+exit_code() {
+  lab sh -c 'exit 3'
+  expect_eq "exit code" $? 3
+}
+signal_status() {
+  lab sh -c 'kill -9 $$'
+  expect_eq "status of a command killed by SIGKILL" $? 137
+}
+stdout_stderr_separate() {
+  lab sh -c 'echo out; echo err >&2' >"$tmp/out" 2>"$tmp/err" &&
+    expect_eq stdout "$(cat "$tmp/out")" out && expect_eq stderr "$(cat "$tmp/err")" err
+}
+stdin_passes() {
+  expect_eq stdin "$(printf abc | lab cat)" abc
+}
+stdin_null_is_eof() {
+  expect_eq "stdin from /dev/null" "$(lab cat </dev/null)" "" &&
+    expect_eq "closed stdin" "$(lab cat <&-)" ""
+}
+output_is_complete() {  # more than QEMU and the sockets buffer, so nothing may be dropped at the end
+  lab seq 1 300000 >"$tmp/seq" && cmp -s "$tmp/seq" <(seq 1 300000) && return 0
+  echo "  output of seq 1 300000 differs: $(wc -c <"$tmp/seq") bytes"
+  return 1
+}
+files_reach_host() {
+  mkdir -p "$tmp/cwd" && (cd "$tmp/cwd" && lab sh -c 'echo written-in-lab > result.txt') &&
+    expect_eq "file written in the lab's cwd" "$(cat "$tmp/cwd/result.txt" 2>&1)" written-in-lab
+}
+kvm_has_real_semantics() {
+  gcc -O2 /work/shared/probes/sc.c -o "$tmp/sc" || return 1
+  lab test -c /dev/kvm || { echo "  no /dev/kvm inside the lab"; return 1; }
+  local out
+  out=$(lab "$tmp/sc" 2>&1)
+  grep -q 'HLT in kernel after syscall: OK' <<<"$out" && return 0
+  echo "  sc probe said: $out"
+  return 1
+}
+not_found_is_127() {
+  lab /no/such/command 2>/dev/null
+  expect_eq "status of a missing command" $? 127
+}
+not_executable_is_126() {
+  lab /etc/hostname 2>/dev/null
+  expect_eq "status of a non-executable file" $? 126
+}
+
+check exit_code exit_code
+check signal_status signal_status
+check stdout_stderr_separate stdout_stderr_separate
+check stdin_passes stdin_passes
+check stdin_null_is_eof stdin_null_is_eof
+check output_is_complete output_is_complete
+check files_reach_host files_reach_host
+check kvm_has_real_semantics kvm_has_real_semantics
+check not_found_is_127 not_found_is_127
+check not_executable_is_126 not_executable_is_126
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,105 @@
+#include "vmm/linux_vm.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "base/event_loop.h"
+#include "boot/layout.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/serial.h"
+#include "vmm/console.h"
+#include "vmm/linux_boot.h"
+#include "vmm/runner.h"
+
+namespace uvm::vmm {
+namespace {
+
+// Writes all of `bytes`, retrying short writes: console output is never dropped. A closed reader
+// (EPIPE) is the one case where the bytes have nowhere to go.
+void WriteAll(int fd, std::span<const uint8_t> bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return;
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
+  MachineSpec spec;
+  spec.ram = boot::RamRegions(config.memory_bytes);
+  spec.cpus = config.cpus;
+  UVM_TRY(auto machine, CreateMachine(spec));
+  LinuxImage image{config.kernel, std::nullopt, config.cmdline};
+  if (config.initrd) image.initrd = std::span<const uint8_t>(*config.initrd);
+  UVM_CHECK(LoadLinux(*machine, image));
+
+  ExitLatch latch;
+  UVM_TRY(EventFd serial_irq, EventFd::Create());
+  UVM_CHECK(machine->vm.RegisterIrqfd(serial_irq.fd(), devices::Serial::kCom1Irq));
+  PanicWatcher panic;
+  std::mutex panic_mu;
+  auto serial = std::make_shared<devices::Serial>(
+      [&](std::span<const uint8_t> bytes) {
+        {
+          std::lock_guard lock(panic_mu);
+          panic.Feed(bytes);
+        }
+        WriteAll(config.console_out, bytes);
+      },
+      [&serial_irq] { serial_irq.Signal(); });
+  auto i8042 = std::make_shared<devices::I8042>(
+      [&] { latch.Report({ExitKind::kReset, 0, "the guest reset the machine (i8042)"}); });
+  auto debug_exit = std::make_shared<devices::DebugExit>([&](uint8_t status) {
+    latch.Report({ExitKind::kPowerOff, status, "the guest powered off (debug-exit port)"});
+  });
+  devices::Bus::Builder pio;
+  UVM_CHECK(pio.Add(devices::Serial::kCom1Port, devices::Serial::kPortCount, serial, "serial"));
+  UVM_CHECK(pio.Add(devices::I8042::kDataPort, 5, i8042, "i8042"));
+  UVM_CHECK(pio.Add(devices::DebugExit::kPort, 1, debug_exit, "debug-exit"));
+  devices::Bus pio_bus = std::move(pio).Build();
+  devices::Bus mmio_bus = devices::Bus::Builder().Build();
+
+  UVM_TRY(EventLoop loop, EventLoop::Create());
+  ConsoleInput console(config.console_in, *serial, [&] {
+    latch.Report({ExitKind::kHostSignal, SIGINT, "stopped from the console (Ctrl-A x)"});
+  });
+  UVM_CHECK(console.Start(loop));
+
+  // SIGINT/SIGTERM end the VM in an orderly way (terminal restored, threads joined).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  sigset_t old_mask;
+  pthread_sigmask(SIG_BLOCK, &signals, &old_mask);
+  UniqueFd sigfd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!sigfd.valid()) return ErrnoErr("signalfd");
+  UVM_CHECK(loop.Add(sigfd.get(), EPOLLIN, [&](uint32_t) {
+    signalfd_siginfo info{};
+    if (::read(sigfd.get(), &info, sizeof info) == sizeof info) {
+      latch.Report({ExitKind::kHostSignal, static_cast<int>(info.ssi_signo),
+                    "stopped by signal " + std::to_string(info.ssi_signo)});
+    }
+  }));
+
+  LinuxVmResult result;
+  // The tick lets console input blocked on a full UART FIFO make progress.
+  result.exit = RunMachine(*machine, {pio_bus, mmio_bus}, latch, loop, [&] { console.OnTick(); });
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  std::lock_guard lock(panic_mu);
+  result.panicked = panic.panicked();
+  return result;
+}
+
+}  // namespace uvm::vmm

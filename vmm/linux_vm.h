@@ -1,0 +1,34 @@
+// `uvm boot`'s VM: a Machine with Linux loaded, the legacy devices (8250 console, i8042 reset,
+// debug-exit port) on the port bus, the console relayed to host fds, host SIGINT/SIGTERM turned
+// into a VM stop. Runs until the guest resets, powers off or crashes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <cstdint>
+#include <optional>
+
+#include "base/result.h"
+#include "vmm/vm_exit.h"
+
+namespace uvm::vmm {
+
+struct LinuxVmConfig {
+  std::vector<uint8_t> kernel;
+  std::optional<std::vector<uint8_t>> initrd;
+  std::string cmdline;
+  uint64_t memory_bytes = 0;
+  int cpus = 1;
+  int console_in = 0;
+  int console_out = 1;
+};
+
+struct LinuxVmResult {
+  VmExit exit;
+  bool panicked = false;  // the console showed the kernel's panic banner
+};
+
+Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config);
+
+}  // namespace uvm::vmm

@@ -1,0 +1,23 @@
+// The vCPU thread body: KVM_RUN, then one switch on the exit reason. Port and MMIO exits go to the
+// immutable buses; everything that ends the VM goes to the ExitLatch. Returns when the latch fires.
+#pragma once
+
+#include "devices/bus.h"
+#include "vmm/kvm.h"
+#include "vmm/vm_exit.h"
+
+namespace uvm::vmm {
+
+struct IoBuses {
+  const devices::Bus& pio;
+  const devices::Bus& mmio;
+};
+
+void RunVcpu(Vcpu& vcpu, IoBuses buses, ExitLatch& latch);
+
+// Makes a blocked KVM_RUN on `thread` return: sets immediate_exit and signals the thread.
+// InstallKickHandler() must have run once in the process before vCPU threads start.
+void InstallKickHandler();
+void KickVcpu(Vcpu& vcpu, unsigned long thread);
+
+}  // namespace uvm::vmm
