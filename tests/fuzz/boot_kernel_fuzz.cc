@@ -3,6 +3,7 @@
 // outside guest RAM (ASan/UBSan turn either into a crash).
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 

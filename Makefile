@@ -1,0 +1,63 @@
+# uvm's entry points. `make demo` and `make test` are the README's two commands for a fresh Debian 12
+# machine: each installs missing packages, builds uvm and the images, then runs.
+SHELL := /bin/bash
+BUILD ?= build
+JOBS ?= $(shell nproc)
+UVM := $(BUILD)/uvm
+IMAGES := $(BUILD)/images
+
+PACKAGES := cmake make g++ clang pkg-config libelf-dev libfdt-dev libexpected-dev libaio-dev \
+  zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev \
+  libarchive-dev libclang-rt-14-dev linux-source-6.1 flex bison bc libssl-dev libelf-dev cpio \
+  xz-utils kmod qemu-system-x86
+
+.PHONY: all deps build images demo test bench fuzz asan clean
+
+all: build
+
+# Installs only what is missing; `apt-get update` only when something is.
+deps:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	  grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing" $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+# Guest kernel (cached per machine), the test initramfs, and the lab (L1 kernel + init).
+images: deps
+	images/kernel/build-kernel.sh guest $(IMAGES) images/kernel/guest.config
+	images/build-initramfs.sh images/test-init/test_init.cc $(IMAGES)/test-initramfs.cpio.gz
+	images/lab/build-lab.sh $(IMAGES)/lab
+
+# Boots the built guest kernel under uvm (inside the lab where this host's KVM cannot run Linux).
+demo: build images
+	@where=$$($(UVM) doctor --verdict); echo "demo: Linux guests run $$where on this host (uvm doctor)"; \
+	cmd=($(UVM) boot --kernel $(IMAGES)/vmlinux --initrd $(IMAGES)/test-initramfs.cpio.gz \
+	     --cpus 2 --memory 256 --cmdline uvmtest=info); \
+	if [ "$$where" = direct ]; then "$${cmd[@]}"; else $(UVM) lab -- "$${cmd[@]}"; fi
+
+# Every tier: unit (plus an ASan/UBSan build of it), kvm, lab, e2e (in the lab where needed), fuzz.
+test: build images asan fuzz
+	tests/run-tiers.sh $(BUILD)
+
+asan: deps
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DUVM_SANITIZE=ON >/dev/null
+	cmake --build $(BUILD)-asan -j$(JOBS) --target base_unit_tests boot_unit_tests \
+	  devices_unit_tests vmm_unit_tests
+
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUVM_FUZZ=ON >/dev/null
+	cmake --build $(BUILD)-fuzz -j$(JOBS) --target fuzz_targets
+
+bench: build images
+	@if [ "$$($(UVM) doctor --verdict)" = direct ]; then $(UVM) bench boot; \
+	else $(UVM) lab -- $(UVM) bench boot; fi
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
