@@ -51,8 +51,9 @@ asan: deps
 	cmake --build $(BUILD)-asan -j$(JOBS) --target base_unit_tests boot_unit_tests \
 	  devices_unit_tests vmm_unit_tests
 
+FUZZ_SECONDS ?= 30
 fuzz: deps
-	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUVM_FUZZ=ON >/dev/null
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUVM_FUZZ=ON -DUVM_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	cmake --build $(BUILD)-fuzz -j$(JOBS) --target fuzz_targets
 
 bench: build images

@@ -146,15 +146,15 @@ Result<Qemu> StartQemu(const std::string& qemu, const fs::path& images, const fs
   fcntl(in[0], F_SETFL, O_NONBLOCK);  // stdin bytes are queued, never blocking the relay
 
   std::string append = "console=ttyS0 reboot=t panic=-1 " + std::string(lab::kJobParam) +
-                       job.string() + (options.verbose ? "" : " quiet");
+                       job.string() + (options.verbose ? "" : " quiet") + (getenv("LABX_APPEND")?getenv("LABX_APPEND"):"");
   auto fd = [&](int i) { return std::to_string(theirs[i].get()); };
   // Option/value pairs read better one pair to a line.
   // clang-format off
   std::vector<std::string> args = {
       qemu, "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-      "-M", "microvm,acpi=off", "-accel", "tcg,thread=multi", "-cpu", "max",
+      "-M", "microvm,acpi=off", "-accel", (getenv("LABX_ACCEL")?getenv("LABX_ACCEL"):"tcg,thread=multi"), "-cpu", "max",
       "-smp", std::to_string(options.cpus), "-m", std::to_string(options.memory_mib),
-      "-kernel", (images / "bzImage").string(), "-initrd", (images / "initramfs.cpio.gz").string(),
+      "-kernel", (images / (getenv("LABX_KERNEL")?getenv("LABX_KERNEL"):"bzImage")).string(), "-initrd", (images / "initramfs.cpio.gz").string(),
       "-append", append,
       "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
       "-chardev", "socket,id=console,fd=" + fd(2), "-serial", "chardev:console",
@@ -222,9 +222,8 @@ struct Outcome {
 
 class Relay {
  public:
-  Relay(Qemu& q, bool verbose) : q_(q), verbose_(verbose) {
-    // A closed stdin reads as an immediate EOF.
-    if (fcntl(STDIN_FILENO, F_GETFD) < 0) CloseStdin();
+  Relay(Qemu& q, bool verbose, bool stdin_closed) : q_(q), verbose_(verbose) {
+    if (stdin_closed) CloseStdin();  // the command reads EOF at once
   }
 
   Result<Outcome> Run(int sigfd) {
@@ -433,6 +432,12 @@ class SignalScope {
 
 Result<int> RunInLab(const LabOptions& options) {
   if (options.argv.empty()) return Err("lab: no command given");
+  // A closed stdio fd would be reused by the next fd we open (a socket relayed as stdin, say):
+  // park /dev/null there first, remembering that stdin was closed.
+  bool stdin_closed = fcntl(STDIN_FILENO, F_GETFD) < 0;
+  for (int fd = 0; fd < 3; ++fd) {
+    if (fcntl(fd, F_GETFD) < 0) open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+  }
   UVM_TRY(std::string qemu, FindQemu());
   UVM_TRY(fs::path images, FindImages(options));
   UVM_TRY(JobDir job, JobDir::Create());
@@ -441,7 +446,7 @@ Result<int> RunInLab(const LabOptions& options) {
   SignalScope signals;
   if (signals.fd() < 0) return ErrnoErr("lab: signalfd");
   UVM_TRY(Qemu q, StartQemu(qemu, images, job.path(), options, signals.original()));
-  Relay relay(q, options.verbose);
+  Relay relay(q, options.verbose, stdin_closed);
   auto outcome = relay.Run(signals.fd());
   if (!outcome) {
     kill(q.pid, SIGKILL);

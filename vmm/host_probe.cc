@@ -112,8 +112,10 @@ ProbeCheck CheckCpuidFilter() {
 
 ProbeCheck CheckSyscall() {
   // Kernel code at 0x10000 irets to user code at 0x11000, which does SYSCALL; the handler at
-  // 0x12000 reports 'K' and halts. Page tables and GDT are the probe's own: user pages and
-  // Linux's selector layout (user code 0x33, user data 0x2b, STAR for sysret base 0x23).
+  // 0x12000 reports RCX (where SYSCALL saved the user RIP) and halts, which only works in CPL0.
+  // The user code does no port I/O itself: CPL3 I/O depends on the TSS, which KVM sets up
+  // differently on Intel and AMD. Page tables and GDT are the probe's own: user pages and Linux's
+  // selector layout (user code 0x33, user data 0x2b, STAR for sysret base 0x23).
   std::vector<uint8_t> code(0x3000, 0xf4);
   const uint8_t kernel[] = {0x6a, 0x2b,                          // push ss
                             0x68, 0x00, 0x80, 0x00, 0x00,        // push rsp 0x8000
@@ -121,10 +123,12 @@ ProbeCheck CheckSyscall() {
                             0x6a, 0x33,                          // push cs
                             0x68, 0x00, 0x10, 0x01, 0x00,        // push rip 0x11000
                             0x48, 0xcf};                         // iretq
-  const uint8_t user[] = {0x66, 0xba, kProbePort, 0x00, 0xb0, 'U', 0xee,  // out 'U'
-                          0x0f, 0x05,                                     // syscall
-                          0xeb, 0xfe};                                    // jmp .
-  const uint8_t handler[] = {0x66, 0xba, kProbePort, 0x00, 0xb0, 'K', 0xee, 0xf4};
+  const uint8_t user[] = {0x0f, 0x05,   // syscall
+                          0xeb, 0xfe};  // jmp .
+  const uint8_t handler[] = {0x66, 0xba, kProbePort, 0x00,  // mov dx, port
+                             0x89, 0xc8, 0xef,              // mov eax, ecx; out dx, eax
+                             0xf4};                         // hlt
+  constexpr uint64_t kAfterSyscall = 0x11002;
   std::copy(std::begin(kernel), std::end(kernel), code.begin());
   std::copy(std::begin(user), std::end(user), code.begin() + 0x1000);
   std::copy(std::begin(handler), std::end(handler), code.begin() + 0x2000);
@@ -157,10 +161,11 @@ ProbeCheck CheckSyscall() {
   if (auto r = vcpu.SetMsrs(msrs); !r) return {false, r.error().message};
   auto run = RunTiny(machine);
   if (!run) return {false, run.error().message};
-  if (run->port_values == std::vector<uint64_t>{'U', 'K'} && run->exit.kind == ExitKind::kHalted) {
+  const bool reached_lstar = run->port_values == std::vector<uint64_t>{kAfterSyscall};
+  if (reached_lstar && run->exit.kind == ExitKind::kHalted) {
     return {true, "SYSCALL from user mode reaches the kernel (CPL0)"};
   }
-  if (run->port_values == std::vector<uint64_t>{'U', 'K'}) {
+  if (reached_lstar) {
     return {false, "SYSCALL jumped to LSTAR but stayed in user mode (HLT faulted: " +
                        run->exit.detail + "); a Linux init cannot make its first system call"};
   }

@@ -136,6 +136,9 @@ void Serial::UpdateInterrupt() {
 
 size_t Serial::EnqueueInput(std::span<const uint8_t> bytes) {
   std::lock_guard lock(mu_);
+  // Until the guest enables the receive interrupt nobody is listening: Linux's 8250 driver clears
+  // the FIFO when a tty opens, so earlier bytes would be lost. They wait on the host instead.
+  if (!(ier_ & kIerRxAvailable)) return 0;
   size_t n = 0;
   while (n < bytes.size() && rx_.size() < kRxCapacity) rx_.push_back(bytes[n++]);
   if (n > 0 && (ier_ & kIerRxAvailable)) {

@@ -28,7 +28,8 @@ class Serial : public BusDevice {
   void Read(uint64_t offset, std::span<uint8_t> data) override;
   void Write(uint64_t offset, std::span<const uint8_t> data) override;
 
-  // Host input for the guest. Returns how many bytes were taken (fewer when the FIFO is full).
+  // Host input for the guest. Returns how many bytes were taken: fewer when the FIFO is full, none
+  // while the guest has the receive interrupt disabled (no reader yet).
   size_t EnqueueInput(std::span<const uint8_t> bytes);
   size_t RxSpace();
 

@@ -58,7 +58,17 @@ TEST_F(SerialFixture, DivisorLatchDoesNotTransmit) {
   EXPECT_TRUE(out.empty());
 }
 
+TEST_F(SerialFixture, InputWaitsUntilTheGuestListens) {
+  const uint8_t in[] = {'a'};
+  EXPECT_EQ(serial.EnqueueInput(in), 0u);
+  EXPECT_EQ(In(5) & 0x01, 0x00);
+  Out(1, 0x01);
+  EXPECT_EQ(serial.EnqueueInput(in), 1u);
+  EXPECT_EQ(In(0), 'a');
+}
+
 TEST_F(SerialFixture, RxFifoIsBounded) {
+  Out(1, 0x01);
   std::string big(Serial::kRxCapacity + 10, 'z');
   size_t n = serial.EnqueueInput(
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(big.data()), big.size()));

@@ -13,6 +13,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -26,6 +27,9 @@ constexpr unsigned short kDebugExitPort = 0xf4;
 
 [[noreturn]] void PowerOff(int status) {
   std::fflush(stdout);
+  // write() returns once the bytes are in the tty buffer; the UART sends them later, by interrupt.
+  // Wait until they are out, or powering off would cut them.
+  tcdrain(STDOUT_FILENO);
   if (ioperm(kDebugExitPort, 1, 1) == 0) outb(static_cast<unsigned char>(status), kDebugExitPort);
   std::printf("UVMTEST debug-exit port did not end the VM\n");
   std::fflush(stdout);

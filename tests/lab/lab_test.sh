@@ -69,7 +69,8 @@ not_found_is_127() {
   expect_eq "status of a missing command" $? 127
 }
 not_executable_is_126() {
-  lab /etc/hostname 2>/dev/null
+  printf 'echo hi\n' >"$tmp/noexec" && chmod 644 "$tmp/noexec"
+  lab "$tmp/noexec" 2>/dev/null
   expect_eq "status of a non-executable file" $? 126
 }
 
