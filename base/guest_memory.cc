@@ -17,7 +17,10 @@ Result<GuestMemory> GuestMemory::CreateAnonymous(const std::vector<RegionSpec>& 
     }
     prev_end = s.gpa + s.size;
     // MAP_NORESERVE: the guest rarely touches all of its RAM; pages are populated on first use.
-    void* p = ::mmap(nullptr, s.size, PROT_READ | PROT_WRITE,
+    // The mapping is 2 MiB aligned so transparent huge pages can back it: KVM then maps guest RAM
+    // with 2 MiB pages in the nested page tables (fewer faults at boot, fewer TLB misses later).
+    const uint64_t kHuge = 2ull << 20;
+    void* p = ::mmap(nullptr, s.size + kHuge, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) {
       char what[96];
@@ -25,7 +28,13 @@ Result<GuestMemory> GuestMemory::CreateAnonymous(const std::vector<RegionSpec>& 
                     static_cast<unsigned long long>(s.size >> 20));
       return ErrnoErr(what);
     }
-    ::madvise(p, s.size, MADV_MERGEABLE);
+    auto base = reinterpret_cast<uintptr_t>(p);
+    uintptr_t aligned = (base + kHuge - 1) & ~(kHuge - 1);
+    if (aligned > base) ::munmap(p, aligned - base);
+    uintptr_t end = aligned + s.size;
+    if (base + s.size + kHuge > end) ::munmap(reinterpret_cast<void*>(end), base + s.size + kHuge - end);
+    p = reinterpret_cast<void*>(aligned);
+    ::madvise(p, s.size, MADV_HUGEPAGE);
     mem.regions_.push_back({s.gpa, s.size, static_cast<uint8_t*>(p)});
   }
   return mem;

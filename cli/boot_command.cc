@@ -7,10 +7,10 @@
 #include <cstdio>
 
 #include "base/log.h"
+#include "base/mapped_file.h"
 #include "boot/boot_params.h"
 #include "boot/layout.h"
 #include "cli/exit_codes.h"
-#include "cli/file_util.h"
 #include "vmm/linux_vm.h"
 
 namespace uvm::cli {
@@ -43,9 +43,12 @@ Result<void> Validate(const BootOptions& o) {
 Result<int> RunBoot(const BootOptions& o) {
   UVM_CHECK(Validate(o));
   vmm::LinuxVmConfig config;
-  UVM_TRY(config.kernel, Context(ReadWholeFile(o.kernel), "--kernel " + o.kernel));
+  UVM_TRY(MappedFile kernel, Context(MappedFile::Open(o.kernel), "--kernel " + o.kernel));
+  config.kernel = kernel.bytes();
+  std::optional<MappedFile> initrd;
   if (!o.initrd.empty()) {
-    UVM_TRY(config.initrd, Context(ReadWholeFile(o.initrd), "--initrd " + o.initrd));
+    UVM_TRY(initrd, Context(MappedFile::Open(o.initrd), "--initrd " + o.initrd));
+    config.initrd = initrd->bytes();
   }
   config.cmdline = kDefaultCmdline;
   if (!o.cmdline.empty()) config.cmdline += " " + o.cmdline;

@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 
 #include "base/event_loop.h"
+#include "base/log.h"
 #include "boot/layout.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
@@ -32,16 +35,34 @@ void WriteAll(int fd, std::span<const uint8_t> bytes) {
   }
 }
 
+// Debug-level log of how long each start-up phase took (uvm -v).
+class PhaseTimer {
+ public:
+  void Mark(const std::string& what) {
+    if (!LogEnabled(LogLevel::kDebug)) return;
+    auto now = std::chrono::steady_clock::now();
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%8.2f ms  %s",
+                  std::chrono::duration<double, std::milli>(now - start_).count(), what.c_str());
+    Log(LogLevel::kDebug, buf);
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
 }  // namespace
 
 Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
+  PhaseTimer timer;
   MachineSpec spec;
   spec.ram = boot::RamRegions(config.memory_bytes);
   spec.cpus = config.cpus;
   UVM_TRY(auto machine, CreateMachine(spec));
-  LinuxImage image{config.kernel, std::nullopt, config.cmdline};
-  if (config.initrd) image.initrd = std::span<const uint8_t>(*config.initrd);
+  timer.Mark("machine created");
+  LinuxImage image{config.kernel, config.initrd, config.cmdline};
   UVM_CHECK(LoadLinux(*machine, image));
+  timer.Mark("kernel loaded");
 
   ExitLatch latch;
   UVM_TRY(EventFd serial_irq, EventFd::Create());
@@ -93,9 +114,11 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
     }
   }));
 
+  timer.Mark("devices ready, starting vCPUs");
   LinuxVmResult result;
   // The tick lets console input blocked on a full UART FIFO make progress.
   result.exit = RunMachine(*machine, {pio_bus, mmio_bus}, latch, loop, [&] { console.OnTick(); });
+  timer.Mark(std::string("VM ended: ") + ExitKindName(result.exit.kind));
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   std::lock_guard lock(panic_mu);
   result.panicked = panic.panicked();

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 
 #include "base/result.h"
 #include "vmm/vm_exit.h"
@@ -15,8 +16,8 @@
 namespace uvm::vmm {
 
 struct LinuxVmConfig {
-  std::vector<uint8_t> kernel;
-  std::optional<std::vector<uint8_t>> initrd;
+  std::span<const uint8_t> kernel;  // owned by the caller for the duration of the call
+  std::optional<std::span<const uint8_t>> initrd;
   std::string cmdline;
   uint64_t memory_bytes = 0;
   int cpus = 1;
