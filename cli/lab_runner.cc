@@ -59,7 +59,7 @@ Result<fs::path> FindImages(const LabOptions& options) {
     dir = self.parent_path() / "images";
   }
   dir /= "lab";
-  for (const char* file : {"bzImage", "initramfs.cpio.gz"}) {
+  for (const char* file : {"vmlinux", "initramfs.cpio.gz"}) {
     if (access((dir / file).c_str(), R_OK) != 0) {
       return Err("lab: " + (dir / file).string() + " is missing (run `make images`)");
     }
@@ -146,15 +146,17 @@ Result<Qemu> StartQemu(const std::string& qemu, const fs::path& images, const fs
   fcntl(in[0], F_SETFL, O_NONBLOCK);  // stdin bytes are queued, never blocking the relay
 
   std::string append = "console=ttyS0 reboot=t panic=-1 " + std::string(lab::kJobParam) +
-                       job.string() + (options.verbose ? "" : " quiet") + (getenv("LABX_APPEND")?getenv("LABX_APPEND"):"");
+                       job.string() + (options.verbose ? "" : " quiet");
   auto fd = [&](int i) { return std::to_string(theirs[i].get()); };
-  // Option/value pairs read better one pair to a line.
+  // The ELF vmlinux boots through its PVH entry, skipping the firmware and the decompressor: 1.1 s
+  // instead of 1.45 s for `true`. thread=multi gives each vCPU a host thread (it measured the same
+  // for `true`, 12% faster for the sc.c probe). Option/value pairs read better one to a line.
   // clang-format off
   std::vector<std::string> args = {
       qemu, "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-      "-M", "microvm,acpi=off", "-accel", (getenv("LABX_ACCEL")?getenv("LABX_ACCEL"):"tcg,thread=multi"), "-cpu", "max",
+      "-M", "microvm,acpi=off", "-accel", "tcg,thread=multi", "-cpu", "max",
       "-smp", std::to_string(options.cpus), "-m", std::to_string(options.memory_mib),
-      "-kernel", (images / (getenv("LABX_KERNEL")?getenv("LABX_KERNEL"):"bzImage")).string(), "-initrd", (images / "initramfs.cpio.gz").string(),
+      "-kernel", (images / "vmlinux").string(), "-initrd", (images / "initramfs.cpio.gz").string(),
       "-append", append,
       "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
       "-chardev", "socket,id=console,fd=" + fd(2), "-serial", "chardev:console",

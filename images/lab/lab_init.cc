@@ -178,10 +178,7 @@ void LoopbackUp() {
 // host's files but L1's devices (/dev/kvm), processes and sysfs. /run is private to the lab so
 // sockets and pid files made inside do not land in (or collide with) the host's /run.
 void SetUpRoot() {
-  std::string opts = k9pOptions;
-  { std::string c = ReadFile("/proc/cmdline"); auto p = c.find("labx.cache="); if (p != std::string::npos) { opts = "trans=virtio,version=9p2000.L,msize=512000,cache=" + c.substr(p + 11, c.find_first_of(" \n", p) - p - 11); } }
-  Console("9p: " + opts);
-  Mount("host", "/host", "9p", 0, opts.c_str());
+  Mount("host", "/host", "9p", 0, k9pOptions);
   Mount("/dev", "/host/dev", nullptr, MS_BIND | MS_REC, nullptr);
   Mount("/proc", "/host/proc", nullptr, MS_BIND, nullptr);
   Mount("/sys", "/host/sys", nullptr, MS_BIND, nullptr);

@@ -12,7 +12,7 @@ list(TRANSFORM _uvm_boot_sources PREPEND "${_uvm_boot_dir}/")
 add_library(uvm_boot_fuzz STATIC ${_uvm_boot_sources})
 target_compile_options(uvm_boot_fuzz PRIVATE
   -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-target_link_libraries(uvm_boot_fuzz PUBLIC uvm_base PkgConfig::LIBELF)
+target_link_libraries(uvm_boot_fuzz PUBLIC uvm_base uvm_libelf)
 
 add_executable(boot_kernel_fuzz ${CMAKE_CURRENT_LIST_DIR}/boot_kernel_fuzz.cc)
 target_compile_options(boot_kernel_fuzz PRIVATE ${_uvm_boot_fuzz_flags})
