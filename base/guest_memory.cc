@@ -32,7 +32,8 @@ Result<GuestMemory> GuestMemory::CreateAnonymous(const std::vector<RegionSpec>& 
     uintptr_t aligned = (base + kHuge - 1) & ~(kHuge - 1);
     if (aligned > base) ::munmap(p, aligned - base);
     uintptr_t end = aligned + s.size;
-    if (base + s.size + kHuge > end) ::munmap(reinterpret_cast<void*>(end), base + s.size + kHuge - end);
+    if (base + s.size + kHuge > end)
+      ::munmap(reinterpret_cast<void*>(end), base + s.size + kHuge - end);
     p = reinterpret_cast<void*>(aligned);
     ::madvise(p, s.size, MADV_HUGEPAGE);
     mem.regions_.push_back({s.gpa, s.size, static_cast<uint8_t*>(p)});

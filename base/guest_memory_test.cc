@@ -11,11 +11,11 @@ TEST(GuestMemoryTest, RejectsRangesOutsideRegionsAndWrapAround) {
   auto mem = GuestMemory::CreateAnonymous({{0, 0x10000}, {0x100000000ull, 0x1000}});
   ASSERT_TRUE(mem) << mem.error().message;
   EXPECT_NE(mem->HostPtr(0, 0x10000), nullptr);
-  EXPECT_EQ(mem->HostPtr(0xffff, 2), nullptr);            // straddles the end
-  EXPECT_EQ(mem->HostPtr(0x10000, 1), nullptr);           // in the gap
-  EXPECT_EQ(mem->HostPtr(~0ull, 2), nullptr);             // wraps around
-  EXPECT_EQ(mem->HostPtr(0x100, ~0ull), nullptr);         // huge length
-  EXPECT_NE(mem->HostPtr(0x100000fffull, 1), nullptr);    // last byte of high region
+  EXPECT_EQ(mem->HostPtr(0xffff, 2), nullptr);          // straddles the end
+  EXPECT_EQ(mem->HostPtr(0x10000, 1), nullptr);         // in the gap
+  EXPECT_EQ(mem->HostPtr(~0ull, 2), nullptr);           // wraps around
+  EXPECT_EQ(mem->HostPtr(0x100, ~0ull), nullptr);       // huge length
+  EXPECT_NE(mem->HostPtr(0x100000fffull, 1), nullptr);  // last byte of high region
   EXPECT_EQ(mem->HostPtr(0x100000fffull, 2), nullptr);
   EXPECT_EQ(mem->total_size(), 0x11000u);
 }

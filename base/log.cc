@@ -7,10 +7,14 @@ namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::kWarn)};
 const char* Prefix(LogLevel level) {
   switch (level) {
-    case LogLevel::kError: return "uvm: error: ";
-    case LogLevel::kWarn: return "uvm: warning: ";
-    case LogLevel::kInfo: return "uvm: ";
-    case LogLevel::kDebug: return "uvm: debug: ";
+    case LogLevel::kError:
+      return "uvm: error: ";
+    case LogLevel::kWarn:
+      return "uvm: warning: ";
+    case LogLevel::kInfo:
+      return "uvm: ";
+    case LogLevel::kDebug:
+      return "uvm: debug: ";
   }
   return "uvm: ";
 }

@@ -1,5 +1,5 @@
-// Minimal logging to stderr. Verbosity is chosen once in main() and passed down by value where needed;
-// the level here is process-wide state only because stderr is.
+// Minimal logging to stderr. Verbosity is chosen once in main() and passed down by value where
+// needed; the level here is process-wide state only because stderr is.
 #pragma once
 
 #include <atomic>

@@ -1,5 +1,5 @@
-// Errors as values: every fallible call below main() returns Result<T>. An Error carries one line that
-// says what failed, in words a user can act on; callers add context with Context().
+// Errors as values: every fallible call below main() returns Result<T>. An Error carries one line
+// that says what failed, in words a user can act on; callers add context with Context().
 #pragma once
 
 #include <cerrno>
@@ -48,8 +48,8 @@ Result<T> Context(Result<T> r, const std::string& what) {
   decl = std::move(*tmp)
 #define UVM_TRY(decl, expr) UVM_TRY_IMPL(UVM_CONCAT(uvm_try_, __LINE__), decl, expr)
 // For Result<void>: UVM_CHECK(DoThing());
-#define UVM_CHECK(expr)                                                     \
-  do {                                                                      \
-    auto uvm_check_r = (expr);                                              \
+#define UVM_CHECK(expr)                                                           \
+  do {                                                                            \
+    auto uvm_check_r = (expr);                                                    \
     if (!uvm_check_r) return ::tl::unexpected<::uvm::Error>(uvm_check_r.error()); \
   } while (0)

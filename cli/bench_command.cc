@@ -46,7 +46,8 @@ Result<Timed> TimeProcess(const std::vector<std::string>& argv) {
     if (errno != EINTR) return ErrnoErr("waitpid");
   }
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
-  if (!WIFEXITED(status)) return Err(argv[0] + " was killed by signal " + std::to_string(WTERMSIG(status)));
+  if (!WIFEXITED(status))
+    return Err(argv[0] + " was killed by signal " + std::to_string(WTERMSIG(status)));
   return Timed{WEXITSTATUS(status), ms.count()};
 }
 
@@ -68,21 +69,43 @@ Result<int> RunBenchBoot(const BenchOptions& o) {
   }
   vmm::HostProbe probe = vmm::ProbeHost();
   if (!probe.linux_direct()) {
-    return Err("this host's KVM cannot run Linux guests (see `uvm doctor`): run the benchmark in "
-               "the lab, `uvm lab -- " + dir + "/uvm bench boot`, or `make bench`");
+    return Err(
+        "this host's KVM cannot run Linux guests (see `uvm doctor`): run the benchmark in "
+        "the lab, `uvm lab -- " +
+        dir + "/uvm bench boot`, or `make bench`");
   }
   const std::string full_cmdline = std::string(kDefaultCmdline) + " " + kBenchCmdline;
-  const std::vector<std::string> uvm_argv = {"/proc/self/exe", "boot", "--kernel", kernel,
-                                             "--initrd", initrd, "--memory", "256",
-                                             "--cmdline", kBenchCmdline};
+  const std::vector<std::string> uvm_argv = {"/proc/self/exe", "boot",       "--kernel", kernel,
+                                             "--initrd",       initrd,       "--memory", "256",
+                                             "--cmdline",      kBenchCmdline};
   // QEMU's microvm with the same kernel (PVH entry), initrd, command line, memory and vCPUs.
   // isa-debug-exit at the same port ends QEMU with status (0 << 1) | 1 = 1.
-  const std::vector<std::string> qemu_argv = {
-      "qemu-system-x86_64", "-M", "microvm,x-option-roms=off,rtc=off", "-accel", "kvm",
-      "-cpu", "host", "-smp", "1", "-m", "256M", "-nodefaults", "-no-user-config",
-      "-display", "none", "-no-reboot", "-serial", "stdio",
-      "-device", "isa-debug-exit,iobase=0xf4,iosize=1", "-kernel", kernel, "-initrd", initrd,
-      "-append", full_cmdline};
+  const std::vector<std::string> qemu_argv = {"qemu-system-x86_64",
+                                              "-M",
+                                              "microvm,x-option-roms=off,rtc=off",
+                                              "-accel",
+                                              "kvm",
+                                              "-cpu",
+                                              "host",
+                                              "-smp",
+                                              "1",
+                                              "-m",
+                                              "256M",
+                                              "-nodefaults",
+                                              "-no-user-config",
+                                              "-display",
+                                              "none",
+                                              "-no-reboot",
+                                              "-serial",
+                                              "stdio",
+                                              "-device",
+                                              "isa-debug-exit,iobase=0xf4,iosize=1",
+                                              "-kernel",
+                                              kernel,
+                                              "-initrd",
+                                              initrd,
+                                              "-append",
+                                              full_cmdline};
   std::vector<double> uvm_ms, qemu_ms;
   // Interleaved, after one unmeasured warm-up of each, so drift and cache state hit both alike.
   for (int i = -1; i < o.runs; ++i) {

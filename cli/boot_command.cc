@@ -25,8 +25,8 @@ Result<void> Validate(const BootOptions& o) {
     return Err("--memory " + std::to_string(o.memory_mib) + ": a guest needs at least " +
                std::to_string(boot::kMinRamBytes >> 20) + " MiB");
   }
-  const uint64_t host_bytes = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
-                              static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  const uint64_t host_bytes =
+      static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   if (o.memory_mib > (1ull << 20) || (o.memory_mib << 20) > host_bytes) {
     return Err("--memory " + std::to_string(o.memory_mib) + ": more than this host's " +
                std::to_string(host_bytes >> 20) + " MiB of RAM");

@@ -81,24 +81,29 @@ Result<int> RunDoctor(const DoctorOptions& o) {
   if (p.pvm_native) std::printf("  %-22s kvm_pvm in native-guest mode\n", "module");
   std::printf("Devices\n");
   std::printf("  %-22s %s\n", "/dev/net/tun", p.tun ? "ok" : "absent (no --net)");
-  std::printf("  %-22s %s\n", "/dev/vhost-net", p.vhost_net ? "present" : "absent (uvm does not need it)");
-  std::printf("  %-22s %s\n", "/dev/vhost-vsock", p.vhost_vsock ? "present" : "absent (uvm's vsock is in user space)");
+  std::printf("  %-22s %s\n", "/dev/vhost-net",
+              p.vhost_net ? "present" : "absent (uvm does not need it)");
+  std::printf("  %-22s %s\n", "/dev/vhost-vsock",
+              p.vhost_vsock ? "present" : "absent (uvm's vsock is in user space)");
   std::printf("Lab\n");
-  std::printf("  %-22s %s\n", "qemu-system-x86_64", qemu ? "ok" : "absent (apt-get install qemu-system-x86)");
+  std::printf("  %-22s %s\n", "qemu-system-x86_64",
+              qemu ? "ok" : "absent (apt-get install qemu-system-x86)");
   std::printf("  %-22s %s\n", "lab images", lab_images ? "ok" : "not built (make images)");
   std::printf("\n");
   if (direct) {
     std::printf("Verdict: Linux guests can run directly on this host's /dev/kvm.\n");
   } else if (!p.kvm.ok) {
-    std::printf("Verdict: this host has no usable KVM; Linux guests can run only inside the lab "
-                "(`uvm lab`), which emulates a CPU with hardware virtualization in software.\n");
+    std::printf(
+        "Verdict: this host has no usable KVM; Linux guests can run only inside the lab "
+        "(`uvm lab`), which emulates a CPU with hardware virtualization in software.\n");
   } else {
     std::printf("Verdict: Linux guests cannot run directly on this host's /dev/kvm: ");
     if (!p.cpuid_filter.ok) std::printf("it ignores the CPUID uvm sets; ");
     if (!p.syscall_cpl0.ok) std::printf("system calls do not reach the guest kernel; ");
     if (!p.tiny_guest.ok) std::printf("even a tiny guest fails; ");
-    std::printf("so they run only inside the lab (`uvm lab -- CMD`), where a nested KVM has "
-                "hardware-virtualization semantics.\n");
+    std::printf(
+        "so they run only inside the lab (`uvm lab -- CMD`), where a nested KVM has "
+        "hardware-virtualization semantics.\n");
   }
   return 0;
 }

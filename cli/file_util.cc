@@ -3,7 +3,6 @@
 #include <limits.h>
 #include <unistd.h>
 
-
 namespace uvm::cli {
 
 std::string SelfDir() {

@@ -2,7 +2,6 @@
 
 #include <string>
 
-
 namespace uvm::cli {
 
 // Directory holding the running uvm binary (build/ in a source tree).

@@ -33,9 +33,9 @@ int main(int argc, char** argv) {
   auto* boot_cmd = app.add_subcommand("boot", "Boot a Linux kernel and relay its serial console");
   boot_cmd->add_option("--kernel", boot.kernel, "vmlinux (ELF) or bzImage")->required();
   boot_cmd->add_option("--initrd", boot.initrd, "initial ramdisk");
-  boot_cmd->add_option("--cmdline", boot.cmdline,
-                       "appended to the default command line: " +
-                           std::string(uvm::cli::kDefaultCmdline));
+  boot_cmd->add_option(
+      "--cmdline", boot.cmdline,
+      "appended to the default command line: " + std::string(uvm::cli::kDefaultCmdline));
   boot_cmd->add_option("--disk", boot.disks, "PATH[,ro] (virtio-blk)");
   boot_cmd->add_option("--net", boot.net_tap, "tap device (virtio-net)");
   boot_cmd->add_option("--vsock", boot.vsock_uds, "unix socket for the vsock device");

@@ -1,6 +1,7 @@
 // The I/O buses a vCPU exit is dispatched on (one for port I/O, one for MMIO). A bus is built once,
-// before any vCPU runs, and never changes afterwards, so lookups need no lock; devices lock their own
-// state. Unclaimed accesses are the caller's business (reads as zero, logged at a limited rate).
+// before any vCPU runs, and never changes afterwards, so lookups need no lock; devices lock their
+// own state. Unclaimed accesses are the caller's business (reads as zero, logged at a limited
+// rate).
 #pragma once
 
 #include <cstdint>

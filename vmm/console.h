@@ -1,8 +1,8 @@
-// The guest's serial console on the host terminal: guest output to an fd (stdout), host input to the
-// UART. When input is a terminal it is put in raw mode (restored on exit) so keys reach the guest
-// unchanged; Ctrl-A then x stops the VM, Ctrl-A Ctrl-A sends one Ctrl-A (as in QEMU).
-// The output side also watches for the Linux panic banner, the only crash signal a guest without
-// ACPI or pvpanic gives.
+// The guest's serial console on the host terminal: guest output to an fd (stdout), host input to
+// the UART. When input is a terminal it is put in raw mode (restored on exit) so keys reach the
+// guest unchanged; Ctrl-A then x stops the VM, Ctrl-A Ctrl-A sends one Ctrl-A (as in QEMU). The
+// output side also watches for the Linux panic banner, the only crash signal a guest without ACPI
+// or pvpanic gives.
 #pragma once
 
 #include <termios.h>

@@ -40,7 +40,9 @@ uint32_t GetApicReg(const kvm_lapic_state& s, size_t off) {
   std::memcpy(&v, s.regs + off, sizeof v);
   return v;
 }
-void SetApicReg(kvm_lapic_state& s, size_t off, uint32_t v) { std::memcpy(s.regs + off, &v, sizeof v); }
+void SetApicReg(kvm_lapic_state& s, size_t off, uint32_t v) {
+  std::memcpy(s.regs + off, &v, sizeof v);
+}
 
 }  // namespace
 
@@ -77,13 +79,13 @@ Result<void> SetupLongMode(Vcpu& vcpu, const LongModeEntry& entry) {
 
 Result<void> SetupLapicLints(Vcpu& vcpu) {
   UVM_TRY(kvm_lapic_state lapic, vcpu.GetLapic());
-  SetApicReg(lapic, kApicLvtLint0, (GetApicReg(lapic, kApicLvtLint0) & ~0x700u) | kDeliveryModeExtInt);
+  SetApicReg(lapic, kApicLvtLint0,
+             (GetApicReg(lapic, kApicLvtLint0) & ~0x700u) | kDeliveryModeExtInt);
   SetApicReg(lapic, kApicLvtLint1, (GetApicReg(lapic, kApicLvtLint1) & ~0x700u) | kDeliveryModeNmi);
   return vcpu.SetLapic(lapic);
 }
 
-Result<void> SetupCpuidAndMsrs(Vcpu& vcpu, std::vector<kvm_cpuid_entry2> supported,
-                               int num_cpus) {
+Result<void> SetupCpuidAndMsrs(Vcpu& vcpu, std::vector<kvm_cpuid_entry2> supported, int num_cpus) {
   NormalizeCpuid(supported, vcpu.index(), num_cpus);
   UVM_CHECK(vcpu.SetCpuid(supported));
   return vcpu.SetMsrs(BootMsrs());

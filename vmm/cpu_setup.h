@@ -27,7 +27,6 @@ Result<void> SetupLongMode(Vcpu& vcpu, const LongModeEntry& entry);
 Result<void> SetupLapicLints(Vcpu& vcpu);
 
 // CPUID (normalised for this vCPU) and the boot MSRs.
-Result<void> SetupCpuidAndMsrs(Vcpu& vcpu, std::vector<kvm_cpuid_entry2> supported,
-                               int num_cpus);
+Result<void> SetupCpuidAndMsrs(Vcpu& vcpu, std::vector<kvm_cpuid_entry2> supported, int num_cpus);
 
 }  // namespace uvm::vmm

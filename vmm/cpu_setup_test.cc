@@ -20,7 +20,7 @@ TEST(CpuSetupTest, LongModeSregsFollowTheBootProtocol) {
   EXPECT_EQ(s.ds.limit, 0xffffffffu);
   EXPECT_EQ(s.gdt.base, boot::kGdtAddr);
   EXPECT_EQ(s.cr3, 0x9000u);
-  EXPECT_TRUE(s.cr0 & 1);            // PE
+  EXPECT_TRUE(s.cr0 & 1);             // PE
   EXPECT_TRUE(s.cr0 & (1ull << 31));  // PG
   EXPECT_TRUE(s.cr4 & (1 << 5));      // PAE
   EXPECT_EQ(s.efer & 0x500, 0x500u);  // LME | LMA

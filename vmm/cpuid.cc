@@ -40,7 +40,10 @@ void NormalizeCpuid(std::vector<kvm_cpuid_entry2>& entries, int cpu_index, int n
         // processors per package.
         SetBits(e.ebx, 24, 8, apic_id);
         SetBits(e.ebx, 16, 8, n);
-        if (n > 1) e.edx |= kLeaf1HttBit; else e.edx &= ~kLeaf1HttBit;
+        if (n > 1)
+          e.edx |= kLeaf1HttBit;
+        else
+          e.edx &= ~kLeaf1HttBit;
         e.ecx |= kLeaf1HypervisorBit;
         break;
       case 0x4: {

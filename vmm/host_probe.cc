@@ -52,15 +52,27 @@ Result<TinyRun> RunTiny(Machine& m) {
 const std::vector<uint8_t> kHelloCode = {0x66, 0xba, kProbePort, 0x00, 0xb0, 'K', 0xee, 0xf4};
 
 // mov eax, 1; cpuid; mov eax, ebx; mov dx, kProbePort; out dx, eax; mov eax, ecx; out dx, eax; hlt
-const std::vector<uint8_t> kCpuidCode = {0xb8, 1,    0,          0,    0,    0x0f, 0xa2,
-                                         0x89, 0xd8, 0x66,       0xba, kProbePort, 0x00,
-                                         0xef, 0x89, 0xc8,       0xef, 0xf4};
+const std::vector<uint8_t> kCpuidCode = {0xb8, 1,    0,    0,    0,    0x0f,
+                                         0xa2, 0x89, 0xd8, 0x66, 0xba, kProbePort,
+                                         0x00, 0xef, 0x89, 0xc8, 0xef, 0xf4};
 
 // mov ecx, N; l: dec ecx; jnz l; mov dx, kProbePort; out dx, al; hlt
 std::vector<uint8_t> LoopCode(uint32_t n) {
-  return {0xb9, static_cast<uint8_t>(n), static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n >> 16),
-          static_cast<uint8_t>(n >> 24), 0xff, 0xc9, 0x75, 0xfc, 0x66, 0xba, kProbePort, 0x00,
-          0xee, 0xf4};
+  return {0xb9,
+          static_cast<uint8_t>(n),
+          static_cast<uint8_t>(n >> 8),
+          static_cast<uint8_t>(n >> 16),
+          static_cast<uint8_t>(n >> 24),
+          0xff,
+          0xc9,
+          0x75,
+          0xfc,
+          0x66,
+          0xba,
+          kProbePort,
+          0x00,
+          0xee,
+          0xf4};
 }
 
 ProbeCheck CheckTinyGuest() {
@@ -82,8 +94,8 @@ ProbeCheck CheckCpuidFilter() {
   constexpr uint32_t kMarkerApicId = 0xa5;
   // The feature bits kept: SSE3 (0), SSSE3 (9), CX16 (13), SSE4.1/4.2 (19, 20), POPCNT (23),
   // hypervisor (31). Everything else, XSAVE and AVX among them, is hidden from the guest.
-  constexpr uint32_t kKeptEcx = (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) |
-                                (1u << 23) | (1u << 31);
+  constexpr uint32_t kKeptEcx =
+      (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 23) | (1u << 31);
   auto cpuid = (*m)->kvm.SupportedCpuid();
   if (!cpuid) return {false, cpuid.error().message};
   NormalizeCpuid(*cpuid, 0, 1);
@@ -117,14 +129,14 @@ ProbeCheck CheckSyscall() {
   // differently on Intel and AMD. Page tables and GDT are the probe's own: user pages and Linux's
   // selector layout (user code 0x33, user data 0x2b, STAR for sysret base 0x23).
   std::vector<uint8_t> code(0x3000, 0xf4);
-  const uint8_t kernel[] = {0x6a, 0x2b,                          // push ss
-                            0x68, 0x00, 0x80, 0x00, 0x00,        // push rsp 0x8000
-                            0x68, 0x02, 0x00, 0x00, 0x00,        // push rflags 2
-                            0x6a, 0x33,                          // push cs
-                            0x68, 0x00, 0x10, 0x01, 0x00,        // push rip 0x11000
-                            0x48, 0xcf};                         // iretq
-  const uint8_t user[] = {0x0f, 0x05,   // syscall
-                          0xeb, 0xfe};  // jmp .
+  const uint8_t kernel[] = {0x6a, 0x2b,                     // push ss
+                            0x68, 0x00, 0x80, 0x00, 0x00,   // push rsp 0x8000
+                            0x68, 0x02, 0x00, 0x00, 0x00,   // push rflags 2
+                            0x6a, 0x33,                     // push cs
+                            0x68, 0x00, 0x10, 0x01, 0x00,   // push rip 0x11000
+                            0x48, 0xcf};                    // iretq
+  const uint8_t user[] = {0x0f, 0x05,                       // syscall
+                          0xeb, 0xfe};                      // jmp .
   const uint8_t handler[] = {0x66, 0xba, kProbePort, 0x00,  // mov dx, port
                              0x89, 0xc8, 0xef,              // mov eax, ecx; out dx, eax
                              0xf4};                         // hlt
@@ -138,8 +150,13 @@ ProbeCheck CheckSyscall() {
   // Own 4-level tables with the user bit at every level: 2 MiB identity page at 0.
   const uint64_t kPml4 = 0x1000, kPdpt = 0x2000, kPd = 0x3000, kGdt = 0x600;
   auto w = [&](uint64_t gpa, uint64_t v) { return machine.memory.WriteObj<uint64_t>(gpa, v); };
-  const uint64_t gdt[] = {0, 0, 0x00af9b000000ffff, 0x00cf93000000ffff,
-                          0x00cffb000000ffff, 0x00cff3000000ffff, 0x00affb000000ffff};
+  const uint64_t gdt[] = {0,
+                          0,
+                          0x00af9b000000ffff,
+                          0x00cf93000000ffff,
+                          0x00cffb000000ffff,
+                          0x00cff3000000ffff,
+                          0x00affb000000ffff};
   bool ok = w(kPml4, kPdpt | 7) && w(kPdpt, kPd | 7) && w(kPd, 0x87);
   for (size_t i = 0; i < std::size(gdt); ++i) ok = ok && w(kGdt + 8 * i, gdt[i]);
   if (!ok) return {false, "writing probe tables failed"};

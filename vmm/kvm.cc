@@ -40,7 +40,9 @@ struct VarBuffer {
   explicit VarBuffer(size_t n)
       : storage(std::make_unique<uint64_t[]>((sizeof(Header) + n * sizeof(Entry) + 7) / 8)) {}
   Header* header() { return reinterpret_cast<Header*>(storage.get()); }
-  Entry* entries() { return reinterpret_cast<Entry*>(reinterpret_cast<uint8_t*>(storage.get()) + sizeof(Header)); }
+  Entry* entries() {
+    return reinterpret_cast<Entry*>(reinterpret_cast<uint8_t*>(storage.get()) + sizeof(Header));
+  }
   std::unique_ptr<uint64_t[]> storage;
 };
 
@@ -212,15 +214,21 @@ Result<void> Vcpu::Run() {
   return {};
 }
 
-Result<kvm_regs> Vcpu::GetRegs() const { return GetStruct<kvm_regs>(fd(), KVM_GET_REGS, "KVM_GET_REGS"); }
-Result<void> Vcpu::SetRegs(const kvm_regs& r) { return SetStruct(fd(), KVM_SET_REGS, r, "KVM_SET_REGS"); }
+Result<kvm_regs> Vcpu::GetRegs() const {
+  return GetStruct<kvm_regs>(fd(), KVM_GET_REGS, "KVM_GET_REGS");
+}
+Result<void> Vcpu::SetRegs(const kvm_regs& r) {
+  return SetStruct(fd(), KVM_SET_REGS, r, "KVM_SET_REGS");
+}
 Result<kvm_sregs> Vcpu::GetSregs() const {
   return GetStruct<kvm_sregs>(fd(), KVM_GET_SREGS, "KVM_GET_SREGS");
 }
 Result<void> Vcpu::SetSregs(const kvm_sregs& s) {
   return SetStruct(fd(), KVM_SET_SREGS, s, "KVM_SET_SREGS");
 }
-Result<void> Vcpu::SetFpu(const kvm_fpu& f) { return SetStruct(fd(), KVM_SET_FPU, f, "KVM_SET_FPU"); }
+Result<void> Vcpu::SetFpu(const kvm_fpu& f) {
+  return SetStruct(fd(), KVM_SET_FPU, f, "KVM_SET_FPU");
+}
 Result<kvm_lapic_state> Vcpu::GetLapic() const {
   return GetStruct<kvm_lapic_state>(fd(), KVM_GET_LAPIC, "KVM_GET_LAPIC");
 }

@@ -31,10 +31,9 @@ Result<void> LoadLinux(Machine& machine, const LinuxImage& image) {
     UVM_CHECK(SetupCpuidAndMsrs(vcpu, supported, cpus));
     UVM_CHECK(SetupLapicLints(vcpu));
   }
-  return SetupLongMode(machine.vcpus[0], {.rip = kernel.entry,
-                                          .rsi = boot::kZeroPageAddr,
-                                          .rsp = boot::kBootStackTop,
-                                          .cr3 = cr3});
+  return SetupLongMode(
+      machine.vcpus[0],
+      {.rip = kernel.entry, .rsi = boot::kZeroPageAddr, .rsp = boot::kBootStackTop, .cr3 = cr3});
 }
 
 }  // namespace uvm::vmm

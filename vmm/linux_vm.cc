@@ -78,8 +78,9 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
         WriteAll(config.console_out, bytes);
       },
       [&serial_irq] { serial_irq.Signal(); });
-  auto i8042 = std::make_shared<devices::I8042>(
-      [&] { latch.Report({ExitKind::kReset, 0, "the guest reset the machine (i8042)"}); });
+  auto i8042 = std::make_shared<devices::I8042>([&] {
+    latch.Report({ExitKind::kReset, 0, "the guest reset the machine (i8042)"});
+  });
   auto debug_exit = std::make_shared<devices::DebugExit>([&](uint8_t status) {
     latch.Report({ExitKind::kPowerOff, status, "the guest powered off (debug-exit port)"});
   });

@@ -3,12 +3,11 @@
 // into a VM stop. Runs until the guest resets, powers off or crashes.
 #pragma once
 
-#include <string>
-#include <vector>
-
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "vmm/vm_exit.h"

@@ -35,7 +35,8 @@ VmExit RunMachine(Machine& machine, IoBuses buses, ExitLatch& latch, EventLoop& 
     }
   }
   if (!latch.fired()) {
-    if (auto r = tick ? loop.Run(20, tick) : loop.Run(); !r) latch.Report({ExitKind::kError, 0, r.error().message});
+    if (auto r = tick ? loop.Run(20, tick) : loop.Run(); !r)
+      latch.Report({ExitKind::kError, 0, r.error().message});
   }
   VmExit exit = latch.Wait();
   // A vCPU may have been between the latch check and KVM_RUN when the first kick went out.

@@ -19,7 +19,8 @@ Result<std::unique_ptr<Machine>> CreateTinyGuest(std::span<const uint8_t> code) 
   UVM_TRY(auto cpuid, machine->kvm.SupportedCpuid());
   Vcpu& vcpu = machine->vcpus[0];
   UVM_CHECK(SetupCpuidAndMsrs(vcpu, std::move(cpuid), 1));
-  UVM_CHECK(SetupLongMode(vcpu, {.rip = kTinyCodeAddr, .rsi = 0, .rsp = kTinyStackTop, .cr3 = cr3}));
+  UVM_CHECK(
+      SetupLongMode(vcpu, {.rip = kTinyCodeAddr, .rsi = 0, .rsp = kTinyStackTop, .cr3 = cr3}));
   return machine;
 }
 

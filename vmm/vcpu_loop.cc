@@ -94,8 +94,8 @@ void RunVcpu(Vcpu& vcpu, IoBuses buses, ExitLatch& latch) {
         latch.Report({ExitKind::kHalted, 0, where + "halted"});
         return;
       case KVM_EXIT_SHUTDOWN:
-        latch.Report({ExitKind::kTripleFault, 0,
-                      where + "the guest triple-faulted (its CPU reset itself)"});
+        latch.Report(
+            {ExitKind::kTripleFault, 0, where + "the guest triple-faulted (its CPU reset itself)"});
         return;
       case KVM_EXIT_SYSTEM_EVENT:
         switch (run->system_event.type) {
@@ -106,9 +106,9 @@ void RunVcpu(Vcpu& vcpu, IoBuses buses, ExitLatch& latch) {
             latch.Report({ExitKind::kReset, 0, where + "guest reset"});
             return;
           default:
-            latch.Report({ExitKind::kGuestCrash, 0,
-                          Describe((where + "guest system event").c_str(),
-                                   run->system_event.type)});
+            latch.Report(
+                {ExitKind::kGuestCrash, 0,
+                 Describe((where + "guest system event").c_str(), run->system_event.type)});
             return;
         }
       case KVM_EXIT_FAIL_ENTRY:
@@ -117,18 +117,19 @@ void RunVcpu(Vcpu& vcpu, IoBuses buses, ExitLatch& latch) {
                                run->fail_entry.hardware_entry_failure_reason)});
         return;
       case KVM_EXIT_INTERNAL_ERROR: {
-        std::string msg = Describe((where + "KVM internal error, suberror").c_str(),
-                                   run->internal.suberror);
+        std::string msg =
+            Describe((where + "KVM internal error, suberror").c_str(), run->internal.suberror);
         if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
-          msg += " (instruction emulation failed; `uvm doctor` tells whether this host's KVM can "
-                 "run Linux guests)";
+          msg +=
+              " (instruction emulation failed; `uvm doctor` tells whether this host's KVM can "
+              "run Linux guests)";
         }
         latch.Report({ExitKind::kError, 0, msg});
         return;
       }
       default:
-        latch.Report({ExitKind::kError, 0, Describe((where + "unexpected KVM exit").c_str(),
-                                                     run->exit_reason)});
+        latch.Report({ExitKind::kError, 0,
+                      Describe((where + "unexpected KVM exit").c_str(), run->exit_reason)});
         return;
     }
   }

@@ -4,13 +4,20 @@ namespace uvm::vmm {
 
 const char* ExitKindName(ExitKind kind) {
   switch (kind) {
-    case ExitKind::kReset: return "reset";
-    case ExitKind::kPowerOff: return "power-off";
-    case ExitKind::kHalted: return "halted";
-    case ExitKind::kTripleFault: return "triple-fault";
-    case ExitKind::kGuestCrash: return "guest-crash";
-    case ExitKind::kHostSignal: return "host-signal";
-    case ExitKind::kError: return "error";
+    case ExitKind::kReset:
+      return "reset";
+    case ExitKind::kPowerOff:
+      return "power-off";
+    case ExitKind::kHalted:
+      return "halted";
+    case ExitKind::kTripleFault:
+      return "triple-fault";
+    case ExitKind::kGuestCrash:
+      return "guest-crash";
+    case ExitKind::kHostSignal:
+      return "host-signal";
+    case ExitKind::kError:
+      return "error";
   }
   return "unknown";
 }

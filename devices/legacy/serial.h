@@ -1,6 +1,7 @@
-// A 16550A-compatible UART (the guest's console, COM1 at 0x3f8, IRQ 4). Transmitted bytes go straight
-// to the sink, so the transmitter is always empty; received bytes wait in a bounded FIFO until the
-// guest reads them. Register semantics follow the National Semiconductor PC16550D data sheet.
+// A 16550A-compatible UART (the guest's console, COM1 at 0x3f8, IRQ 4). Transmitted bytes go
+// straight to the sink, so the transmitter is always empty; received bytes wait in a bounded FIFO
+// until the guest reads them. Register semantics follow the National Semiconductor PC16550D data
+// sheet.
 #pragma once
 
 #include <cstdint>

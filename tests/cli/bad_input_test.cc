@@ -51,7 +51,8 @@ TEST_F(BadInputTest, MissingKernel) {
 
 TEST_F(BadInputTest, NotAKernel) {
   std::string junk = File("junk", std::string(8192, 'x'));
-  ExpectOneLineError(RunProcess({kUvm, "boot", "--kernel", junk}), "not an ELF vmlinux or a bzImage");
+  ExpectOneLineError(RunProcess({kUvm, "boot", "--kernel", junk}),
+                     "not an ELF vmlinux or a bzImage");
 }
 
 TEST_F(BadInputTest, TruncatedKernel) {
@@ -88,8 +89,8 @@ TEST_F(BadInputTest, CommandLineTooLong) {
 }
 
 TEST_F(BadInputTest, AbsentKvmDevice) {
-  ExpectOneLineError(RunProcess({"env", "UVM_KVM_DEVICE=" + dir_ + "/kvm", kUvm, "boot",
-                                 "--kernel", kImages + "/vmlinux"}),
+  ExpectOneLineError(RunProcess({"env", "UVM_KVM_DEVICE=" + dir_ + "/kvm", kUvm, "boot", "--kernel",
+                                 kImages + "/vmlinux"}),
                      "does not exist");
 }
 

@@ -32,9 +32,10 @@ class BootE2eTest : public ::testing::Test {
   }
   ProcessResult Boot(const std::string& mode, const std::vector<std::string>& extra = {},
                      const std::string& kernel = "vmlinux", const std::string& input = "") {
-    std::vector<std::string> argv = {kUvm, "boot", "--kernel", kImages + "/" + kernel,
-                                      "--initrd", kImages + "/test-initramfs.cpio.gz",
-                                      "--cmdline", "uvmtest=" + mode};
+    std::vector<std::string> argv = {kUvm,        "boot",
+                                     "--kernel",  kImages + "/" + kernel,
+                                     "--initrd",  kImages + "/test-initramfs.cpio.gz",
+                                     "--cmdline", "uvmtest=" + mode};
     argv.insert(argv.end(), extra.begin(), extra.end());
     ProcessResult r = RunProcess(argv, input, 300);
     EXPECT_FALSE(r.timed_out) << "uvm boot timed out; output:\n" << r.out << r.err;

@@ -43,9 +43,9 @@ struct TinyGuestTest : ::testing::Test {
     devices::Bus::Builder pio, mmio;
     EXPECT_TRUE(pio.Add(devices::Serial::kCom1Port, 8, serial, "serial"));
     EXPECT_TRUE(pio.Add(0xe0, 8, probe, "probe"));
-    EXPECT_TRUE(pio.Add(devices::I8042::kDataPort, 5,
-                        std::make_shared<devices::I8042>(
-                            [this] { latch.Report({ExitKind::kReset, 0, "i8042"}); }),
+    EXPECT_TRUE(pio.Add(devices::I8042::kDataPort, 5, std::make_shared<devices::I8042>([this] {
+                          latch.Report({ExitKind::kReset, 0, "i8042"});
+                        }),
                         "i8042"));
     EXPECT_TRUE(pio.Add(devices::DebugExit::kPort, 1,
                         std::make_shared<devices::DebugExit>([this](uint8_t s) {
@@ -61,31 +61,33 @@ struct TinyGuestTest : ::testing::Test {
 
 TEST_F(TinyGuestTest, SerialOutputThroughThePioBus) {
   // mov dx,0x3f8; mov al,'h'; out dx,al; mov al,'i'; out dx,al; mov al,10; out dx,al; hlt
-  VmExit e = Run({0x66, 0xba, 0xf8, 0x03, 0xb0, 'h', 0xee, 0xb0, 'i', 0xee, 0xb0, '\n', 0xee, 0xf4});
+  VmExit e =
+      Run({0x66, 0xba, 0xf8, 0x03, 0xb0, 'h', 0xee, 0xb0, 'i', 0xee, 0xb0, '\n', 0xee, 0xf4});
   EXPECT_EQ(e.kind, ExitKind::kHalted) << e.detail;
   EXPECT_EQ(console, "hi\n");
 }
 
 TEST_F(TinyGuestTest, RepOutsbDeliversEveryByte) {
   // lea rsi,[rip+12]; mov ecx,3; mov dx,0x3f8; rep outsb; hlt; "abc"
-  VmExit e = Run({0x48, 0x8d, 0x35, 12, 0, 0, 0, 0xb9, 3, 0, 0, 0, 0x66, 0xba, 0xf8, 0x03, 0xf3,
-                  0x6e, 0xf4, 'a', 'b', 'c'});
+  VmExit e = Run({0x48, 0x8d, 0x35, 12,   0,    0,    0,    0xb9, 3,   0,   0,
+                  0,    0x66, 0xba, 0xf8, 0x03, 0xf3, 0x6e, 0xf4, 'a', 'b', 'c'});
   EXPECT_EQ(e.kind, ExitKind::kHalted) << e.detail;
   EXPECT_EQ(console, "abc");
 }
 
 TEST_F(TinyGuestTest, UnclaimedMmioReadReturnsZero) {
   // mov rax,-1; movabs rax,[0xd0000000]; mov dx,0xe0; out dx,eax; shr rax,32; out dx,eax; hlt
-  VmExit e = Run({0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff, 0x48, 0xa1, 0x00, 0x00, 0x00, 0xd0,
-                  0, 0, 0, 0, 0x66, 0xba, 0xe0, 0x00, 0xef, 0x48, 0xc1, 0xe8, 0x20, 0xef, 0xf4});
+  VmExit e =
+      Run({0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff, 0x48, 0xa1, 0x00, 0x00, 0x00, 0xd0, 0,
+           0,    0,    0,    0x66, 0xba, 0xe0, 0x00, 0xef, 0x48, 0xc1, 0xe8, 0x20, 0xef, 0xf4});
   EXPECT_EQ(e.kind, ExitKind::kHalted) << e.detail;
   EXPECT_EQ(probe->writes, (std::vector<uint64_t>{0, 0}));
 }
 
 TEST_F(TinyGuestTest, ClaimedMmioReadReachesTheDevice) {
   // movabs rax,[0xd0001008]; mov dx,0xe0; out dx,eax; movabs [0xd0001010],rax; hlt
-  VmExit e = Run({0x48, 0xa1, 0x08, 0x10, 0x00, 0xd0, 0, 0, 0, 0, 0x66, 0xba, 0xe0, 0x00, 0xef,
-                  0x48, 0xa3, 0x10, 0x10, 0x00, 0xd0, 0, 0, 0, 0, 0xf4});
+  VmExit e = Run({0x48, 0xa1, 0x08, 0x10, 0x00, 0xd0, 0,    0,    0, 0, 0x66, 0xba, 0xe0,
+                  0x00, 0xef, 0x48, 0xa3, 0x10, 0x10, 0x00, 0xd0, 0, 0, 0,    0,    0xf4});
   EXPECT_EQ(e.kind, ExitKind::kHalted) << e.detail;
   EXPECT_EQ(probe->writes, (std::vector<uint64_t>{0x55667788}));
   EXPECT_EQ(mmio_dev->writes, (std::vector<uint64_t>{0x1122334455667788ull}));
