@@ -12,11 +12,15 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,36 +71,46 @@ Result<fs::path> FindImages(const LabOptions& options) {
   return dir;
 }
 
+// L1 calibrates its TSC against the emulated PIT, and on a busy host that fails ("Fast TSC
+// calibration failed"): L1 then has tsc_khz = 0, with which its KVM spins inside KVM_RUN forever.
+// Under TCG the guest's TSC is the host's TSC, so its rate is measured here and given to L1
+// (tsc_early_khz=). Each sample brackets RDTSC by the clock and keeps the tightest bracket, so a
+// preemption between the two reads does not skew the rate.
+uint64_t HostTscKhz() {
+  auto sample = [](double& ns, uint64_t& tsc) {
+    double best = 1e18;
+    for (int i = 0; i < 5; ++i) {
+      timespec a, b;
+      clock_gettime(CLOCK_MONOTONIC_RAW, &a);
+      uint64_t t = __rdtsc();
+      clock_gettime(CLOCK_MONOTONIC_RAW, &b);
+      double na = a.tv_sec * 1e9 + a.tv_nsec, nb = b.tv_sec * 1e9 + b.tv_nsec;
+      if (nb - na < best) best = nb - na, ns = (na + nb) / 2, tsc = t;
+    }
+  };
+  double ns0 = 0, ns1 = 0;
+  uint64_t tsc0 = 0, tsc1 = 0;
+  sample(ns0, tsc0);
+  timespec wait = {0, 20'000'000};
+  nanosleep(&wait, nullptr);
+  sample(ns1, tsc1);
+  return static_cast<uint64_t>(static_cast<double>(tsc1 - tsc0) * 1e6 / (ns1 - ns0));
+}
+
 // The job directory on the host (mkdtemp, so private to us); removed on every path out.
-class JobDir {
- public:
-  static Result<JobDir> Create() {
-    char tmpl[] = "/tmp/uvm-lab-XXXXXX";
-    if (!mkdtemp(tmpl)) return ErrnoErr("lab: mkdtemp /tmp/uvm-lab-XXXXXX");
-    return JobDir(tmpl);
-  }
-  JobDir(JobDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+struct JobDir {
+  explicit JobDir(fs::path p) : path(std::move(p)) {}
   JobDir(const JobDir&) = delete;
   ~JobDir() {
     std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
+    fs::remove_all(path, ec);
   }
-  const fs::path& path() const { return path_; }
-
- private:
-  explicit JobDir(fs::path p) : path_(std::move(p)) {}
-  fs::path path_;
+  fs::path path;
 };
 
 Result<void> WriteFile(const fs::path& path, const std::string& data) {
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd.valid()) return ErrnoErr("lab: create " + path.string());
-  for (size_t done = 0; done < data.size();) {
-    ssize_t n = write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoErr("lab: write " + path.string());
-    done += static_cast<size_t>(n);
-  }
+  std::ofstream f(path, std::ios::binary);
+  if (!(f << data).flush()) return Err("lab: cannot write " + path.string());
   return {};
 }
 
@@ -104,7 +118,9 @@ Result<void> WriteJob(const fs::path& dir, const std::vector<std::string>& argv)
   std::string args, env;
   for (const auto& a : argv) args += a + '\0';
   for (char** e = environ; *e; ++e) env += std::string(*e) + '\0';
-  std::string cwd = fs::current_path().string();
+  std::error_code ec;
+  std::string cwd = fs::current_path(ec).string();
+  if (ec) return Err("lab: the current directory: " + ec.message());
   UVM_CHECK(WriteFile(dir / lab::kArgvFile, args));
   UVM_CHECK(WriteFile(dir / lab::kEnvFile, env));
   return WriteFile(dir / lab::kCwdFile, cwd);
@@ -145,8 +161,9 @@ Result<Qemu> StartQemu(const std::string& qemu, const fs::path& images, const fs
   UniqueFd theirs[3] = {UniqueFd(in[1]), UniqueFd(ctl[1]), UniqueFd(con[1])};
   fcntl(in[0], F_SETFL, O_NONBLOCK);  // stdin bytes are queued, never blocking the relay
 
-  std::string append = "console=ttyS0 reboot=t panic=-1 " + std::string(lab::kJobParam) +
-                       job.string() + (options.verbose ? "" : " quiet");
+  std::string append =
+      "console=ttyS0 reboot=t panic=-1 tsc_early_khz=" + std::to_string(HostTscKhz()) + " " +
+      lab::kJobParam + job.string() + (options.verbose ? "" : " quiet");
   auto fd = [&](int i) { return std::to_string(theirs[i].get()); };
   // The ELF vmlinux boots through its PVH entry, skipping the firmware and the decompressor: 1.1 s
   // instead of 1.45 s for `true`. thread=multi gives each vCPU a host thread (it measured the same
@@ -366,24 +383,22 @@ std::string ConsoleTail(const std::string& console) {
 }
 
 std::string ReadSmallFile(const fs::path& path) {
-  std::string s;
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  char buf[4096];
-  ssize_t n;
-  while (fd.valid() && (n = read(fd.get(), buf, sizeof buf)) > 0) s.append(buf, n);
-  return s;
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
 Result<int> Decide(Outcome& o, const fs::path& job, bool verbose) {
-  if (o.interrupted_by)
-    return Err("lab: interrupted by " + std::string(strsignal(o.interrupted_by)));
-  if (o.status) return *o.status;
+  if (o.status && !o.interrupted_by) return *o.status;
+  // The console tail is shown for an interrupted run too: it is how a hung lab gets explained.
   std::string why;
-  if (o.failure) {
-    why = *o.failure;
+  if (o.interrupted_by) {
+    why = "interrupted by " + std::string(strsignal(o.interrupted_by));
+  } else if (o.failure) {
+    why = "setting up L1 failed: " + *o.failure;
   } else if (size_t at = o.console.rfind(lab::kConsoleFailurePrefix); at != std::string::npos) {
     size_t from = at + strlen(lab::kConsoleFailurePrefix);
-    why = o.console.substr(from, o.console.find_first_of("\r\n", from) - from);
+    why = "setting up L1 failed: " +
+          o.console.substr(from, o.console.find_first_of("\r\n", from) - from);
   } else {
     int ws = o.qemu_wait_status;
     why = "L1 ended without reporting the command's exit status (QEMU " +
@@ -442,12 +457,14 @@ Result<int> RunInLab(const LabOptions& options) {
   }
   UVM_TRY(std::string qemu, FindQemu());
   UVM_TRY(fs::path images, FindImages(options));
-  UVM_TRY(JobDir job, JobDir::Create());
-  UVM_CHECK(WriteJob(job.path(), options.argv));
+  char tmpl[] = "/tmp/uvm-lab-XXXXXX";
+  if (!mkdtemp(tmpl)) return ErrnoErr("lab: mkdtemp /tmp/uvm-lab-XXXXXX");
+  JobDir job(tmpl);
+  UVM_CHECK(WriteJob(job.path, options.argv));
 
   SignalScope signals;
   if (signals.fd() < 0) return ErrnoErr("lab: signalfd");
-  UVM_TRY(Qemu q, StartQemu(qemu, images, job.path(), options, signals.original()));
+  UVM_TRY(Qemu q, StartQemu(qemu, images, job.path, options, signals.original()));
   Relay relay(q, options.verbose, stdin_closed);
   auto outcome = relay.Run(signals.fd());
   if (!outcome) {
@@ -455,7 +472,7 @@ Result<int> RunInLab(const LabOptions& options) {
     waitpid(q.pid, nullptr, 0);
     return tl::unexpected(outcome.error());
   }
-  return Decide(*outcome, job.path(), options.verbose);
+  return Decide(*outcome, job.path, options.verbose);
 }
 
 }  // namespace uvm::cli

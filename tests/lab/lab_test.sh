@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end checks of the lab: runs commands through RUNNER (uvm_lab_runner_main, or anything that
+# End-to-end checks of the lab: runs commands through RUNNER (anything that
 # takes `RUNNER CMD ARG...` like `uvm lab`) and checks what comes back. Each check boots the lab once.
 # usage: lab_test.sh RUNNER [ARG...]      (e.g. lab_test.sh build/uvm lab --)
 set -u
