@@ -109,10 +109,20 @@ Result<LoadedKernel> LoadElfKernel(const GuestMemory& mem, std::span<const uint8
   }
   if (file[EI_DATA] != ELFDATA2LSB) return Err("kernel image: big-endian ELF is not x86-64");
 
+  // elf_memory() takes a mutable buffer and may convert data in place, so libelf gets a private
+  // copy, but only of the prefix it needs here: the ELF header and the program header table. The
+  // segments are copied to guest RAM straight from the caller's bytes, so a multi-megabyte kernel
+  // is never duplicated (that copy dominated uvm's start-up time).
+  Elf64_Ehdr raw;
+  std::memcpy(&raw, file.data(), sizeof raw);
+  if (raw.e_phentsize != sizeof(Elf64_Phdr) || raw.e_phoff > file.size() ||
+      raw.e_phnum > (file.size() - raw.e_phoff) / sizeof(Elf64_Phdr)) {
+    return Err("kernel image: ELF program header table lies past the end of the file");
+  }
+  const size_t prefix =
+      std::max<size_t>(sizeof(Elf64_Ehdr), raw.e_phoff + size_t{raw.e_phnum} * sizeof(Elf64_Phdr));
   if (elf_version(EV_CURRENT) == EV_NONE) return Err("libelf: version mismatch");
-  // elf_memory() takes a mutable buffer and may convert data in place; give it a private copy so
-  // the caller's (const) bytes are never modified.
-  std::vector<char> copy(file.begin(), file.end());
+  std::vector<char> copy(file.begin(), file.begin() + static_cast<std::ptrdiff_t>(prefix));
   std::unique_ptr<Elf, ElfDeleter> elf(elf_memory(copy.data(), copy.size()));
   if (!elf || elf_kind(elf.get()) != ELF_K_ELF) {
     return Err(std::string("kernel image: unreadable ELF: ") + elf_errmsg(-1));
