@@ -15,8 +15,9 @@ struct BenchOptions {
   std::string initrd;  // default: <dir of uvm>/images/test-initramfs.cpio.gz
 };
 
-// Time from starting the VMM process until it exits because the guest's init, as its first act in
-// user space, wrote to the debug-exit port (both VMMs end there; teardown is included for both).
+// Time from starting the VMM process until the marker the guest's init writes to the serial console
+// as its first act in user space arrives on the VMM's stdout (both VMMs relay the console there).
+// The time to process exit after the guest powers off is reported beside it.
 Result<int> RunBenchBoot(const BenchOptions& options);
 
 }  // namespace uvm::cli
