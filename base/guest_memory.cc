@@ -92,6 +92,19 @@ uint8_t* GuestMemory::HostPtr(uint64_t gpa, uint64_t len) const {
   return nullptr;
 }
 
+Result<void> GuestMemory::MapFile(uint64_t gpa, uint64_t len, int fd, uint64_t offset) const {
+  constexpr uint64_t kPage = 4096;
+  uint8_t* host = HostPtr(gpa, len);
+  if (!host || len == 0 || (gpa | len | offset) % kPage != 0 ||
+      reinterpret_cast<uintptr_t>(host) % kPage != 0) {
+    return Err("guest memory: file mapping must be page-aligned and inside guest RAM");
+  }
+  void* p = ::mmap(host, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                   static_cast<off_t>(offset));
+  if (p == MAP_FAILED) return ErrnoErr("mapping a file into guest memory");
+  return {};
+}
+
 Result<void> GuestMemory::Write(uint64_t gpa, std::span<const uint8_t> data) const {
   uint8_t* p = HostPtr(gpa, data.size());
   if (!p) return Err("guest memory write outside RAM");

@@ -44,6 +44,11 @@ class GuestMemory {
   uint8_t* HostPtr(uint64_t gpa, uint64_t len) const;
   bool Contains(uint64_t gpa, uint64_t len) const { return HostPtr(gpa, len) != nullptr; }
 
+  // Replaces guest RAM [gpa, gpa+len) with a private (copy-on-write) mapping of the file's bytes
+  // [offset, offset+len): the guest reads the page cache's pages until it writes one. gpa, len and
+  // offset must be page-aligned and the range inside one region. Only before the VM runs.
+  Result<void> MapFile(uint64_t gpa, uint64_t len, int fd, uint64_t offset) const;
+
   Result<void> Write(uint64_t gpa, std::span<const uint8_t> data) const;
   Result<void> Read(uint64_t gpa, std::span<uint8_t> out) const;
 

@@ -21,15 +21,16 @@ Result<MappedFile> MappedFile::Open(const std::string& path) {
   if (p == MAP_FAILED) return ErrnoErr("mmap");
   // The file is read front to back once; let the kernel read ahead.
   ::madvise(p, static_cast<size_t>(st.st_size), MADV_SEQUENTIAL);
-  return MappedFile(static_cast<const uint8_t*>(p), static_cast<size_t>(st.st_size));
+  return MappedFile(std::move(fd), static_cast<const uint8_t*>(p), static_cast<size_t>(st.st_size));
 }
 
 MappedFile::MappedFile(MappedFile&& o) noexcept
-    : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    : fd_(std::move(o.fd_)), data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
   if (this != &o) {
     if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+    fd_ = std::move(o.fd_);
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
   }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace uvm {
 
@@ -21,9 +22,13 @@ class MappedFile {
   ~MappedFile();
 
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
+  // The open file, for mapping parts of it elsewhere (GuestMemory::MapFile).
+  int fd() const { return fd_.get(); }
 
  private:
-  MappedFile(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  MappedFile(UniqueFd fd, const uint8_t* data, size_t size)
+      : fd_(std::move(fd)), data_(data), size_(size) {}
+  UniqueFd fd_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };

@@ -94,13 +94,15 @@ Result<uint64_t> PhysicalEntry(uint64_t entry, const std::vector<Segment>& segs)
 
 }  // namespace
 
-Result<LoadedKernel> LoadKernel(const GuestMemory& mem, std::span<const uint8_t> file) {
-  if (HasElfMagic(file)) return LoadElfKernel(mem, file);
+Result<LoadedKernel> LoadKernel(const GuestMemory& mem, std::span<const uint8_t> file,
+                                const SegmentPlacer& placer) {
+  if (HasElfMagic(file)) return LoadElfKernel(mem, file, placer);
   if (HasHdrS(file)) return LoadBzImage(mem, file);
   return Err("kernel image: not an ELF vmlinux or a bzImage");
 }
 
-Result<LoadedKernel> LoadElfKernel(const GuestMemory& mem, std::span<const uint8_t> file) {
+Result<LoadedKernel> LoadElfKernel(const GuestMemory& mem, std::span<const uint8_t> file,
+                                   const SegmentPlacer& placer) {
   if (!HasElfMagic(file)) return Err("kernel image: not an ELF file");
   // Check the identification bytes ourselves first, so the messages say what is wrong.
   if (file.size() < sizeof(Elf64_Ehdr)) return Err("kernel image: ELF header is truncated");
@@ -164,7 +166,7 @@ Result<LoadedKernel> LoadElfKernel(const GuestMemory& mem, std::span<const uint8
   UVM_TRY(k.entry, PhysicalEntry(eh.e_entry, segs));
   k.image_start = UINT64_MAX;
   for (const Segment& s : segs) {
-    CopySegment(mem, file, s);
+    if (!placer || !placer({s.offset, s.filesz, s.gpa, s.memsz})) CopySegment(mem, file, s);
     k.image_start = std::min(k.image_start, s.gpa);
     k.image_end = std::max(k.image_end, s.gpa + s.memsz);  // Contains() ruled out overflow
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "base/guest_memory.h"
@@ -29,12 +30,23 @@ inline constexpr uint64_t kBzImage64BitEntryOffset = 0x200;
 // has the 64-bit entry point.
 inline constexpr uint16_t kMinBootProtocol = 0x020c;
 
+// Where an ELF segment's file bytes go: guest [gpa, gpa+filesz) gets file [offset, offset+filesz),
+// and [gpa+filesz, gpa+memsz) must read as zero. Both ranges were validated before the call.
+struct ElfSegmentPlacement {
+  uint64_t offset, filesz, gpa, memsz;
+};
+// Lets the VMM place a validated segment itself (e.g. map the file's pages copy-on-write instead
+// of copying them). Returns false to have the loader copy the segment as usual.
+using SegmentPlacer = std::function<bool(const ElfSegmentPlacement&)>;
+
 // Detects the format (ELF magic at offset 0, or "HdrS" at 0x202) and loads the kernel.
-Result<LoadedKernel> LoadKernel(const GuestMemory& mem, std::span<const uint8_t> file);
+Result<LoadedKernel> LoadKernel(const GuestMemory& mem, std::span<const uint8_t> file,
+                                const SegmentPlacer& placer = {});
 
 // An ELF64 x86-64 executable (vmlinux): each PT_LOAD segment is copied to its p_paddr and the
 // part beyond p_filesz zero-filled; the entry point is translated to a physical address.
-Result<LoadedKernel> LoadElfKernel(const GuestMemory& mem, std::span<const uint8_t> file);
+Result<LoadedKernel> LoadElfKernel(const GuestMemory& mem, std::span<const uint8_t> file,
+                                   const SegmentPlacer& placer = {});
 
 // A bzImage with boot protocol >= 2.12 and XLF_KERNEL_64: the protected-mode part is copied to
 // kHighMemStart (or to pref_address for a non-relocatable kernel); entry = load address + 0x200.

@@ -45,6 +45,7 @@ Result<int> RunBoot(const BootOptions& o) {
   vmm::LinuxVmConfig config;
   UVM_TRY(MappedFile kernel, Context(MappedFile::Open(o.kernel), "--kernel " + o.kernel));
   config.kernel = kernel.bytes();
+  config.kernel_fd = kernel.fd();
   std::optional<MappedFile> initrd;
   if (!o.initrd.empty()) {
     UVM_TRY(initrd, Context(MappedFile::Open(o.initrd), "--initrd " + o.initrd));

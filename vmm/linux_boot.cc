@@ -1,5 +1,7 @@
 #include "vmm/linux_boot.h"
 
+#include <cstring>
+
 #include "boot/boot_params.h"
 #include "boot/cpu_tables.h"
 #include "boot/kernel_loader.h"
@@ -12,7 +14,24 @@ namespace uvm::vmm {
 Result<void> LoadLinux(Machine& machine, const LinuxImage& image) {
   const GuestMemory& mem = machine.memory;
   UVM_CHECK(boot::CheckCmdline(image.cmdline));
-  UVM_TRY(boot::LoadedKernel kernel, Context(boot::LoadKernel(mem, image.kernel), "kernel"));
+  // vmlinux segments are mapped copy-on-write from the page cache rather than copied: no guest
+  // page is allocated or written for kernel text the guest only reads, and VMs booting the same
+  // kernel share those pages. The tail of each segment's last file page and its zeroed part are
+  // written as usual. Anything not page-aligned falls back to the loader's copy.
+  auto place = [&](const boot::ElfSegmentPlacement& s) {
+    constexpr uint64_t kPage = 4096;
+    const uint64_t mapped = s.filesz & ~(kPage - 1);
+    if (image.kernel_fd < 0 || s.gpa % kPage != 0 || s.offset % kPage != 0 || mapped == 0) {
+      return false;
+    }
+    if (!mem.MapFile(s.gpa, mapped, image.kernel_fd, s.offset)) return false;
+    uint8_t* rest = mem.HostPtr(s.gpa + mapped, s.memsz - mapped);
+    std::memcpy(rest, image.kernel.data() + s.offset + mapped, s.filesz - mapped);
+    std::memset(rest + (s.filesz - mapped), 0, s.memsz - s.filesz);
+    return true;
+  };
+  UVM_TRY(boot::LoadedKernel kernel,
+          Context(boot::LoadKernel(mem, image.kernel, place), "kernel"));
   std::optional<boot::InitrdPlacement> initrd;
   if (image.initrd) {
     UVM_TRY(initrd, Context(boot::PlaceInitrd(mem, kernel, *image.initrd), "initrd"));

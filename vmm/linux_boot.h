@@ -15,6 +15,7 @@ namespace uvm::vmm {
 
 struct LinuxImage {
   std::span<const uint8_t> kernel;  // vmlinux (ELF) or bzImage
+  int kernel_fd = -1;  // the same file, if open: vmlinux segments are then mapped, not copied
   std::optional<std::span<const uint8_t>> initrd;
   std::string cmdline;
 };

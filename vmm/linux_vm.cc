@@ -60,7 +60,7 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
   spec.cpus = config.cpus;
   UVM_TRY(auto machine, CreateMachine(spec));
   timer.Mark("machine created");
-  LinuxImage image{config.kernel, config.initrd, config.cmdline};
+  LinuxImage image{config.kernel, config.kernel_fd, config.initrd, config.cmdline};
   UVM_CHECK(LoadLinux(*machine, image));
   timer.Mark("kernel loaded");
 

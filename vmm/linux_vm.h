@@ -16,6 +16,7 @@ namespace uvm::vmm {
 
 struct LinuxVmConfig {
   std::span<const uint8_t> kernel;  // owned by the caller for the duration of the call
+  int kernel_fd = -1;               // the kernel file, open, if the caller has it (see LinuxImage)
   std::optional<std::span<const uint8_t>> initrd;
   std::string cmdline;
   uint64_t memory_bytes = 0;
