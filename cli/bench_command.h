@@ -10,7 +10,7 @@ namespace uvm::cli {
 
 struct BenchOptions {
   bool json = false;
-  int runs = 10;
+  int runs = 20;
   std::string kernel;  // default: <dir of uvm>/images/vmlinux
   std::string initrd;  // default: <dir of uvm>/images/test-initramfs.cpio.gz
 };
