@@ -13,20 +13,6 @@
 namespace uvm::cli {
 namespace {
 
-bool InPath(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find(':', start);
-    if (end == std::string::npos) end = p.size();
-    std::string candidate = p.substr(start, end - start) + "/" + name;
-    if (access(candidate.c_str(), X_OK) == 0) return true;
-    start = end + 1;
-  }
-  return false;
-}
-
 const char* Mark(bool ok) { return ok ? "ok  " : "NO  "; }
 
 void PrintCheck(const char* name, const vmm::ProbeCheck& c, bool ran) {
@@ -42,7 +28,7 @@ void PrintCheck(const char* name, const vmm::ProbeCheck& c, bool ran) {
 Result<int> RunDoctor(const DoctorOptions& o) {
   vmm::HostProbe p = vmm::ProbeHost();
   const bool direct = p.linux_direct();
-  const bool qemu = InPath("qemu-system-x86_64");
+  const bool qemu = FindInPath("qemu-system-x86_64").has_value();
   const std::string lab_dir = SelfDir() + "/images/lab";
   const bool lab_images = access((lab_dir + "/bzImage").c_str(), R_OK) == 0 &&
                           access((lab_dir + "/initramfs.cpio.gz").c_str(), R_OK) == 0;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "cli/file_util.h"
 #include "images/lab/lab_protocol.h"
 
 extern char** environ;
@@ -41,15 +42,7 @@ constexpr size_t kConsoleTailLines = 40;
 constexpr size_t kConsoleKeepBytes = 64 * 1024;
 
 Result<std::string> FindQemu() {
-  const char* path = getenv("PATH");
-  std::string dirs = path ? path : "/usr/bin:/bin";
-  for (size_t pos = 0; pos <= dirs.size();) {
-    size_t end = dirs.find(':', pos);
-    if (end == std::string::npos) end = dirs.size();
-    std::string candidate = (end > pos ? dirs.substr(pos, end - pos) : ".") + "/" + kQemu;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-    pos = end + 1;
-  }
+  if (auto qemu = FindInPath(kQemu)) return *qemu;
   return Err(std::string("lab: ") + kQemu +
              " not found in PATH (install the package qemu-system-x86)");
 }

@@ -1,6 +1,7 @@
 // `uvm lab`: runs a host command inside the hardware-virtualization lab — QEMU software emulation
 // with AMD SVM, a small L1 Linux kernel with kvm_amd, the host's root shared in over virtio-9p — so
-// that a VMM inside gets real /dev/kvm semantics on hosts whose own /dev/kvm cannot run Linux guests.
+// that a VMM inside gets real /dev/kvm semantics on hosts whose own /dev/kvm cannot run Linux
+// guests.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,8 @@ struct LabOptions {
   std::string images_dir;         // holds lab/vmlinux... (default: <dir of uvm binary>/images)
 };
 
-// Runs argv inside the lab and returns its exit status (128+N if killed by signal N), or an error if
-// the lab itself could not start or died before the command finished.
+// Runs argv inside the lab and returns its exit status (128+N if killed by signal N), or an error
+// if the lab itself could not start or died before the command finished.
 Result<int> RunInLab(const LabOptions& options);
 
 }  // namespace uvm::cli

@@ -1,0 +1,42 @@
+# libFuzzer targets (clang only); include()d from tests/CMakeLists.txt under if(UVM_FUZZ).
+#
+# Coverage guidance needs the code under test instrumented, not just the fuzzer's entry point, so
+# each library a target exercises is compiled a second time with -fsanitize=fuzzer-no-link into a
+# "<library>_fuzz" twin. The regular libraries (linked by unit tests and by uvm) stay uninstrumented.
+set(UVM_FUZZ_SANITIZERS -fsanitize=address,undefined -fno-sanitize-recover=all
+    -fno-omit-frame-pointer)
+
+# uvm_fuzz_twin(LIBRARY [SOURCES file...] LINKS lib...): the instrumented twin LIBRARY_fuzz of
+# LIBRARY, from all its sources or only the ones listed (relative to its folder).
+function(uvm_fuzz_twin library)
+  cmake_parse_arguments(F "" "" "SOURCES;LINKS" ${ARGN})
+  get_target_property(dir ${library} SOURCE_DIR)
+  if(F_SOURCES)
+    set(sources ${F_SOURCES})
+  else()
+    get_target_property(sources ${library} SOURCES)
+  endif()
+  list(TRANSFORM sources PREPEND "${dir}/")
+  add_library(${library}_fuzz STATIC ${sources})
+  target_compile_options(${library}_fuzz PRIVATE -fsanitize=fuzzer-no-link ${UVM_FUZZ_SANITIZERS})
+  target_link_libraries(${library}_fuzz PUBLIC ${F_LINKS})
+endfunction()
+
+# uvm_fuzz_target(NAME LIBS lib...): tests/fuzz/NAME.cc as a libFuzzer binary.
+function(uvm_fuzz_target name)
+  cmake_parse_arguments(F "" "" "LIBS" ${ARGN})
+  add_executable(${name} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${name}.cc)
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer ${UVM_FUZZ_SANITIZERS})
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer ${UVM_FUZZ_SANITIZERS})
+  target_link_libraries(${name} PRIVATE ${F_LIBS})
+endfunction()
+
+uvm_fuzz_twin(uvm_boot LINKS uvm_base uvm_libelf)
+uvm_fuzz_twin(uvm_virtio LINKS uvm_base uvm_devices)
+# ParseRequest is the block device's parser of guest data; it walks chains with uvm_virtio's cursors.
+uvm_fuzz_twin(uvm_virtio_block SOURCES request.cc LINKS uvm_virtio_fuzz uvm_base)
+
+uvm_fuzz_target(boot_kernel_fuzz LIBS uvm_boot_fuzz)
+uvm_fuzz_target(virtio_chain_fuzz LIBS uvm_virtio_fuzz)
+uvm_fuzz_target(virtio_mmio_fuzz LIBS uvm_virtio_fuzz)
+uvm_fuzz_target(block_request_fuzz LIBS uvm_virtio_block_fuzz)
