@@ -49,12 +49,7 @@ Result<std::string> FindQemu() {
 
 Result<fs::path> FindImages(const LabOptions& options) {
   fs::path dir = options.images_dir;
-  if (dir.empty()) {
-    std::error_code ec;
-    fs::path self = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) return Err("lab: cannot resolve /proc/self/exe: " + ec.message());
-    dir = self.parent_path() / "images";
-  }
+  if (dir.empty()) dir = fs::path(SelfDir()) / "images";
   dir /= "lab";
   for (const char* file : {"vmlinux", "initramfs.cpio.gz"}) {
     if (access((dir / file).c_str(), R_OK) != 0) {
