@@ -184,6 +184,19 @@ Result<void> Vm::RegisterIrqfd(int eventfd, uint32_t gsi) {
   return SetStruct(fd(), KVM_IRQFD, irqfd, "KVM_IRQFD");
 }
 
+Result<void> Vm::RegisterIoeventfd(int eventfd, uint64_t addr, uint32_t len,
+                                   std::optional<uint64_t> datamatch) {
+  kvm_ioeventfd io{};
+  io.fd = eventfd;
+  io.addr = addr;
+  io.len = len;
+  if (datamatch) {
+    io.datamatch = *datamatch;
+    io.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+  }
+  return SetStruct(fd(), KVM_IOEVENTFD, io, "KVM_IOEVENTFD");
+}
+
 Result<Vcpu> Vcpu::Create(const Vm& vm, const Kvm& kvm, int index) {
   int fd = Ioctl(vm.fd(), KVM_CREATE_VCPU, reinterpret_cast<void*>(static_cast<long>(index)));
   if (fd < 0) return ErrnoErr("KVM_CREATE_VCPU " + std::to_string(index));

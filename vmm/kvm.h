@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "base/result.h"
@@ -40,6 +41,11 @@ class Vm {
   Result<void> CreateIrqchipAndPit();
   // Interrupt line `gsi` gets one edge each time `eventfd` is written (KVM_IRQFD).
   Result<void> RegisterIrqfd(int eventfd, uint32_t gsi);
+  // A guest write of `len` bytes to MMIO `addr` (with value `datamatch`, if given) signals
+  // `eventfd` inside KVM instead of exiting to uvm (KVM_IOEVENTFD): how virtio queue notifies
+  // reach the device loop without stopping the vCPU.
+  Result<void> RegisterIoeventfd(int eventfd, uint64_t addr, uint32_t len,
+                                 std::optional<uint64_t> datamatch);
 
  private:
   UniqueFd fd_;

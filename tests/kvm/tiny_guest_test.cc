@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "base/event_loop.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
 #include "vmm/vcpu_loop.h"
@@ -91,6 +92,27 @@ TEST_F(TinyGuestTest, ClaimedMmioReadReachesTheDevice) {
   EXPECT_EQ(e.kind, ExitKind::kHalted) << e.detail;
   EXPECT_EQ(probe->writes, (std::vector<uint64_t>{0x55667788}));
   EXPECT_EQ(mmio_dev->writes, (std::vector<uint64_t>{0x1122334455667788ull}));
+}
+
+TEST(IoeventfdTest, MatchingNotifyWriteSignalsTheEventfdWithoutAnExit) {
+  // mov eax,1; movabs [0xd0000050],eax; mov eax,7; movabs [0xd0000050],eax; hlt
+  const std::vector<uint8_t> code = {0xb8, 1,    0,    0,    0,    0xa3, 0x50, 0x00, 0x00, 0xd0,
+                                     0,    0,    0,    0,    0xb8, 7,    0,    0,    0,    0xa3,
+                                     0x50, 0x00, 0x00, 0xd0, 0,    0,    0,    0,    0xf4};
+  auto machine = CreateTinyGuest(code);
+  ASSERT_TRUE(machine) << machine.error().message;
+  auto notify = EventFd::Create();
+  ASSERT_TRUE(notify);
+  ASSERT_TRUE((*machine)->vm.RegisterIoeventfd(notify->fd(), 0xd0000050, 4, 1));
+  auto seen = std::make_shared<ValueDevice>(0);
+  devices::Bus::Builder mmio;
+  ASSERT_TRUE(mmio.Add(0xd0000000, 0x1000, seen, "virtio-mmio"));
+  devices::Bus pio_bus, mmio_bus = std::move(mmio).Build();
+  ExitLatch latch;
+  RunVcpu((*machine)->vcpus[0], {pio_bus, mmio_bus}, latch);
+  EXPECT_EQ(latch.Wait().kind, ExitKind::kHalted);
+  EXPECT_EQ(notify->Consume(), 1u);                     // the write of 1 went to the eventfd
+  EXPECT_EQ(seen->writes, (std::vector<uint64_t>{7}));  // the write of 7 did not match
 }
 
 TEST_F(TinyGuestTest, HltEndsTheRun) {
