@@ -9,6 +9,8 @@
 //   reboot    reboot(2): Linux resets through the i8042, uvm ends with 0
 //   panic     return from PID 1: the kernel panics ("Attempted to kill init")
 //   uptime    print "UVMTEST uptime=SECONDS" (guest time to reach init) and power off
+//   disk      read sector 0 of /dev/vda and print its first 16 bytes; write "UVMDISK-GUEST"
+//             to sector 1, fsync, print whether that worked; power off
 //   echo      read one line from the console and print "UVMTEST echo: LINE", then power off
 #include <fcntl.h>
 #include <sys/io.h>
@@ -18,6 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -89,6 +92,27 @@ int main() {
     if (f && std::fgets(buf, sizeof buf, f)) buf[std::strcspn(buf, " \n")] = 0;
     if (f) std::fclose(f);
     std::printf("UVMTEST uptime=%s\n", buf);
+    PowerOff(0);
+  }
+  if (mode == "disk") {
+    int fd = open("/dev/vda", O_RDWR);
+    bool writable = fd >= 0;
+    if (!writable) fd = open("/dev/vda", O_RDONLY);
+    if (fd < 0) {
+      std::printf("UVMTEST disk: cannot open /dev/vda: %s\n", std::strerror(errno));
+      PowerOff(4);
+    }
+    char sector[512] = {};
+    ssize_t n = pread(fd, sector, sizeof sector, 0);
+    std::printf("UVMTEST disk read %zd: %.16s\n", n, sector);
+    if (!writable) {
+      std::printf("UVMTEST disk write: refused at open\n");
+      PowerOff(0);
+    }
+    std::memset(sector, 0, sizeof sector);
+    std::strcpy(sector, "UVMDISK-GUEST");
+    bool ok = pwrite(fd, sector, sizeof sector, 512) == 512 && fsync(fd) == 0;
+    std::printf("UVMTEST disk write: %s\n", ok ? "ok" : std::strerror(errno));
     PowerOff(0);
   }
   if (mode.rfind("exit=", 0) == 0) PowerOff(std::atoi(mode.c_str() + 5));
