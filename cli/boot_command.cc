@@ -31,8 +31,7 @@ Result<void> Validate(const BootOptions& o) {
     return Err("--memory " + std::to_string(o.memory_mib) + ": more than this host's " +
                std::to_string(host_bytes >> 20) + " MiB of RAM");
   }
-  // The device tier (virtio-blk/net/vsock) is tracked separately; refuse rather than ignore.
-  if (!o.disks.empty()) return Err("--disk: virtio-blk is not available in this build yet");
+  // virtio-net and vsock are not built yet; refuse rather than ignore.
   if (!o.net_tap.empty()) return Err("--net: virtio-net is not available in this build yet");
   if (!o.vsock_uds.empty()) return Err("--vsock: virtio-vsock is not available in this build yet");
   return {};
@@ -54,6 +53,7 @@ Result<int> RunBoot(const BootOptions& o) {
   config.cmdline = kDefaultCmdline;
   if (!o.cmdline.empty()) config.cmdline += " " + o.cmdline;
   UVM_CHECK(Context(boot::CheckCmdline(config.cmdline), "--cmdline"));
+  config.disks = o.disks;
   config.memory_bytes = o.memory_mib << 20;
   config.cpus = o.cpus;
   config.console_in = STDIN_FILENO;

@@ -14,9 +14,12 @@
 #include "boot/layout.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
+#include "devices/virtio/block/block_device.h"
+#include "devices/virtio/block/disk.h"
 #include "vmm/console.h"
 #include "vmm/linux_boot.h"
 #include "vmm/runner.h"
+#include "vmm/virtio_slots.h"
 
 namespace uvm::vmm {
 namespace {
@@ -60,7 +63,31 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
   spec.cpus = config.cpus;
   UVM_TRY(auto machine, CreateMachine(spec));
   timer.Mark("machine created");
-  LinuxImage image{config.kernel, config.kernel_fd, config.initrd, config.cmdline};
+  UVM_TRY(EventLoop loop, EventLoop::Create());
+
+  // virtio devices first: each adds its virtio_mmio.device= parameter to the command line.
+  devices::Bus::Builder mmio;
+  std::string cmdline = config.cmdline;
+  std::vector<std::unique_ptr<VirtioSlot>> slots;
+  std::vector<std::shared_ptr<devices::virtio::block::BlockDevice>> disks;
+  for (const std::string& spec_text : config.disks) {
+    const std::string what = "--disk " + spec_text;
+    UVM_TRY(auto disk_spec, Context(devices::virtio::block::ParseDiskSpec(spec_text), what));
+    UVM_TRY(auto disk, Context(devices::virtio::block::Disk::Open(disk_spec), what));
+    UVM_TRY(auto device, Context(devices::virtio::block::BlockDevice::Create(
+                                     std::move(disk), devices::virtio::block::EngineKind::kAio),
+                                 what));
+    UVM_TRY(auto slot,
+            Context(AttachVirtioDevice(*machine, mmio, loop, slots.size(), device), what));
+    // I/O completions arrive on the engine's eventfd and are finished on the device loop.
+    UVM_CHECK(loop.Add(device->io_event_fd(), EPOLLIN,
+                       [dev = device.get()](uint32_t) { dev->ProcessIoCompletions(); }));
+    cmdline += " " + slot->cmdline;
+    slots.push_back(std::move(slot));
+    disks.push_back(std::move(device));
+  }
+
+  LinuxImage image{config.kernel, config.kernel_fd, config.initrd, cmdline};
   UVM_CHECK(LoadLinux(*machine, image));
   timer.Mark("kernel loaded");
 
@@ -89,9 +116,7 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
   UVM_CHECK(pio.Add(devices::I8042::kDataPort, 5, i8042, "i8042"));
   UVM_CHECK(pio.Add(devices::DebugExit::kPort, 1, debug_exit, "debug-exit"));
   devices::Bus pio_bus = std::move(pio).Build();
-  devices::Bus mmio_bus = devices::Bus::Builder().Build();
-
-  UVM_TRY(EventLoop loop, EventLoop::Create());
+  devices::Bus mmio_bus = std::move(mmio).Build();
   ConsoleInput console(config.console_in, *serial, [&] {
     latch.Report({ExitKind::kHostSignal, SIGINT, "stopped from the console (Ctrl-A x)"});
   });

@@ -19,6 +19,7 @@ struct LinuxVmConfig {
   int kernel_fd = -1;               // the kernel file, open, if the caller has it (see LinuxImage)
   std::optional<std::span<const uint8_t>> initrd;
   std::string cmdline;
+  std::vector<std::string> disks;  // PATH[,ro], one virtio-blk device each, in order (vda, vdb...)
   uint64_t memory_bytes = 0;
   int cpus = 1;
   int console_in = 0;

@@ -94,6 +94,19 @@ TEST_F(BadInputTest, AbsentKvmDevice) {
                      "does not exist");
 }
 
+TEST_F(BadInputTest, MissingDisk) {
+  ExpectOneLineError(
+      RunProcess({kUvm, "boot", "--kernel", kImages + "/vmlinux", "--disk", dir_ + "/nope.img"}),
+      "--disk");
+}
+
+TEST_F(BadInputTest, BadDiskOption) {
+  std::string img = File("d.img", "", 1 << 20);
+  ExpectOneLineError(
+      RunProcess({kUvm, "boot", "--kernel", kImages + "/vmlinux", "--disk", img + ",bogus"}),
+      "--disk");
+}
+
 TEST_F(BadInputTest, UnknownFlag) {
   ProcessResult r = RunProcess({kUvm, "boot", "--kernle", "x"});
   EXPECT_EQ(r.exit_code, 125);
