@@ -11,6 +11,9 @@
 //   uptime    print "UVMTEST uptime=SECONDS" (guest time to reach init) and power off
 //   disk      read sector 0 of /dev/vda and print its first 16 bytes; write "UVMDISK-GUEST"
 //             to sector 1, fsync, print whether that worked; power off
+//   pattern   write 64 MiB of a known pattern (byte i of 4 KiB block b is (b * 7 + i) & 0xff) to
+//             /dev/vda, fsync, print "UVMTEST pattern flushed", then wait: the host kills the VMM
+//   twodisks  print the first 16 bytes of /dev/vda and of /dev/vdb, power off
 //   echo      read one line from the console and print "UVMTEST echo: LINE", then power off
 #include <fcntl.h>
 #include <sys/io.h>
@@ -113,6 +116,41 @@ int main() {
     std::strcpy(sector, "UVMDISK-GUEST");
     bool ok = pwrite(fd, sector, sizeof sector, 512) == 512 && fsync(fd) == 0;
     std::printf("UVMTEST disk write: %s\n", ok ? "ok" : std::strerror(errno));
+    PowerOff(0);
+  }
+  if (mode == "pattern") {
+    int fd = open("/dev/vda", O_WRONLY);
+    if (fd < 0) {
+      std::printf("UVMTEST pattern: cannot open /dev/vda: %s\n", std::strerror(errno));
+      PowerOff(4);
+    }
+    static char block[1 << 20];
+    for (int mib = 0; mib < 64; ++mib) {
+      for (int i = 0; i < (1 << 20); ++i) {
+        int b = mib * 256 + i / 4096;
+        block[i] = static_cast<char>((b * 7 + i % 4096) & 0xff);
+      }
+      if (write(fd, block, sizeof block) != sizeof block) {
+        std::printf("UVMTEST pattern: write failed: %s\n", std::strerror(errno));
+        PowerOff(5);
+      }
+    }
+    if (fsync(fd) != 0) {
+      std::printf("UVMTEST pattern: fsync failed: %s\n", std::strerror(errno));
+      PowerOff(6);
+    }
+    std::printf("UVMTEST pattern flushed\n");
+    std::fflush(stdout);
+    tcdrain(STDOUT_FILENO);
+    for (;;) pause();
+  }
+  if (mode == "twodisks") {
+    for (const char* dev : {"/dev/vda", "/dev/vdb"}) {
+      char head[17] = {};
+      int fd = open(dev, O_RDONLY);
+      ssize_t n = fd >= 0 ? pread(fd, head, 16, 0) : -1;
+      std::printf("UVMTEST %s %zd: %s\n", dev, n, head);
+    }
     PowerOff(0);
   }
   if (mode.rfind("exit=", 0) == 0) PowerOff(std::atoi(mode.c_str() + 5));

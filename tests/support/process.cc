@@ -12,7 +12,7 @@
 namespace uvm::testing {
 
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& stdin_data,
-                         int timeout_seconds) {
+                         int timeout_seconds, const std::string& kill_at) {
   ProcessResult result;
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) return result;
@@ -56,6 +56,11 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
         ssize_t n = read(fds[i].fd, buf, sizeof buf);
         if (n > 0) {
           (i == 0 ? result.out : result.err).append(buf, static_cast<size_t>(n));
+          if (i == 0 && !kill_at.empty() && !result.killed_at_marker &&
+              result.out.find(kill_at) != std::string::npos) {
+            kill(pid, SIGKILL);
+            result.killed_at_marker = true;
+          }
         } else {
           (i == 0 ? out_open : err_open) = false;
         }

@@ -11,10 +11,12 @@ struct ProcessResult {
   int exit_code = -1;  // -1 if killed by a signal
   int signal = 0;
   bool timed_out = false;
+  bool killed_at_marker = false;  // `kill_at` appeared on stdout and the child got SIGKILL
   std::string out, err;
 };
 
+// With `kill_at` set, the child is sent SIGKILL as soon as that text appears on its stdout.
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& stdin_data = "",
-                         int timeout_seconds = 120);
+                         int timeout_seconds = 120, const std::string& kill_at = "");
 
 }  // namespace uvm::testing
