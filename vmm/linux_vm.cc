@@ -71,7 +71,7 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
   std::vector<std::unique_ptr<VirtioSlot>> slots;
   std::vector<std::shared_ptr<devices::virtio::block::BlockDevice>> disks;
   for (const std::string& spec_text : config.disks) {
-    const std::string what = "--disk " + spec_text;
+    const std::string what = "--disk";  // the errors below name the path themselves
     UVM_TRY(auto disk_spec, Context(devices::virtio::block::ParseDiskSpec(spec_text), what));
     UVM_TRY(auto disk, Context(devices::virtio::block::Disk::Open(disk_spec), what));
     UVM_TRY(auto device, Context(devices::virtio::block::BlockDevice::Create(
