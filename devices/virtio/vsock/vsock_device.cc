@@ -1,0 +1,564 @@
+#include "devices/virtio/vsock/vsock_device.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "base/log.h"
+#include "devices/virtio/virtio_spec.h"
+
+namespace uvm::devices::virtio::vsock {
+namespace {
+
+constexpr size_t kMaxLine = 64;
+constexpr int kMaxPacketsPerWakeup = 16;
+
+Result<sockaddr_un> UnixAddr(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+    return Err("vsock: unix socket path too long or empty: " + path);
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  return addr;
+}
+
+// A non-blocking connect; a unix socket connects at once or fails (EAGAIN: backlog full).
+UniqueFd ConnectUnix(const std::string& path) {
+  auto addr = UnixAddr(path);
+  if (!addr) return {};
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return {};
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) < 0) {
+    return {};
+  }
+  return fd;
+}
+
+// "CONNECT <port>" (without the newline).
+std::optional<uint32_t> ParseConnectLine(std::string_view line) {
+  constexpr std::string_view kPrefix = "CONNECT ";
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  line.remove_prefix(kPrefix.size());
+  uint32_t port = 0;
+  auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), port);
+  if (ec != std::errc() || end != line.data() + line.size() || line.empty()) return std::nullopt;
+  return port;
+}
+
+}  // namespace
+
+VsockDevice::VsockDevice(uint64_t guest_cid, std::string uds, EventLoop& loop, UniqueFd listener)
+    : guest_cid_(guest_cid),
+      uds_(std::move(uds)),
+      loop_(loop),
+      listener_(std::move(listener)),
+      buf_(kMaxPayload) {}
+
+Result<std::shared_ptr<VsockDevice>> VsockDevice::Create(uint64_t guest_cid, std::string uds,
+                                                         EventLoop& loop) {
+  // 5.10.4: 0, 1 and 2 are reserved; Linux also reserves U32_MAX (VMADDR_CID_ANY) and uses 32 bits.
+  if (guest_cid < 3 || guest_cid >= 0xffffffffull) {
+    return Err("vsock: invalid guest CID " + std::to_string(guest_cid));
+  }
+  UVM_TRY(sockaddr_un addr, UnixAddr(uds));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoErr("vsock: socket");
+  struct stat st;
+  if (::lstat(uds.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(uds.c_str());
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+    return ErrnoErr("vsock: bind " + uds);
+  }
+  if (::listen(fd.get(), 64) < 0) return ErrnoErr("vsock: listen " + uds);
+  const int lfd = fd.get();
+  std::shared_ptr<VsockDevice> dev(new VsockDevice(guest_cid, std::move(uds), loop, std::move(fd)));
+  VsockDevice* raw = dev.get();  // the device removes its callbacks before it dies
+  UVM_CHECK(loop.Add(lfd, EPOLLIN, [raw](uint32_t) { raw->OnListener(); }));
+  return dev;
+}
+
+VsockDevice::~VsockDevice() {
+  std::lock_guard lock(mu_);
+  DropAll();
+  for (auto& [fd, client] : pending_clients_) loop_.Remove(fd);
+  pending_clients_.clear();
+  loop_.Remove(listener_.get());
+  ::unlink(uds_.c_str());
+}
+
+uint32_t VsockDevice::DeviceType() const { return kDeviceIdVsock; }
+
+uint64_t VsockDevice::Features() const {
+  return Bit(kVsockFStream) | Bit(kFeatureIndirectDesc) | Bit(kFeatureEventIdx);
+}
+
+void VsockDevice::ReadConfig(uint64_t offset, std::span<uint8_t> data) {
+  const uint64_t cid = guest_cid_;  // le64 guest_cid; little-endian host (packet.h)
+  ReadConfigBytes(std::span(reinterpret_cast<const uint8_t*>(&cid), sizeof cid), offset, data);
+}
+
+void VsockDevice::WriteConfig(uint64_t, std::span<const uint8_t>) {}  // read-only
+
+Result<void> VsockDevice::Activate(const GuestMemory& mem, uint64_t, std::span<Queue> queues,
+                                   InterruptSink& irq) {
+  std::lock_guard lock(mu_);
+  auto ready = [&](size_t i) { return i < queues.size() && queues[i].state().ready; };
+  mem_ = &mem;
+  irq_ = &irq;
+  rx_ = ready(kRxQueue) ? &queues[kRxQueue] : nullptr;
+  tx_ = ready(kTxQueue) ? &queues[kTxQueue] : nullptr;
+  ev_ = ready(kEventQueue) ? &queues[kEventQueue] : nullptr;
+  active_ = true;
+  broken_ = false;
+  rx_starved_ = false;
+  tx_paused_ = false;
+  return {};
+}
+
+void VsockDevice::Reset() {
+  std::lock_guard lock(mu_);
+  DropAll();
+  replies_.clear();
+  spare_rx_.reset();
+  pending_events_ = 0;
+  active_ = false;
+  broken_ = false;
+  rx_starved_ = false;
+  tx_paused_ = false;
+  rx_pushed_ = tx_pushed_ = ev_pushed_ = false;
+  mem_ = nullptr;
+  irq_ = nullptr;
+  rx_ = tx_ = ev_ = nullptr;
+}
+
+Result<void> VsockDevice::ProcessQueue(size_t index) {
+  std::lock_guard lock(mu_);
+  if (!Live()) return {};
+  Result<void> r;
+  switch (index) {
+    case kRxQueue:
+      r = FlushReplies();
+      if (r && spare_rx_) rx_starved_ = false;
+      if (r && replies_.empty()) {
+        // New buffers: resume reading the sockets, and the TX queue if replies held it up.
+        rx_starved_ = false;
+        if (tx_paused_) r = ProcessTx();
+        if (r) UpdateAllInterest();
+      }
+      break;
+    case kTxQueue:
+      r = ProcessTx();
+      break;
+    case kEventQueue:
+      r = FlushEvents();
+      break;
+    default:
+      break;
+  }
+  if (!r) {
+    broken_ = true;
+    DropAll();
+  }
+  MaybeInterrupt();
+  return r;
+}
+
+void VsockDevice::SendTransportReset() {
+  std::lock_guard lock(mu_);
+  DropAll();
+  replies_.clear();
+  if (!Live()) return;
+  pending_events_ = 1;
+  if (auto r = FlushEvents(); !r) Fail(r.error());
+  MaybeInterrupt();
+}
+
+size_t VsockDevice::connection_count() const {
+  std::lock_guard lock(mu_);
+  return conns_.size();
+}
+
+size_t VsockDevice::pending_replies() const {
+  std::lock_guard lock(mu_);
+  return replies_.size();
+}
+
+// ---- TX: guest -> host ----
+
+Result<void> VsockDevice::ProcessTx() {
+  tx_paused_ = false;
+  if (!tx_) return {};
+  for (;;) {
+    if (replies_.size() >= kMaxPendingReplies) {
+      UVM_CHECK(FlushReplies());
+      if (replies_.size() >= kMaxPendingReplies) {
+        tx_paused_ = true;  // resumed when the driver posts RX buffers
+        break;
+      }
+    }
+    auto popped = tx_->PopChain(*mem_);
+    if (!popped) return tl::unexpected<Error>(popped.error());
+    if (!*popped) break;
+    HandleTxChain(**popped);
+    tx_->PushUsed(*mem_, (*popped)->head, 0);
+    tx_pushed_ = true;
+  }
+  return FlushReplies();
+}
+
+void VsockDevice::HandleTxChain(const Chain& chain) {
+  auto parsed = ParsePacket(chain, guest_cid_);
+  if (!parsed) {
+    Log(LogLevel::kDebug, "vsock: dropped TX packet: " + parsed.error().message);
+    return;
+  }
+  const VsockPacket& pkt = *parsed;
+  const VsockHeader& h = pkt.hdr;
+  const Key key{h.dst_port, h.src_port};
+  auto it = conns_.find(key);
+  if (it == conns_.end()) {
+    if (!pkt.unsupported && h.op == static_cast<uint16_t>(Op::kRequest)) {
+      GuestConnect(pkt);
+    } else if (auto rst = ResetReplyFor(h)) {
+      replies_.push_back(*rst);
+    }
+    return;
+  }
+  Conn& c = *it->second;
+  Actions a = c.proto.OnGuestPacket(pkt);
+  for (auto span : a.deliver) c.out.append(reinterpret_cast<const char*>(span.data()), span.size());
+  for (const auto& r : a.replies) replies_.push_back(r);
+  if (a.connected) {
+    // The guest accepted a host-initiated connection: tell the client before any payload.
+    const std::string ok = "OK " + std::to_string(key.first) + "\n";
+    c.out.insert(0, ok);
+    c.out_uncounted += ok.size();
+  }
+  if (a.peer_shutdown_send) c.guest_eof = true;
+  if (a.closed) {
+    DropConn(key);
+    return;
+  }
+  if (!FlushOut(key)) return;
+  UpdateInterest(key);
+}
+
+void VsockDevice::GuestConnect(const VsockPacket& pkt) {
+  const VsockHeader& h = pkt.hdr;
+  auto c = std::make_unique<Conn>(guest_cid_, h.dst_port, h.src_port);
+  Actions a = c->proto.OnGuestPacket(pkt);
+  for (const auto& r : a.replies) replies_.push_back(r);
+  if (!a.accept_requested) return;
+  UniqueFd fd;
+  if (conns_.size() < kMaxConnections) fd = ConnectUnix(uds_ + "_" + std::to_string(h.dst_port));
+  if (!fd.valid()) {
+    if (auto rst = c->proto.Refuse()) replies_.push_back(*rst);
+    return;
+  }
+  auto resp = c->proto.Accept();
+  if (!resp) return;
+  replies_.push_back(*resp);
+  c->fd = std::move(fd);
+  const Key key{h.dst_port, h.src_port};
+  conns_.emplace(key, std::move(c));
+  UpdateInterest(key);
+}
+
+bool VsockDevice::FlushOut(Key key) {
+  Conn& c = *conns_.at(key);
+  while (!c.out.empty()) {
+    const ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      ResetConn(key);
+      return false;
+    }
+    const size_t sent = static_cast<size_t>(n);
+    const size_t ours = std::min(sent, c.out_uncounted);
+    c.out_uncounted -= ours;
+    c.out.erase(0, sent);
+    if (sent > ours) {
+      auto updates = c.proto.OnHostConsumed(static_cast<uint32_t>(sent - ours));
+      if (updates) {
+        for (const auto& u : *updates) replies_.push_back(u);
+      }
+    }
+  }
+  if (c.out.empty() && c.guest_eof && !c.wr_shut) {
+    ::shutdown(c.fd.get(), SHUT_WR);
+    c.wr_shut = true;
+  }
+  return true;
+}
+
+void VsockDevice::ResetConn(Key key) {
+  auto it = conns_.find(key);
+  if (it == conns_.end()) return;
+  if (it->second->proto.state() != ConnState::kClosed)
+    replies_.push_back(it->second->proto.Reset());
+  DropConn(key);
+}
+
+void VsockDevice::DropConn(Key key) {
+  auto it = conns_.find(key);
+  if (it == conns_.end()) return;
+  if (it->second->registered) loop_.Remove(it->second->fd.get());
+  conns_.erase(it);
+}
+
+void VsockDevice::DropAll() {
+  for (auto& [key, c] : conns_) {
+    if (c->registered) loop_.Remove(c->fd.get());
+  }
+  conns_.clear();
+}
+
+// ---- RX: host -> guest ----
+
+Result<std::optional<Chain>> VsockDevice::PopRx(bool need_payload_room) {
+  for (;;) {
+    std::optional<Chain> chain;
+    if (spare_rx_) {
+      chain = std::move(spare_rx_);
+      spare_rx_.reset();
+    } else {
+      if (!rx_) return std::optional<Chain>();
+      auto popped = rx_->PopChain(*mem_);
+      if (!popped) return tl::unexpected<Error>(popped.error());
+      if (!*popped) return std::optional<Chain>();
+      chain = std::move(*popped);
+    }
+    ChainWriter w(*chain);
+    const uint64_t writable = w.remaining();
+    if (writable > sizeof(VsockHeader) || (!need_payload_room && writable == sizeof(VsockHeader))) {
+      return chain;
+    }
+    if (writable == sizeof(VsockHeader)) {  // fine for a control packet later
+      spare_rx_ = std::move(chain);
+      return std::optional<Chain>();
+    }
+    // Too small for any packet: hand it back empty.
+    rx_->PushUsed(*mem_, chain->head, 0);
+    rx_pushed_ = true;
+  }
+}
+
+Result<void> VsockDevice::FlushReplies() {
+  while (!replies_.empty()) {
+    UVM_TRY(auto chain, PopRx(false));
+    if (!chain) {
+      rx_starved_ = true;
+      return {};
+    }
+    ChainWriter w(*chain);
+    const size_t n = WritePacket(w, replies_.front(), {});
+    rx_->PushUsed(*mem_, chain->head, static_cast<uint32_t>(n));
+    rx_pushed_ = true;
+    replies_.pop_front();
+  }
+  return {};
+}
+
+Result<void> VsockDevice::ReadHost(Key key) {
+  for (int i = 0; i < kMaxPacketsPerWakeup; ++i) {
+    auto it = conns_.find(key);
+    if (it == conns_.end()) return {};
+    Conn& c = *it->second;
+    if (c.host_eof) return {};
+    UVM_CHECK(FlushReplies());  // control packets (RESPONSE, ...) go first
+    if (!replies_.empty()) return {};
+    const uint32_t credit = c.proto.SendCredit();
+    if (credit == 0) return {};
+    UVM_TRY(auto chain, PopRx(true));
+    if (!chain) {
+      rx_starved_ = true;
+      return {};
+    }
+    ChainWriter w(*chain);
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>({credit, PayloadRoom(w), buf_.size()}));
+    const ssize_t got = ::recv(c.fd.get(), buf_.data(), want, MSG_DONTWAIT);
+    if (got < 0) {
+      spare_rx_ = std::move(chain);
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {};
+      ResetConn(key);
+      return FlushReplies();
+    }
+    if (got == 0) {
+      spare_rx_ = std::move(chain);
+      c.host_eof = true;
+      if (auto s = c.proto.OnHostShutdown(kShutdownSend)) replies_.push_back(*s);
+      return FlushReplies();
+    }
+    auto hdr = c.proto.OnHostData(static_cast<uint32_t>(got));
+    if (!hdr) {  // cannot happen: got <= credit
+      spare_rx_ = std::move(chain);
+      return {};
+    }
+    const size_t n = WritePacket(w, *hdr, std::span(buf_.data(), static_cast<size_t>(got)));
+    rx_->PushUsed(*mem_, chain->head, static_cast<uint32_t>(n));
+    rx_pushed_ = true;
+  }
+  return {};
+}
+
+Result<void> VsockDevice::FlushEvents() {
+  while (pending_events_ > 0) {
+    if (!ev_) return {};
+    auto popped = ev_->PopChain(*mem_);
+    if (!popped) return tl::unexpected<Error>(popped.error());
+    if (!*popped) return {};
+    ChainWriter w(**popped);
+    const uint32_t id = kEventTransportReset;  // struct virtio_vsock_event { le32 id; }
+    const bool ok = w.WriteObj(id);
+    ev_->PushUsed(*mem_, (*popped)->head, static_cast<uint32_t>(w.written()));
+    ev_pushed_ = true;
+    if (ok) --pending_events_;
+  }
+  return {};
+}
+
+// ---- event loop ----
+
+void VsockDevice::UpdateInterest(Key key) {
+  auto it = conns_.find(key);
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  uint32_t want = 0;
+  if (!c.host_eof && !rx_starved_ && c.proto.SendCredit() > 0) want |= EPOLLIN;
+  if (!c.out.empty()) want |= EPOLLOUT;
+  // EPOLLHUP cannot be masked: after it, stay registered only while there is something to do.
+  const bool reg = !(c.hup && want == 0);
+  if (reg == c.registered && want == c.interest) return;
+  if (c.registered) loop_.Remove(c.fd.get());
+  c.registered = false;
+  if (!reg) return;
+  auto added = loop_.Add(c.fd.get(), want, [this, key](uint32_t ev) { OnConnEvent(key, ev); });
+  if (!added) {
+    Log(LogLevel::kWarn, "vsock: " + added.error().message);
+    ResetConn(key);
+    return;
+  }
+  c.registered = true;
+  c.interest = want;
+}
+
+void VsockDevice::UpdateAllInterest() {
+  std::vector<Key> keys;
+  keys.reserve(conns_.size());
+  for (const auto& [key, c] : conns_) keys.push_back(key);
+  for (const Key& key : keys) UpdateInterest(key);
+}
+
+void VsockDevice::OnConnEvent(Key key, uint32_t events) {
+  std::lock_guard lock(mu_);
+  auto it = conns_.find(key);
+  if (it == conns_.end() || !Live()) return;
+  Conn& c = *it->second;
+  if (events & EPOLLHUP) c.hup = true;
+  Result<void> r;
+  if (events & EPOLLERR) {
+    ResetConn(key);
+  } else {
+    bool alive = true;
+    if (events & (EPOLLOUT | EPOLLHUP)) alive = FlushOut(key);
+    if (alive && (events & EPOLLIN)) r = ReadHost(key);
+  }
+  if (r) r = FlushReplies();
+  if (!r) {
+    Fail(r.error());
+  } else if (rx_starved_) {
+    UpdateAllInterest();
+  } else {
+    UpdateInterest(key);
+  }
+  MaybeInterrupt();
+}
+
+void VsockDevice::OnListener() {
+  std::lock_guard lock(mu_);
+  for (;;) {
+    UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd.valid()) return;
+    if (pending_clients_.size() + conns_.size() >= kMaxConnections) continue;  // closed
+    const int raw = fd.get();
+    if (!loop_.Add(raw, EPOLLIN, [this, raw](uint32_t ev) { OnPending(raw, ev); })) continue;
+    pending_clients_.emplace(raw, std::move(fd));
+  }
+}
+
+void VsockDevice::OnPending(int fd, uint32_t events) {
+  std::lock_guard lock(mu_);
+  auto it = pending_clients_.find(fd);
+  if (it == pending_clients_.end()) return;
+  auto close_client = [&] {
+    loop_.Remove(fd);
+    pending_clients_.erase(fd);
+  };
+  char line[kMaxLine];
+  const ssize_t n = ::recv(fd, line, sizeof line, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) return close_client();
+  const char* nl = static_cast<const char*>(std::memchr(line, '\n', static_cast<size_t>(n)));
+  if (!nl) {
+    if (static_cast<size_t>(n) == sizeof line || (events & (EPOLLHUP | EPOLLERR))) close_client();
+    return;
+  }
+  const size_t len = static_cast<size_t>(nl - line) + 1;
+  if (::recv(fd, line, len, MSG_DONTWAIT) != static_cast<ssize_t>(len)) return close_client();
+  auto port = ParseConnectLine(std::string_view(line, len - 1));
+  if (!port || !Live()) return close_client();
+  UniqueFd client = std::move(it->second);
+  loop_.Remove(fd);
+  pending_clients_.erase(it);
+  StartHostConnect(std::move(client), *port);
+  if (auto r = FlushReplies(); !r) Fail(r.error());
+  MaybeInterrupt();
+}
+
+void VsockDevice::StartHostConnect(UniqueFd client, uint32_t guest_port) {
+  // The next free host port, 1024 upward (wrapping back to 1024).
+  Key key{0, guest_port};
+  for (size_t tries = 0;; ++tries) {
+    if (tries > kMaxConnections) return;  // cannot happen: at most kMaxConnections in use
+    const uint32_t port = next_host_port_;
+    next_host_port_ = next_host_port_ == 0xffffffffu ? kFirstHostPort : next_host_port_ + 1;
+    key.first = port;
+    if (!conns_.contains(key)) break;
+  }
+  auto c = std::make_unique<Conn>(guest_cid_, key.first, guest_port);
+  auto req = c->proto.Connect();
+  if (!req) return;
+  replies_.push_back(*req);
+  c->fd = std::move(client);
+  conns_.emplace(key, std::move(c));
+  UpdateInterest(key);  // only EPOLLHUP until the guest answers
+}
+
+void VsockDevice::Fail(const Error& why) {
+  broken_ = true;
+  DropAll();
+  replies_.clear();
+  if (irq_) irq_->SignalNeedsReset(why);
+}
+
+void VsockDevice::MaybeInterrupt() {
+  if (!mem_ || !irq_) return;
+  bool signal = false;
+  if (rx_pushed_ && rx_ && rx_->NeedsInterrupt(*mem_)) signal = true;
+  if (tx_pushed_ && tx_ && tx_->NeedsInterrupt(*mem_)) signal = true;
+  if (ev_pushed_ && ev_ && ev_->NeedsInterrupt(*mem_)) signal = true;
+  rx_pushed_ = tx_pushed_ = ev_pushed_ = false;
+  if (signal) irq_->SignalUsed();
+}
+
+}  // namespace uvm::devices::virtio::vsock

@@ -1,0 +1,172 @@
+// The virtio-vsock device (virtio 1.2, 5.10): guest stream sockets bridged to host unix sockets.
+//
+// Queues: rx = 0 (device -> driver packets), tx = 1 (driver -> device packets), event = 2
+// (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET). Config space: le64 guest_cid. The protocol itself (state
+// machine and credit accounting) lives in connection.h; this class carries out its Actions with
+// sockets and queues.
+//
+// Host side:
+// - uvm listens on the unix socket `uds`. A host client connects and sends "CONNECT <port>\n"; the
+//   device opens a connection to guest port <port> from a host port allocated from 1024 upward.
+//   When the guest answers RESPONSE the client gets "OK <hostport>\n" and bytes flow both ways;
+//   when it answers RST the client socket is closed.
+// - A guest connecting to host port P reaches the unix socket `<uds>_<P>`; if nothing listens
+//   there the guest gets RST.
+//
+// Flow control: guest payload is written to the socket; what the socket does not take at once is
+// buffered (at most buf_alloc bytes, the guest's credit) and only counted as consumed
+// (OnHostConsumed) once written, so a slow host reader stops the guest. Host -> guest, the socket
+// is read only up to the guest's credit and only while the RX queue has buffers; with no RX buffer
+// the device stops reading every socket until the driver posts some (back-pressure). Control
+// replies wait in a small queue for RX buffers; when it is full the TX queue is not processed.
+//
+// Threads and locking: as in block_device.h, the device has its own mutex mu_ taken by every entry
+// point (transport calls, event-loop callbacks, SendTransportReset). Lock order: transport mutex,
+// then mu_. All socket fds are registered with the EventLoop given to Create(), which is not
+// thread-safe: entry points that open or close sockets (ProcessQueue, Reset, SendTransportReset)
+// must run on the event loop's thread (or while it is not running).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/event_loop.h"
+#include "base/guest_memory.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "devices/virtio/chain.h"
+#include "devices/virtio/device.h"
+#include "devices/virtio/queue.h"
+#include "devices/virtio/vsock/connection.h"
+#include "devices/virtio/vsock/packet.h"
+
+namespace uvm::devices::virtio::vsock {
+
+// 5.10.3: VIRTIO_VSOCK_F_STREAM.
+inline constexpr unsigned kVsockFStream = 0;
+// 5.10.6.7: struct virtio_vsock_event id.
+inline constexpr uint32_t kEventTransportReset = 0;
+
+class VsockDevice final : public VirtioDevice {
+ public:
+  static constexpr uint16_t kQueueSize = 256;
+  static constexpr size_t kRxQueue = 0;
+  static constexpr size_t kTxQueue = 1;
+  static constexpr size_t kEventQueue = 2;
+  // The receive buffer the host offers each connection (Linux's default socket buffer).
+  static constexpr uint32_t kBufAlloc = 256 * 1024;
+  static constexpr uint32_t kFirstHostPort = 1024;
+  static constexpr size_t kMaxPendingReplies = 64;
+  static constexpr size_t kMaxConnections = 1024;
+
+  // Listens on `uds` (a stale socket file there is replaced). `loop` must outlive the device.
+  static Result<std::shared_ptr<VsockDevice>> Create(uint64_t guest_cid, std::string uds,
+                                                     EventLoop& loop);
+  ~VsockDevice() override;
+
+  VsockDevice(const VsockDevice&) = delete;
+  VsockDevice& operator=(const VsockDevice&) = delete;
+
+  // VirtioDevice.
+  uint32_t DeviceType() const override;
+  uint64_t Features() const override;
+  size_t NumQueues() const override { return 3; }
+  uint16_t QueueMaxSize(size_t) const override { return kQueueSize; }
+  void ReadConfig(uint64_t offset, std::span<uint8_t> data) override;
+  void WriteConfig(uint64_t offset, std::span<const uint8_t> data) override;
+  Result<void> Activate(const GuestMemory& mem, uint64_t features, std::span<Queue> queues,
+                        InterruptSink& irq) override;
+  void Reset() override;
+  Result<void> ProcessQueue(size_t index) override;
+
+  // Drops every connection (closing the host sockets, no RST: the driver resets its sockets
+  // itself) and posts VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue (5.10.6.7), at once or
+  // as soon as the driver posts an event buffer. Used after restoring a snapshot.
+  void SendTransportReset();
+
+  // For tests and diagnostics.
+  uint64_t guest_cid() const { return guest_cid_; }
+  const std::string& uds() const { return uds_; }
+  size_t connection_count() const;
+  size_t pending_replies() const;
+
+ private:
+  using Key = std::pair<uint32_t, uint32_t>;  // (host port, guest port)
+
+  struct Conn {
+    Conn(uint64_t cid, uint32_t host_port, uint32_t guest_port)
+        : proto(cid, host_port, guest_port, kBufAlloc) {}
+    Connection proto;
+    UniqueFd fd;
+    std::string out;           // bytes for the socket that it has not taken yet
+    size_t out_uncounted = 0;  // leading bytes of `out` that are ours (the OK line), not payload
+    bool host_eof = false;     // the socket reached EOF; SHUTDOWN(SEND) was sent
+    bool guest_eof = false;    // the guest will send no more: SHUT_WR once `out` drains
+    bool wr_shut = false;
+    bool hup = false;  // EPOLLHUP seen: only stay registered while reading or writing
+    bool registered = false;
+    uint32_t interest = 0;
+  };
+
+  VsockDevice(uint64_t guest_cid, std::string uds, EventLoop& loop, UniqueFd listener);
+
+  bool Live() const { return active_ && !broken_; }
+  // Event-loop callbacks.
+  void OnListener();
+  void OnPending(int fd, uint32_t events);
+  void OnConnEvent(Key key, uint32_t events);
+
+  // mu_ held for everything below.
+  Result<void> ProcessTx();
+  void HandleTxChain(const Chain& chain);
+  void GuestConnect(const VsockPacket& pkt);
+  void StartHostConnect(UniqueFd client, uint32_t guest_port);
+  Result<void> ReadHost(Key key);  // socket -> guest
+  bool FlushOut(Key key);          // guest bytes -> socket; false if the connection was reset
+  void ResetConn(Key key);         // RST to the guest, then DropConn
+  void DropConn(Key key);          // closes the socket, forgets the connection
+  void DropAll();
+  void UpdateInterest(Key key);
+  void UpdateAllInterest();
+  Result<std::optional<Chain>> PopRx(bool need_payload_room);
+  Result<void> FlushReplies();
+  Result<void> FlushEvents();
+  void Fail(const Error& why);  // a broken queue found outside ProcessQueue()
+  void MaybeInterrupt();
+
+  const uint64_t guest_cid_;
+  const std::string uds_;
+  EventLoop& loop_;
+  UniqueFd listener_;
+
+  mutable std::mutex mu_;
+  const GuestMemory* mem_ = nullptr;
+  InterruptSink* irq_ = nullptr;
+  Queue* rx_ = nullptr;
+  Queue* tx_ = nullptr;
+  Queue* ev_ = nullptr;
+  bool active_ = false;
+  bool broken_ = false;
+  bool rx_pushed_ = false;
+  bool tx_pushed_ = false;
+  bool ev_pushed_ = false;
+  bool rx_starved_ = false;        // no RX buffer: host sockets are not read
+  bool tx_paused_ = false;         // the reply queue was full: TX chains left in the ring
+  std::optional<Chain> spare_rx_;  // an RX chain popped but not used
+  std::deque<VsockHeader> replies_;
+  int pending_events_ = 0;
+  uint32_t next_host_port_ = kFirstHostPort;
+  std::map<Key, std::unique_ptr<Conn>> conns_;
+  std::map<int, UniqueFd> pending_clients_;  // host clients that have not sent CONNECT yet
+  std::vector<uint8_t> buf_;                 // socket read buffer, kMaxPayload bytes
+};
+
+}  // namespace uvm::devices::virtio::vsock

@@ -1,0 +1,450 @@
+#include "devices/virtio/vsock/vsock_device.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "devices/virtio/mmio_transport.h"
+#include "devices/virtio/testing/fake_driver.h"
+#include "devices/virtio/virtio_spec.h"
+
+namespace uvm::devices::virtio::vsock {
+namespace {
+
+using testing::FakeDriver;
+using testing::FakeRam;
+using testing::InitMmioDevice;
+using testing::MmioRead32;
+using testing::MmioWrite32;
+
+constexpr uint64_t kCid = 42;
+constexpr uint32_t kRxBuf = sizeof(VsockHeader) + 4096;
+constexpr uint32_t kGuestBufAlloc = 64 * 1024;
+
+struct RxPacket {
+  VsockHeader hdr;
+  std::string payload;
+};
+
+UniqueFd ConnectTo(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << path;
+  return fd;
+}
+
+UniqueFd ListenAt(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(::listen(fd.get(), 16), 0);
+  return fd;
+}
+
+bool Readable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0;
+}
+
+void WriteAll(int fd, const std::string& s) {
+  ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
+}
+
+class VsockDeviceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/uvm_vsock_test_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    uds_ = dir_ + "/vsock.sock";
+    auto loop = EventLoop::Create();
+    ASSERT_TRUE(loop);
+    loop_ = std::make_unique<EventLoop>(std::move(*loop));
+    auto dev = VsockDevice::Create(kCid, uds_, *loop_);
+    ASSERT_TRUE(dev) << dev.error().message;
+    dev_ = *dev;
+    t_ = std::make_unique<MmioTransport>(ram_.mem(), dev_, [this] { ++irqs_; });
+    std::array<FakeDriver*, 3> qs = {&rx_, &tx_, &ev_};
+    const uint64_t features = Bit(kFeatureVersion1) | Bit(kVsockFStream);
+    ASSERT_EQ(InitMmioDevice(*t_, features, qs),
+              kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
+    for (int i = 0; i < 16; ++i) PostRx(rx_.Alloc(kRxBuf));
+    Kick(VsockDevice::kRxQueue);
+  }
+
+  void TearDown() override {
+    t_.reset();
+    dev_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void PostRx(uint64_t addr) { rx_bufs_[rx_.Post({{addr, kRxBuf, true}})] = addr; }
+  void Kick(size_t q) { MmioWrite32(*t_, mmio::kQueueNotify, static_cast<uint32_t>(q)); }
+
+  // One round of the device loop.
+  void Pump() {
+    loop_->Stop();
+    ASSERT_TRUE(loop_->Run(0));
+  }
+  bool PumpUntil(const std::function<bool()>& done) {
+    for (int i = 0; i < 2000; ++i) {
+      Pump();
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  }
+
+  // The next packet the device put on the RX queue (the buffer is reposted).
+  std::optional<RxPacket> TryRx() {
+    auto used = rx_.PopUsed();
+    if (!used) return std::nullopt;
+    const uint64_t addr = rx_bufs_.at(static_cast<uint16_t>(used->id));
+    RxPacket p;
+    auto h = rx_.ReadBytes(addr, sizeof(VsockHeader));
+    std::memcpy(&p.hdr, h.data(), sizeof p.hdr);
+    EXPECT_EQ(used->len, sizeof(VsockHeader) + p.hdr.len);
+    auto body = rx_.ReadBytes(addr + sizeof(VsockHeader), p.hdr.len);
+    p.payload.assign(body.begin(), body.end());
+    PostRx(addr);
+    Kick(VsockDevice::kRxQueue);
+    return p;
+  }
+  RxPacket Rx() {
+    std::optional<RxPacket> p;
+    EXPECT_TRUE(PumpUntil([&] { return (p = TryRx()).has_value(); })) << "no RX packet";
+    return p.value_or(RxPacket{});
+  }
+
+  void Tx(Op op, uint32_t src_port, uint32_t dst_port, const std::string& payload = "",
+          uint32_t flags = 0, uint32_t fwd_cnt = 0) {
+    VsockHeader h;
+    h.src_cid = kCid;
+    h.dst_cid = kHostCid;
+    h.src_port = src_port;
+    h.dst_port = dst_port;
+    h.len = static_cast<uint32_t>(payload.size());
+    h.type = kTypeStream;
+    h.op = static_cast<uint16_t>(op);
+    h.flags = flags;
+    h.buf_alloc = kGuestBufAlloc;
+    h.fwd_cnt = fwd_cnt;
+    const uint32_t len = static_cast<uint32_t>(sizeof h + payload.size());
+    const uint64_t addr = tx_.Alloc(len);
+    tx_.WriteBytes(addr, std::span(reinterpret_cast<const uint8_t*>(&h), sizeof h));
+    tx_.WriteBytes(addr + sizeof h,
+                   std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+    tx_.Post({{addr, len, false}});
+    Kick(VsockDevice::kTxQueue);
+    auto used = tx_.PopUsed();
+    EXPECT_TRUE(used.has_value()) << "TX chain not returned";
+  }
+
+  // Reads exactly n bytes from a host socket, pumping the device meanwhile.
+  std::string ClientRead(int fd, size_t n) {
+    std::string out;
+    PumpUntil([&] {
+      while (out.size() < n && Readable(fd)) {
+        char buf[4096];
+        ssize_t got = ::recv(fd, buf, std::min(sizeof buf, n - out.size()), MSG_DONTWAIT);
+        if (got <= 0) return true;
+        out.append(buf, static_cast<size_t>(got));
+      }
+      return out.size() >= n;
+    });
+    return out;
+  }
+  bool WaitEof(int fd) {
+    return PumpUntil([&] {
+      char c;
+      return Readable(fd) && ::recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+    });
+  }
+
+  // A host client connected to guest port `guest_port`, answered by the guest; returns the host
+  // port the device chose.
+  uint32_t HostConnect(UniqueFd& client, uint32_t guest_port) {
+    client = ConnectTo(uds_);
+    WriteAll(client.get(), "CONNECT " + std::to_string(guest_port) + "\n");
+    RxPacket req = Rx();
+    EXPECT_EQ(req.hdr.op, static_cast<uint16_t>(Op::kRequest));
+    EXPECT_EQ(req.hdr.dst_port, guest_port);
+    EXPECT_EQ(req.hdr.dst_cid, kCid);
+    EXPECT_EQ(req.hdr.src_cid, kHostCid);
+    EXPECT_GE(req.hdr.src_port, VsockDevice::kFirstHostPort);
+    Tx(Op::kResponse, guest_port, req.hdr.src_port);
+    const std::string ok = "OK " + std::to_string(req.hdr.src_port) + "\n";
+    EXPECT_EQ(ClientRead(client.get(), ok.size()), ok);
+    return req.hdr.src_port;
+  }
+
+  std::string dir_;
+  std::string uds_;
+  FakeRam ram_{8 << 20};
+  FakeDriver rx_{ram_.mem(), 64, 0x1000, 0x100000};
+  FakeDriver tx_{ram_.mem(), 64, 0x4000, 0x400000};
+  FakeDriver ev_{ram_.mem(), 64, 0x8000, 0x700000};
+  std::map<uint16_t, uint64_t> rx_bufs_;
+  std::unique_ptr<EventLoop> loop_;
+  std::shared_ptr<VsockDevice> dev_;
+  int irqs_ = 0;
+  std::unique_ptr<MmioTransport> t_;  // last: destroyed first, resets the device
+};
+
+TEST_F(VsockDeviceTest, DeviceIdAndConfig) {
+  EXPECT_EQ(MmioRead32(*t_, mmio::kDeviceId), kDeviceIdVsock);
+  EXPECT_EQ(MmioRead32(*t_, mmio::kConfig), kCid);
+  EXPECT_EQ(MmioRead32(*t_, mmio::kConfig + 4), 0u);
+}
+
+TEST_F(VsockDeviceTest, HostInitiatedConnectionExchangesBytes) {
+  UniqueFd client;
+  const uint32_t hp = HostConnect(client, 5000);
+  EXPECT_EQ(hp, VsockDevice::kFirstHostPort);
+  EXPECT_EQ(dev_->connection_count(), 1u);
+
+  WriteAll(client.get(), "hello guest");
+  RxPacket rw = Rx();
+  EXPECT_EQ(rw.hdr.op, static_cast<uint16_t>(Op::kRw));
+  EXPECT_EQ(rw.hdr.src_port, hp);
+  EXPECT_EQ(rw.hdr.dst_port, 5000u);
+  EXPECT_EQ(rw.payload, "hello guest");
+
+  Tx(Op::kRw, 5000, hp, "hello host");
+  EXPECT_EQ(ClientRead(client.get(), 10), "hello host");
+  EXPECT_GT(irqs_, 0);
+}
+
+TEST_F(VsockDeviceTest, HostConnectRefusedByGuestClosesClient) {
+  UniqueFd client = ConnectTo(uds_);
+  WriteAll(client.get(), "CONNECT 5001\n");
+  RxPacket req = Rx();
+  ASSERT_EQ(req.hdr.op, static_cast<uint16_t>(Op::kRequest));
+  Tx(Op::kRst, 5001, req.hdr.src_port);
+  EXPECT_TRUE(WaitEof(client.get()));
+  EXPECT_EQ(dev_->connection_count(), 0u);
+}
+
+TEST_F(VsockDeviceTest, BadConnectLineClosesClient) {
+  UniqueFd client = ConnectTo(uds_);
+  WriteAll(client.get(), "HELLO\n");
+  EXPECT_TRUE(WaitEof(client.get()));
+  EXPECT_EQ(dev_->connection_count(), 0u);
+}
+
+TEST_F(VsockDeviceTest, GuestInitiatedConnectionToListener) {
+  UniqueFd listener = ListenAt(uds_ + "_7000");
+  Tx(Op::kRequest, 3000, 7000);
+  RxPacket resp = Rx();
+  EXPECT_EQ(resp.hdr.op, static_cast<uint16_t>(Op::kResponse));
+  EXPECT_EQ(resp.hdr.src_port, 7000u);
+  EXPECT_EQ(resp.hdr.dst_port, 3000u);
+  UniqueFd server(::accept(listener.get(), nullptr, nullptr));
+  ASSERT_TRUE(server.valid());
+
+  Tx(Op::kRw, 3000, 7000, "ping");
+  EXPECT_EQ(ClientRead(server.get(), 4), "ping");
+  WriteAll(server.get(), "pong");
+  RxPacket rw = Rx();
+  EXPECT_EQ(rw.hdr.op, static_cast<uint16_t>(Op::kRw));
+  EXPECT_EQ(rw.payload, "pong");
+
+  // The guest closes: RST closes the host socket.
+  Tx(Op::kRst, 3000, 7000);
+  EXPECT_TRUE(WaitEof(server.get()));
+  EXPECT_EQ(dev_->connection_count(), 0u);
+}
+
+TEST_F(VsockDeviceTest, GuestConnectWithoutListenerGetsRst) {
+  Tx(Op::kRequest, 3001, 7001);
+  RxPacket rst = Rx();
+  EXPECT_EQ(rst.hdr.op, static_cast<uint16_t>(Op::kRst));
+  EXPECT_EQ(rst.hdr.src_port, 7001u);
+  EXPECT_EQ(rst.hdr.dst_port, 3001u);
+  EXPECT_EQ(dev_->connection_count(), 0u);
+}
+
+TEST_F(VsockDeviceTest, PacketForUnknownConnectionGetsRst) {
+  Tx(Op::kRw, 3002, 7002, "x");
+  RxPacket rst = Rx();
+  EXPECT_EQ(rst.hdr.op, static_cast<uint16_t>(Op::kRst));
+  EXPECT_EQ(rst.hdr.dst_port, 3002u);
+}
+
+TEST_F(VsockDeviceTest, ClientDisconnectShutsDownGuestSide) {
+  UniqueFd client;
+  const uint32_t hp = HostConnect(client, 5002);
+  client.Reset();
+  RxPacket p = Rx();
+  EXPECT_TRUE(p.hdr.op == static_cast<uint16_t>(Op::kShutdown) ||
+              p.hdr.op == static_cast<uint16_t>(Op::kRst))
+      << p.hdr.op;
+  if (p.hdr.op == static_cast<uint16_t>(Op::kShutdown)) {
+    EXPECT_TRUE(p.hdr.flags & kShutdownSend);
+  }
+  // The guest finishes the close.
+  Tx(Op::kRst, 5002, hp);
+  EXPECT_EQ(dev_->connection_count(), 0u);
+}
+
+TEST_F(VsockDeviceTest, GuestShutdownGivesClientEof) {
+  UniqueFd client;
+  const uint32_t hp = HostConnect(client, 5003);
+  Tx(Op::kRw, 5003, hp, "last words");
+  Tx(Op::kShutdown, 5003, hp, "", kShutdownSend);
+  EXPECT_EQ(ClientRead(client.get(), 10), "last words");
+  EXPECT_TRUE(WaitEof(client.get()));
+  EXPECT_EQ(dev_->connection_count(), 1u);  // the host may still send
+  WriteAll(client.get(), "reply");
+  RxPacket rw = Rx();
+  EXPECT_EQ(rw.payload, "reply");
+}
+
+TEST_F(VsockDeviceTest, EightConcurrentConnections) {
+  constexpr int kN = 8;
+  std::array<UniqueFd, kN> clients;
+  std::map<uint32_t, int> by_guest_port;  // guest port -> client index
+  for (int i = 0; i < kN; ++i) {
+    clients[i] = ConnectTo(uds_);
+    WriteAll(clients[i].get(), "CONNECT " + std::to_string(6000 + i) + "\n");
+  }
+  std::map<uint32_t, uint32_t> host_port;  // guest port -> host port
+  for (int i = 0; i < kN; ++i) {
+    RxPacket req = Rx();
+    ASSERT_EQ(req.hdr.op, static_cast<uint16_t>(Op::kRequest));
+    host_port[req.hdr.dst_port] = req.hdr.src_port;
+  }
+  ASSERT_EQ(host_port.size(), static_cast<size_t>(kN));
+  for (auto [gp, hp] : host_port) Tx(Op::kResponse, gp, hp);
+  for (int i = 0; i < kN; ++i) {
+    const std::string ok = "OK " + std::to_string(host_port.at(6000 + i)) + "\n";
+    EXPECT_EQ(ClientRead(clients[i].get(), ok.size()), ok);
+  }
+  EXPECT_EQ(dev_->connection_count(), static_cast<size_t>(kN));
+  for (int i = 0; i < kN; ++i) WriteAll(clients[i].get(), "from client " + std::to_string(i));
+  std::map<uint32_t, std::string> got;
+  for (int i = 0; i < kN; ++i) {
+    RxPacket rw = Rx();
+    ASSERT_EQ(rw.hdr.op, static_cast<uint16_t>(Op::kRw));
+    EXPECT_EQ(host_port.at(rw.hdr.dst_port), rw.hdr.src_port);
+    got[rw.hdr.dst_port] += rw.payload;
+  }
+  for (int i = 0; i < kN; ++i) EXPECT_EQ(got[6000 + i], "from client " + std::to_string(i));
+  for (int i = 0; i < kN; ++i) {
+    Tx(Op::kRw, 6000 + i, host_port.at(6000 + i), "to client " + std::to_string(i));
+  }
+  for (int i = 0; i < kN; ++i) {
+    const std::string want = "to client " + std::to_string(i);
+    EXPECT_EQ(ClientRead(clients[i].get(), want.size()), want);
+  }
+}
+
+TEST_F(VsockDeviceTest, NoRxBuffersStopsReadingUntilPosted) {
+  UniqueFd client;
+  const uint32_t hp = HostConnect(client, 5004);
+  // The driver stops reposting: each chunk the client writes takes one of the 16 RX buffers.
+  std::vector<uint64_t> taken;
+  for (int i = 0; i < 16; ++i) {
+    WriteAll(client.get(), "x");
+    std::optional<testing::UsedElem> used;
+    ASSERT_TRUE(PumpUntil([&] { return (used = rx_.PopUsed()).has_value(); })) << i;
+    taken.push_back(rx_bufs_.at(static_cast<uint16_t>(used->id)));
+  }
+  // No buffer left: the bytes stay in the socket, nothing is lost or truncated.
+  WriteAll(client.get(), "tail");
+  for (int i = 0; i < 20; ++i) Pump();
+  EXPECT_FALSE(rx_.PopUsed().has_value());
+  // A buffer arrives: reading resumes.
+  PostRx(taken[0]);
+  Kick(VsockDevice::kRxQueue);
+  RxPacket rw = Rx();
+  EXPECT_EQ(rw.hdr.op, static_cast<uint16_t>(Op::kRw));
+  EXPECT_EQ(rw.hdr.src_port, hp);
+  EXPECT_EQ(rw.payload, "tail");
+}
+
+TEST_F(VsockDeviceTest, SlowHostReaderBuffersGuestData) {
+  UniqueFd client;
+  const uint32_t hp = HostConnect(client, 5007);
+  // 4 x 60000 bytes fit the credit (256 KiB) but not the socket buffer of an idle reader.
+  std::string sent;
+  for (int i = 0; i < 4; ++i) {
+    std::string chunk(60000, static_cast<char>('a' + i));
+    Tx(Op::kRw, 5007, hp, chunk);
+    sent += chunk;
+  }
+  EXPECT_EQ(ClientRead(client.get(), sent.size()), sent);
+  // Once half the buffer was consumed the guest hears of it.
+  bool credit_update = false;
+  PumpUntil([&] {
+    while (auto p = TryRx()) {
+      if (p->hdr.op == static_cast<uint16_t>(Op::kCreditUpdate) ||
+          (p->hdr.fwd_cnt >= VsockDevice::kBufAlloc / 2)) {
+        credit_update = true;
+      }
+    }
+    return credit_update;
+  });
+  EXPECT_TRUE(credit_update);
+}
+
+TEST_F(VsockDeviceTest, TransportResetEventDropsConnections) {
+  UniqueFd client;
+  HostConnect(client, 5005);
+  const uint64_t ev = ev_.Alloc(4);
+  const uint8_t junk[4] = {0xff, 0xff, 0xff, 0xff};
+  ev_.WriteBytes(ev, junk);
+  ev_.Post({{ev, 4, true}});
+  Kick(VsockDevice::kEventQueue);
+  EXPECT_FALSE(ev_.PopUsed().has_value());  // nothing to report yet
+
+  dev_->SendTransportReset();
+  auto used = ev_.PopUsed();
+  ASSERT_TRUE(used.has_value());
+  EXPECT_EQ(used->len, 4u);
+  EXPECT_EQ(ev_.ReadBytes(ev, 4), std::vector<uint8_t>(4, 0));
+  EXPECT_EQ(dev_->connection_count(), 0u);
+  EXPECT_TRUE(WaitEof(client.get()));
+}
+
+TEST_F(VsockDeviceTest, TransportResetWaitsForEventBuffer) {
+  dev_->SendTransportReset();
+  EXPECT_FALSE(ev_.PopUsed().has_value());
+  const uint64_t ev = ev_.Alloc(4);
+  ev_.Post({{ev, 4, true}});
+  Kick(VsockDevice::kEventQueue);
+  auto used = ev_.PopUsed();
+  ASSERT_TRUE(used.has_value());
+  EXPECT_EQ(used->len, 4u);
+}
+
+TEST_F(VsockDeviceTest, DriverResetClosesSockets) {
+  UniqueFd client;
+  HostConnect(client, 5006);
+  MmioWrite32(*t_, mmio::kStatus, 0);
+  EXPECT_EQ(dev_->connection_count(), 0u);
+  EXPECT_TRUE(WaitEof(client.get()));
+}
+
+}  // namespace
+}  // namespace uvm::devices::virtio::vsock
