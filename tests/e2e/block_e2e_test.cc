@@ -7,8 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/e2e/linux_guests.h"
 #include "tests/support/process.h"
-#include "vmm/host_probe.h"
 
 namespace {
 
@@ -18,9 +18,7 @@ using uvm::testing::RunProcess;
 class BlockE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    static const bool direct = uvm::vmm::ProbeHost().linux_direct();
-    if (!direct)
-      GTEST_SKIP() << "this host's KVM cannot run Linux guests; make test runs e2e in the lab";
+    UVM_SKIP_UNLESS_LINUX_GUESTS();
     char tmpl[] = "/tmp/uvm-block-e2e-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;

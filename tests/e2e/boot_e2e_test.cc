@@ -6,8 +6,8 @@
 #include <regex>
 #include <string>
 
+#include "tests/e2e/linux_guests.h"
 #include "tests/support/process.h"
-#include "vmm/host_probe.h"
 
 namespace {
 
@@ -17,19 +17,9 @@ using uvm::testing::RunProcess;
 const std::string kUvm = UVM_BINARY;
 const std::string kImages = UVM_IMAGES;
 
-bool LinuxRunsHere() {
-  static const bool direct = uvm::vmm::ProbeHost().linux_direct();
-  return direct;
-}
-
 class BootE2eTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (!LinuxRunsHere()) {
-      GTEST_SKIP() << "this host's KVM cannot run Linux guests (see `uvm doctor`); the e2e tier "
-                      "runs inside the lab: make test";
-    }
-  }
+  void SetUp() override { UVM_SKIP_UNLESS_LINUX_GUESTS(); }
   ProcessResult Boot(const std::string& mode, const std::vector<std::string>& extra = {},
                      const std::string& kernel = "vmlinux", const std::string& input = "") {
     std::vector<std::string> argv = {kUvm,        "boot",

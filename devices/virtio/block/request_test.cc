@@ -7,39 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "devices/virtio/testing/chain_builder.h"
+
 namespace uvm::devices::virtio::block {
 namespace {
 
 constexpr DiskGeometry kDisk{.capacity_sectors = 64, .read_only = false};
 constexpr DiskGeometry kRoDisk{.capacity_sectors = 64, .read_only = true};
 
-// Builds a chain whose buffers are separate heap blocks, so ASan sees any step outside one.
-class ChainBuilder {
- public:
-  ChainBuilder& Readable(std::vector<uint8_t> bytes) {
-    chain_.readable.push_back(Store(std::move(bytes)));
-    return *this;
-  }
-  ChainBuilder& Writable(size_t len, uint8_t fill = 0xee) {
-    chain_.writable.push_back(Store(std::vector<uint8_t>(len, fill)));
-    return *this;
-  }
-  const Chain& chain() const { return chain_; }
-  uint8_t* writable(size_t i) const { return chain_.writable[i].host; }
-  uint8_t* readable(size_t i) const { return chain_.readable[i].host; }
-
- private:
-  ChainBuffer Store(std::vector<uint8_t> bytes) {
-    const uint32_t len = static_cast<uint32_t>(bytes.size());
-    auto block = std::make_unique<uint8_t[]>(len);
-    if (len > 0) std::memcpy(block.get(), bytes.data(), len);
-    ChainBuffer b{0x1000 * (storage_.size() + 1), block.get(), len};
-    storage_.push_back(std::move(block));
-    return b;
-  }
-  Chain chain_;
-  std::vector<std::unique_ptr<uint8_t[]>> storage_;
-};
+using testing::ChainBuilder;
 
 std::vector<uint8_t> Header(uint32_t type, uint64_t sector) {
   BlockRequestHeader h{type, 0, sector};

@@ -1,39 +1,15 @@
-// Test helper: chains whose buffers are separate heap blocks, so ASan sees any step outside one.
+// Test helpers for vsock packets: header bytes, and the shared ChainBuilder.
 #pragma once
 
 #include <cstring>
-#include <memory>
 #include <vector>
 
-#include "devices/virtio/chain.h"
+#include "devices/virtio/testing/chain_builder.h"
 #include "devices/virtio/vsock/packet.h"
 
 namespace uvm::devices::virtio::vsock::testing {
 
-class ChainBuilder {
- public:
-  ChainBuilder& Readable(std::vector<uint8_t> bytes) {
-    chain_.readable.push_back(Store(std::move(bytes)));
-    return *this;
-  }
-  ChainBuilder& Writable(size_t len, uint8_t fill = 0xee) {
-    chain_.writable.push_back(Store(std::vector<uint8_t>(len, fill)));
-    return *this;
-  }
-  const Chain& chain() const { return chain_; }
-
- private:
-  ChainBuffer Store(std::vector<uint8_t> bytes) {
-    const uint32_t len = static_cast<uint32_t>(bytes.size());
-    auto block = std::make_unique<uint8_t[]>(len == 0 ? 1 : len);
-    if (len > 0) std::memcpy(block.get(), bytes.data(), len);
-    ChainBuffer b{0x1000 * (storage_.size() + 1), block.get(), len};
-    storage_.push_back(std::move(block));
-    return b;
-  }
-  Chain chain_;
-  std::vector<std::unique_ptr<uint8_t[]>> storage_;
-};
+using virtio::testing::ChainBuilder;
 
 inline std::vector<uint8_t> Bytes(const VsockHeader& h) {
   std::vector<uint8_t> out(sizeof(h));
