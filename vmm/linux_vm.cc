@@ -16,6 +16,7 @@
 #include "devices/legacy/serial.h"
 #include "devices/virtio/block/block_device.h"
 #include "devices/virtio/block/disk.h"
+#include "devices/virtio/vsock/vsock_device.h"
 #include "vmm/console.h"
 #include "vmm/linux_boot.h"
 #include "vmm/runner.h"
@@ -85,6 +86,17 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
     cmdline += " " + slot->cmdline;
     slots.push_back(std::move(slot));
     disks.push_back(std::move(device));
+  }
+
+  std::shared_ptr<devices::virtio::vsock::VsockDevice> vsock;
+  if (!config.vsock_uds.empty()) {
+    UVM_TRY(vsock, Context(devices::virtio::vsock::VsockDevice::Create(config.vsock_cid,
+                                                                       config.vsock_uds, loop),
+                           "--vsock"));
+    UVM_TRY(auto slot,
+            Context(AttachVirtioDevice(*machine, mmio, loop, slots.size(), vsock), "--vsock"));
+    cmdline += " " + slot->cmdline;
+    slots.push_back(std::move(slot));
   }
 
   LinuxImage image{config.kernel, config.kernel_fd, config.initrd, cmdline};

@@ -20,6 +20,8 @@ struct LinuxVmConfig {
   std::optional<std::span<const uint8_t>> initrd;
   std::string cmdline;
   std::vector<std::string> disks;  // PATH[,ro], one virtio-blk device each, in order (vda, vdb...)
+  std::string vsock_uds;           // non-empty: a virtio-vsock device whose host side listens here
+  uint64_t vsock_cid = 3;          // the guest's CID (virtio 1.2, 5.10.4: 3 is the first free one)
   uint64_t memory_bytes = 0;
   int cpus = 1;
   int console_in = 0;
