@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "base/event_loop.h"
 #include "base/log.h"
@@ -103,7 +104,8 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
   UVM_CHECK(LoadLinux(*machine, image));
   timer.Mark("kernel loaded");
 
-  ExitLatch latch;
+  ExitLatch own_latch;
+  ExitLatch& latch = config.latch ? *config.latch : own_latch;
   UVM_TRY(EventFd serial_irq, EventFd::Create());
   UVM_CHECK(machine->vm.RegisterIrqfd(serial_irq.fd(), devices::Serial::kCom1Irq));
   PanicWatcher panic;
@@ -129,35 +131,43 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
   UVM_CHECK(pio.Add(devices::DebugExit::kPort, 1, debug_exit, "debug-exit"));
   devices::Bus pio_bus = std::move(pio).Build();
   devices::Bus mmio_bus = std::move(mmio).Build();
-  ConsoleInput console(config.console_in, *serial, [&] {
-    latch.Report({ExitKind::kHostSignal, SIGINT, "stopped from the console (Ctrl-A x)"});
-  });
-  UVM_CHECK(console.Start(loop));
+  std::optional<ConsoleInput> console;
+  if (config.console_in >= 0) {
+    console.emplace(config.console_in, *serial, [&] {
+      latch.Report({ExitKind::kHostSignal, SIGINT, "stopped from the console (Ctrl-A x)"});
+    });
+    UVM_CHECK(console->Start(loop));
+  }
 
   // SIGINT/SIGTERM end the VM in an orderly way (terminal restored, threads joined).
   sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
   sigset_t old_mask;
-  pthread_sigmask(SIG_BLOCK, &signals, &old_mask);
-  UniqueFd sigfd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!sigfd.valid()) return ErrnoErr("signalfd");
-  UVM_CHECK(loop.Add(sigfd.get(), EPOLLIN, [&](uint32_t) {
-    signalfd_siginfo info{};
-    if (::read(sigfd.get(), &info, sizeof info) == sizeof info) {
-      latch.Report({ExitKind::kHostSignal, static_cast<int>(info.ssi_signo),
-                    "stopped by signal " + std::to_string(info.ssi_signo)});
-    }
-  }));
+  UniqueFd sigfd;
+  if (config.stop_on_signals) {
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, &old_mask);
+    sigfd.Reset(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!sigfd.valid()) return ErrnoErr("signalfd");
+    UVM_CHECK(loop.Add(sigfd.get(), EPOLLIN, [&](uint32_t) {
+      signalfd_siginfo info{};
+      if (::read(sigfd.get(), &info, sizeof info) == sizeof info) {
+        latch.Report({ExitKind::kHostSignal, static_cast<int>(info.ssi_signo),
+                      "stopped by signal " + std::to_string(info.ssi_signo)});
+      }
+    }));
+  }
 
   timer.Mark("devices ready, starting vCPUs");
   LinuxVmResult result;
   // The tick lets console input blocked on a full UART FIFO make progress.
-  result.exit = RunMachine(*machine, {pio_bus, mmio_bus}, latch, loop, [&] { console.OnTick(); });
+  result.exit = RunMachine(*machine, {pio_bus, mmio_bus}, latch, loop, [&] {
+    if (console) console->OnTick();
+  });
   timer.Mark(std::string("VM ended: ") + ExitKindName(result.exit.kind));
-  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  if (config.stop_on_signals) pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   std::lock_guard lock(panic_mu);
   result.panicked = panic.panicked();
   return result;

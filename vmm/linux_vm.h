@@ -24,8 +24,14 @@ struct LinuxVmConfig {
   uint64_t vsock_cid = 3;          // the guest's CID (virtio 1.2, 5.10.4: 3 is the first free one)
   uint64_t memory_bytes = 0;
   int cpus = 1;
-  int console_in = 0;
+  int console_in = 0;  // -1: no console input
   int console_out = 1;
+  // Host SIGINT/SIGTERM/SIGHUP stop the VM (uvm boot). `uvm run` turns them off: it forwards
+  // them to the container instead and stops the VM through `latch`.
+  bool stop_on_signals = true;
+  // Where the VM's exit is decided; a caller that wants to stop the VM from another thread passes
+  // its own and calls Report() on it. Null: RunLinuxVm uses a private one.
+  ExitLatch* latch = nullptr;
 };
 
 struct LinuxVmResult {
