@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -157,6 +158,22 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
         latch.Report({ExitKind::kHostSignal, static_cast<int>(info.ssi_signo),
                       "stopped by signal " + std::to_string(info.ssi_signo)});
       }
+    }));
+  }
+
+  // 5.2.4: a disk whose image grew or shrank on the host is announced to the guest with a
+  // configuration-change interrupt. The size is polled once a second: cheap (one fstat per disk)
+  // and independent of how the file was resized.
+  UniqueFd size_timer;
+  if (!disks.empty()) {
+    size_timer.Reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!size_timer.valid()) return ErrnoErr("timerfd_create");
+    const itimerspec every_second{{1, 0}, {1, 0}};
+    ::timerfd_settime(size_timer.get(), 0, &every_second, nullptr);
+    UVM_CHECK(loop.Add(size_timer.get(), EPOLLIN, [&](uint32_t) {
+      uint64_t expirations;
+      if (::read(size_timer.get(), &expirations, sizeof expirations) != sizeof expirations) return;
+      for (auto& disk : disks) disk->Resize();
     }));
   }
 
