@@ -18,6 +18,15 @@ std::string DigestInName(const std::string& path) {
   return IsSha256Digest(digest) ? digest : std::string();
 }
 
+// "busybox:1" and "docker.io/library/busybox:1" name the same image (skopeo and podman write
+// the long form into RepoTags).
+std::string_view ShortTag(std::string_view tag) {
+  for (std::string_view prefix : {"docker.io/library/", "docker.io/"}) {
+    if (tag.starts_with(prefix)) return tag.substr(prefix.size());
+  }
+  return tag;
+}
+
 }  // namespace
 
 Result<std::vector<DockerArchiveImage>> ParseDockerManifest(std::string_view json) {
@@ -52,7 +61,7 @@ Result<ImagePlan> PlanDockerArchive(const std::string& dir, const std::string& r
   } else {
     for (const DockerArchiveImage& img : images) {
       for (const std::string& tag : img.repo_tags) {
-        if (tag == ref) chosen = &img;
+        if (ShortTag(tag) == ShortTag(ref)) chosen = &img;
       }
     }
     if (!chosen) return Err("no image tagged \"" + ref + "\" in the archive");

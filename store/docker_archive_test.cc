@@ -47,13 +47,15 @@ TEST_F(DockerArchiveTest, PlansByTagAndChecksConfigName) {
   ASSERT_TRUE(testing::WriteFile(dir_ + "/l1/layer.tar", layers[0].bytes));
   ASSERT_TRUE(testing::WriteFile(
       dir_ + "/manifest.json",
-      R"([{"Config":")" + config_name + R"(","RepoTags":["x:1"],"Layers":["l1/layer.tar"]}])"));
+      R"([{"Config":")" + config_name +
+          R"(","RepoTags":["docker.io/library/x:1"],"Layers":["l1/layer.tar"]}])"));
   auto plan = PlanDockerArchive(dir_, "");
   ASSERT_TRUE(plan) << plan.error().message;
   EXPECT_EQ(plan->config.entrypoint, std::vector<std::string>{"/e"});
   ASSERT_EQ(plan->layers.size(), 1u);
   EXPECT_EQ(plan->layers[0].diff_id, layers[0].diff_id);
   EXPECT_TRUE(PlanDockerArchive(dir_, "x:1"));
+  EXPECT_TRUE(PlanDockerArchive(dir_, "docker.io/library/x:1"));
   EXPECT_FALSE(PlanDockerArchive(dir_, "x:2"));
 
   ASSERT_TRUE(testing::WriteFile(dir_ + "/" + config_name, config + " "));

@@ -1,5 +1,6 @@
 #include "store/image_build.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -27,7 +28,10 @@ bool FileExists(const std::string& path) {
 Result<std::string> UnpackArchive(const std::string& tar, const std::string& work) {
   const std::string dir = work + "/archive";
   if (::mkdir(dir.c_str(), 0700) != 0) return ErrnoErr(dir);
-  UVM_TRY(std::unique_ptr<LayerStream> in, LayerStream::OpenFile(tar));
+  UniqueFd fd(::open(tar.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoErr(tar);
+  // Named in messages as "the archive": the caller's context already names the file.
+  UVM_TRY(std::unique_ptr<LayerStream> in, LayerStream::Open(std::move(fd), "the archive"));
   ApplyOptions options;
   options.whiteouts = false;
   options.preserve_owner = false;

@@ -229,7 +229,9 @@ Result<void> TreeWriter::Write(archive_entry* entry, archive* source, Sha256* da
     for (;;) {
       r = archive_read_data_block(source, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) break;
-      if (r < ARCHIVE_WARN) return Err("\"" + key + "\": " + ArchiveError(source));
+      if (r < ARCHIVE_WARN) {
+        return Err("\"" + key + "\": truncated or corrupt tar (" + ArchiveError(source) + ")");
+      }
       if (data_hash) data_hash->Update(std::span(static_cast<const uint8_t*>(buf), size));
       if (archive_write_data_block(disk_, buf, size, offset) < ARCHIVE_WARN) {
         return Err("\"" + key + "\": " + ArchiveError(disk_));

@@ -48,10 +48,15 @@ Result<Source> ParseSource(const std::string& text) {
     if (s.path.empty())
       return Err("image source " + text + ": no path after '" + std::string(p.name) + "'");
     if (!Exists(s.path)) {
-      auto colon = s.path.rfind(':');
-      if (colon != std::string::npos && colon > 0 && Exists(s.path.substr(0, colon))) {
-        s.ref = s.path.substr(colon + 1);
-        s.path.resize(colon);
+      // The shortest existing prefix before a ':' is the path; the rest (which may itself hold
+      // ':', as in REPO:TAG) is the ref.
+      for (size_t colon = s.path.find(':'); colon != std::string::npos;
+           colon = s.path.find(':', colon + 1)) {
+        if (colon > 0 && Exists(s.path.substr(0, colon))) {
+          s.ref = s.path.substr(colon + 1);
+          s.path.resize(colon);
+          break;
+        }
       }
     }
     if (!Exists(s.path)) return Err("image source " + text + ": " + s.path + " does not exist");

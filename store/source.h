@@ -22,7 +22,8 @@ struct Source {
 };
 
 // Parses SOURCE. A transport prefix names the kind; a bare path is a directory or a rootfs tar.
-// ":REF" is split off only when the whole rest is not an existing path, so paths may hold ':'.
+// ":REF" is split off only when the whole rest is not an existing path, so paths may hold ':';
+// then the path is the shortest existing prefix before a ':'.
 Result<Source> ParseSource(const std::string& text);
 
 const char* SourceKindName(SourceKind kind);

@@ -43,7 +43,9 @@ TEST_F(SourceTest, RefIsSplitOffOnlyWhenThePathDoesNotExist) {
   EXPECT_EQ(s->path, dir_ + "/layout");
   EXPECT_EQ(s->ref, "v1");
   s = ParseSource("docker-archive:" + dir_ + "/rootfs.tar:busybox:latest");
-  ASSERT_FALSE(s);  // only the last ':' splits: "rootfs.tar:busybox" does not exist
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->path, dir_ + "/rootfs.tar");
+  EXPECT_EQ(s->ref, "busybox:latest");
   ASSERT_TRUE(testing::WriteFile(dir_ + "/a:b.tar", "x"));
   s = ParseSource("oci-archive:" + dir_ + "/a:b.tar");
   ASSERT_TRUE(s);
