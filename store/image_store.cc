@@ -40,6 +40,27 @@ class StoreLock {
   UniqueFd fd_;  // closing it releases the lock
 };
 
+// Work directories of imports that died without cleaning up (a crash, SIGKILL). A day is far
+// longer than any import runs, so a live import's directory is never taken.
+void RemoveStaleWork(const std::string& tmp) {
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(tmp.c_str()), ::closedir);
+  if (!d) return;
+  const time_t cutoff = std::time(nullptr) - 24 * 3600;
+  while (struct dirent* e = ::readdir(d.get())) {
+    std::string_view n = e->d_name;
+    struct stat st;
+    if (!n.starts_with("import-") ||
+        ::fstatat(::dirfd(d.get()), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        st.st_mtime > cutoff) {
+      continue;
+    }
+    if (auto r = RemoveTreeAt(::dirfd(d.get()), e->d_name); !r) {
+      Log(LogLevel::kWarn,
+          "could not remove stale " + tmp + "/" + e->d_name + ": " + r.error().message);
+    }
+  }
+}
+
 }  // namespace
 
 ImageConfig BusyboxConfig() {
@@ -76,6 +97,7 @@ Result<ImageRecord> ImageStore::ImportAs(const std::string& source_text, const s
                                          const std::string& source_label) {
   UVM_CHECK(CheckImageName(name));
   UVM_TRY(Source source, ParseSource(source_text));
+  RemoveStaleWork(dir_ + "/tmp");
   UVM_TRY(TempDir work, TempDir::Create(dir_ + "/tmp", "import-"));
   UVM_TRY(BuiltImage built,
           Context(BuildImage(source, work.path(), dir_ + "/disks"), "importing " + source_text));

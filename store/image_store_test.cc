@@ -1,6 +1,7 @@
 #include "store/image_store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <ctime>
 
 #include "store/ext4_image.h"
 #include "store/fs_util.h"
@@ -188,6 +190,20 @@ TEST_F(ImageStoreTest, BuiltinBusyboxIsImportedOnFirstUse) {
   EXPECT_EQ(list->size(), 1u);
   EXPECT_FALSE(store_->Resolve("nonesuch"));
   EXPECT_FALSE(store_->Resolve("../x"));
+}
+
+TEST_F(ImageStoreTest, StaleWorkOfDeadImportsIsRemoved) {
+  const std::string old_work = StoreDir() + "/tmp/import-dead01";
+  const std::string live_work = StoreDir() + "/tmp/import-live01";
+  ASSERT_TRUE(MakeDirs(old_work + "/rootfs"));
+  ASSERT_TRUE(MakeDirs(live_work));
+  struct timespec two_days_ago[2] = {{std::time(nullptr) - 2 * 86400, 0},
+                                     {std::time(nullptr) - 2 * 86400, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, old_work.c_str(), two_days_ago, 0), 0);
+  ASSERT_TRUE(testing::WriteFile(dir_ + "/r.tar", TarBuilder().File("f", "x").Finish()));
+  ASSERT_TRUE(store_->Import(dir_ + "/r.tar", "x"));
+  EXPECT_NE(::access(old_work.c_str(), F_OK), 0);
+  EXPECT_EQ(::access(live_work.c_str(), F_OK), 0);
 }
 
 TEST(Ext4SizeTest, EstimateCoversContent) {

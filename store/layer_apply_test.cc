@@ -136,6 +136,24 @@ TEST_F(LayerApplyTest, FileReplacesLowerDirectory) {
   EXPECT_EQ(Read("p"), "file now");
 }
 
+TEST_F(LayerApplyTest, UpperEntriesReplaceLowerSymlinks) {
+  ASSERT_TRUE(Apply(TarBuilder()
+                        .Dir("usr")
+                        .Dir("usr/lib")
+                        .Symlink("lib", "usr/lib")
+                        .Symlink("conf", "/etc/conf")
+                        .Finish()));
+  // A directory replaces the symlink (it is not followed), a file replaces the other.
+  ASSERT_TRUE(Apply(TarBuilder().Dir("lib").File("lib/x", "x").File("conf", "c").Finish()));
+  struct stat st;
+  ASSERT_EQ(::lstat((root_ + "/lib").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(Read("lib/x"), "x");
+  EXPECT_FALSE(Exists("usr/lib/x"));
+  ASSERT_EQ(::lstat((root_ + "/conf").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+}
+
 TEST_F(LayerApplyTest, LinksModesAndDevices) {
   ASSERT_TRUE(Apply(TarBuilder()
                         .Dir("bin")

@@ -2,6 +2,8 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <limits.h>
+#include <stdlib.h>
 
 #include <memory>
 
@@ -29,8 +31,12 @@ void HashHeader(Sha256& h, const std::string& rel, archive_entry* e) {
 
 }  // namespace
 
-Result<std::string> CopyTree(const std::string& src, const std::string& root,
+Result<std::string> CopyTree(const std::string& src_path, const std::string& root,
                              const ApplyOptions& options) {
+  // The walk does not follow symlinks, so start from the directory a symlinked path names.
+  char real[PATH_MAX];
+  if (!::realpath(src_path.c_str(), real)) return ErrnoErr(src_path);
+  const std::string src = real;
   std::unique_ptr<archive, int (*)(archive*)> disk(archive_read_disk_new(), archive_read_free);
   std::unique_ptr<archive_entry, void (*)(archive_entry*)> entry(archive_entry_new(),
                                                                  archive_entry_free);
