@@ -129,7 +129,7 @@ Result<void> BuildExt4(const std::string& dir, const std::string& out) {
                  "-t",
                  "ext4",
                  "-O",
-                 "^has_journal",
+                 "^has_journal,^resize_inode",
                  "-b",
                  "4096",
                  "-I",
