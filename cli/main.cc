@@ -12,7 +12,9 @@
 #include "cli/boot_command.h"
 #include "cli/doctor_command.h"
 #include "cli/exit_codes.h"
+#include "cli/image_command.h"
 #include "cli/lab_runner.h"
+#include "store/image_store.h"
 
 namespace {
 
@@ -28,6 +30,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log what uvm does (debug level)");
+  std::string root = uvm::store::kDefaultRoot;
+  app.add_option("--root", root, "where uvm keeps its state (images, templates)")
+      ->capture_default_str();
 
   uvm::cli::BootOptions boot;
   auto* boot_cmd = app.add_subcommand("boot", "Boot a Linux kernel and relay its serial console");
@@ -66,6 +71,19 @@ int main(int argc, char** argv) {
   bench_boot->add_option("--kernel", bench.kernel, "guest kernel (default: the built one)");
   bench_boot->add_option("--initrd", bench.initrd, "initrd (default: the built bench init)");
 
+  uvm::cli::ImageOptions image;
+  auto* image_cmd = app.add_subcommand("image", "Import, list and remove container images");
+  image_cmd->require_subcommand(1);
+  auto* image_import = image_cmd->add_subcommand(
+      "import",
+      "Import SOURCE as NAME: oci:DIR, oci-archive:TAR, docker-archive:TAR (each with "
+      "an optional :REF), a rootfs tar or a directory");
+  image_import->add_option("source", image.source, "image source")->required();
+  image_import->add_option("name", image.name, "image name")->required();
+  auto* image_ls = image_cmd->add_subcommand("ls", "List the images in the store");
+  auto* image_rm = image_cmd->add_subcommand("rm", "Remove an image");
+  image_rm->add_option("name", image.name, "image name")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -88,6 +106,11 @@ int main(int argc, char** argv) {
     result = uvm::cli::RunInLab(lab);
   } else if (bench_boot->parsed()) {
     result = uvm::cli::RunBenchBoot(bench);
+  } else if (image_cmd->parsed()) {
+    image.root = root;
+    if (image_import->parsed()) result = uvm::cli::RunImageImport(image);
+    if (image_ls->parsed()) result = uvm::cli::RunImageList(image);
+    if (image_rm->parsed()) result = uvm::cli::RunImageRemove(image);
   }
   if (!result) return Fail(result.error().message);
   return *result;

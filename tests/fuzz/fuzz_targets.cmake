@@ -37,8 +37,12 @@ uvm_fuzz_twin(uvm_virtio LINKS uvm_base uvm_devices)
 uvm_fuzz_twin(uvm_virtio_block SOURCES request.cc LINKS uvm_virtio_fuzz uvm_base)
 uvm_fuzz_twin(uvm_virtio_vsock LINKS uvm_virtio_fuzz uvm_base)
 
+uvm_fuzz_twin(uvm_store LINKS uvm_base nlohmann_json::nlohmann_json uvm_libarchive)
+
 uvm_fuzz_target(boot_kernel_fuzz LIBS uvm_boot_fuzz)
 uvm_fuzz_target(virtio_chain_fuzz LIBS uvm_virtio_fuzz)
 uvm_fuzz_target(virtio_mmio_fuzz LIBS uvm_virtio_fuzz)
 uvm_fuzz_target(block_request_fuzz LIBS uvm_virtio_block_fuzz)
 uvm_fuzz_target(vsock_packet_fuzz LIBS uvm_virtio_vsock_fuzz)
+uvm_fuzz_target(store_json_fuzz LIBS uvm_store_fuzz)
+uvm_fuzz_target(store_layer_fuzz LIBS uvm_store_fuzz)
