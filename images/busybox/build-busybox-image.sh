@@ -3,7 +3,7 @@
 # runs containers with no registry and no network. `uvm` imports it on first use of "busybox".
 # usage: build-busybox-image.sh OUTPUT.tar
 set -euo pipefail
-out=$1
+out=$(realpath -m "$1")  # absolute: the script works in a temporary directory
 busybox=${BUSYBOX:-/bin/busybox}
 if ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked' &&
    ! ldd "$busybox" 2>&1 | grep -q 'not a dynamic executable'; then
