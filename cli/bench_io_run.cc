@@ -103,10 +103,7 @@ class VsockHost {
  public:
   VsockHost(UniqueFd g2h, UniqueFd h2g, uint64_t bytes)
       : g2h_(std::move(g2h)), h2g_(std::move(h2g)), bytes_(bytes), thread_([this] { Serve(); }) {}
-  ~VsockHost() {
-    stop_ = true;
-    thread_.join();
-  }
+  ~VsockHost() { Finish(); }
   // Valid after the thread ended (the destructor, or the VMM exited and Finish() was called).
   void Finish() {
     stop_ = true;
