@@ -25,7 +25,6 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <linux/vm_sockets.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -40,6 +39,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "vsock_mode.h"
 
 namespace iobench_mode {
 
@@ -159,22 +160,8 @@ inline Outcome Random(int fd, uint64_t span, long secs, long threads, bool write
   return {"", ops * kRandBlock, ops};
 }
 
-inline int ConnectHost(unsigned port) {
-  int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_vm addr{};
-  addr.svm_family = AF_VSOCK;
-  addr.svm_cid = VMADDR_CID_HOST;
-  addr.svm_port = port;
-  if (fd < 0) return -1;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 inline Outcome VsockSend(uint64_t bytes) {
-  int fd = ConnectHost(kG2hPort);
+  int fd = vsock_mode::ConnectHost(kG2hPort);
   if (fd < 0) return {Errno("connect"), 0, 0};
   std::string chunk(kVsockChunk, 'u');
   Outcome o;
@@ -196,7 +183,7 @@ inline Outcome VsockSend(uint64_t bytes) {
 }
 
 inline Outcome VsockReceive(uint64_t bytes) {
-  int fd = ConnectHost(kH2gPort);
+  int fd = vsock_mode::ConnectHost(kH2gPort);
   if (fd < 0) return {Errno("connect"), 0, 0};
   std::string buf(kVsockChunk, '\0');
   Outcome o;
