@@ -60,8 +60,8 @@ fuzz: deps
 	cmake --build $(BUILD)-fuzz -j$(JOBS) --target fuzz_targets
 
 bench: build images
-	@if [ "$$($(UVM) doctor --verdict)" = direct ]; then $(UVM) bench boot; \
-	else $(UVM) lab -- $(UVM) bench boot; fi
+	@if [ "$$($(UVM) doctor --verdict)" = direct ]; then $(UVM) bench boot && $(UVM) bench io; \
+	else $(UVM) lab -- $(UVM) bench boot && $(UVM) lab -- $(UVM) bench io; fi
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

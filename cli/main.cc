@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "cli/bench_command.h"
+#include "cli/bench_io.h"
 #include "cli/boot_command.h"
 #include "cli/doctor_command.h"
 #include "cli/exit_codes.h"
@@ -64,9 +65,26 @@ int main(int argc, char** argv) {
   auto* bench_cmd = app.add_subcommand("bench", "Measure uvm side by side with QEMU microvm");
   bench_cmd->require_subcommand(1);
   auto* bench_boot = bench_cmd->add_subcommand("boot", "VMM start to guest init in user space");
+  uvm::cli::IoBenchOptions bench_io;
+  auto* bench_io_cmd =
+      bench_cmd->add_subcommand("io", "block, vsock (net: not yet) throughput and VMM CPU per GiB");
   for (auto* c : {bench_cmd, bench_boot}) {
     c->add_flag("--json", bench.json, "one JSON object instead of a table");
   }
+  bench_io_cmd->add_flag("--json", bench_io.json, "one JSON object instead of a table");
+  bench_io_cmd->add_option("--runs", bench_io.runs, "runs per system")->capture_default_str();
+  bench_io_cmd->add_option("--kernel", bench_io.kernel, "guest kernel (default: the built one)");
+  bench_io_cmd->add_option("--initrd", bench_io.initrd, "initrd (default: the built test init)");
+  bench_io_cmd->add_option("--dir", bench_io.dir, "where the disk image and sockets go")
+      ->capture_default_str();
+  bench_io_cmd->add_option("--mib", bench_io.mib, "sequential MiB and random span")
+      ->capture_default_str();
+  bench_io_cmd->add_option("--secs", bench_io.secs, "seconds per random phase")
+      ->capture_default_str();
+  bench_io_cmd->add_option("--threads", bench_io.threads, "random-I/O requests in flight")
+      ->capture_default_str();
+  bench_io_cmd->add_option("--vsock-mib", bench_io.vsock_mib, "vsock MiB each way")
+      ->capture_default_str();
   bench_boot->add_option("--runs", bench.runs, "repetitions per system")->capture_default_str();
   bench_boot->add_option("--kernel", bench.kernel, "guest kernel (default: the built one)");
   bench_boot->add_option("--initrd", bench.initrd, "initrd (default: the built bench init)");
@@ -111,6 +129,8 @@ int main(int argc, char** argv) {
     if (image_import->parsed()) result = uvm::cli::RunImageImport(image);
     if (image_ls->parsed()) result = uvm::cli::RunImageList(image);
     if (image_rm->parsed()) result = uvm::cli::RunImageRemove(image);
+  } else if (bench_io_cmd->parsed()) {
+    result = uvm::cli::RunBenchIo(bench_io);
   }
   if (!result) return Fail(result.error().message);
   return *result;
