@@ -1,0 +1,46 @@
+// A small pool of pre-created empty VMs (DESIGN.md §6): KVM_CREATE_VM, the irqchip and PIT, the
+// vCPUs and their run areas are made on a background thread, so a restore starts from a VM that
+// only needs memory and state.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "vmm/snapshot/snapshot.h"
+
+namespace uvm::vmm::snapshot {
+
+class VmPool {
+ public:
+  // Starts the refill thread, which keeps `capacity` VMs with `vcpus` vCPUs ready.
+  static std::unique_ptr<VmPool> Start(int vcpus, size_t capacity);
+  ~VmPool();
+  VmPool(const VmPool&) = delete;
+  VmPool& operator=(const VmPool&) = delete;
+
+  // The next ready VM; waits for the refill thread when the pool is empty. An error if creating
+  // VMs failed (the pool stops refilling then).
+  Result<EmptyVm> Take();
+  // Blocks until the pool is full (or refilling failed).
+  void WaitFull();
+
+ private:
+  VmPool(int vcpus, size_t capacity) : vcpus_(vcpus), capacity_(capacity) {}
+  void Refill();
+
+  const int vcpus_;
+  const size_t capacity_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<EmptyVm> ready_;
+  std::optional<Error> failed_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace uvm::vmm::snapshot
