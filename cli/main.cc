@@ -14,7 +14,6 @@
 #include "cli/doctor_command.h"
 #include "cli/exit_codes.h"
 #include "cli/lab_runner.h"
-#include "cli/run_command.h"
 
 namespace {
 
@@ -43,26 +42,6 @@ int main(int argc, char** argv) {
   boot_cmd->add_option("--vsock", boot.vsock_uds, "unix socket for the vsock device");
   boot_cmd->add_option("--memory", boot.memory_mib, "guest RAM in MiB")->capture_default_str();
   boot_cmd->add_option("--cpus", boot.cpus, "vCPUs (1-16)")->capture_default_str();
-
-  uvm::cli::RunOptions run;
-  std::string root = uvm::cli::RunOptions{}.root;
-  app.add_option("--root", root, "where uvm keeps images and templates")->capture_default_str();
-  auto* run_cmd = app.add_subcommand("run", "Run a command from an image in a new utility VM");
-  run_cmd->add_flag("--rm", run.remove, "remove the container when it exits (always true)");
-  run_cmd->add_flag("-i,--interactive", run.interactive, "keep stdin open and pass it on");
-  run_cmd->add_flag("-t,--tty", run.tty, "give the process a terminal");
-  run_cmd->add_option("-e,--env", run.env, "K=V, or K to pass uvm's own K");
-  run_cmd->add_option("-w,--workdir", run.workdir, "working directory inside the container");
-  run_cmd->add_option("-u,--user", run.user, "user[:group] (names or numbers)");
-  run_cmd->add_option("--memory", run.memory_mib, "the VM's RAM in MiB")->capture_default_str();
-  run_cmd->add_option("--cpus", run.cpus, "the VM's vCPUs (1-16)")->capture_default_str();
-  run_cmd->add_option("--net", run.net, "none")->capture_default_str();
-  run_cmd->add_option("--isolation", run.isolation, "vm")->capture_default_str();
-  run_cmd->add_flag("--cold", run.cold, "boot the VM instead of cloning a template");
-  run_cmd->add_option("image", run.image, "image name (see `uvm image ls`; busybox is built in)")
-      ->required();
-  run_cmd->add_option("command", run.command, "command and arguments (default: the image's)");
-  run_cmd->prefix_command();
 
   uvm::cli::DoctorOptions doctor;
   auto* doctor_cmd = app.add_subcommand("doctor", "What this host's KVM can do, and why");
@@ -111,10 +90,7 @@ int main(int argc, char** argv) {
   if (verbose) uvm::SetLogLevel(uvm::LogLevel::kDebug);
 
   uvm::Result<int> result = uvm::Err("no command");
-  if (run_cmd->parsed()) {
-    run.root = root;
-    result = uvm::cli::RunContainer(run);
-  } else if (boot_cmd->parsed()) {
+  if (boot_cmd->parsed()) {
     result = uvm::cli::RunBoot(boot);
   } else if (doctor_cmd->parsed()) {
     result = uvm::cli::RunDoctor(doctor);
