@@ -158,10 +158,12 @@ Result<void> ValidatePit(const kvm_pit_state2& p) {
     if (v != 0) return Err("pit: reserved words not zero");
   }
   for (const kvm_pit_channel_state& c : p.channels) {
-    // i8254: a count register is 16 bits, where 0 means 65536; modes 0..5; access modes 1..3
+    // i8254: a count register is 16 bits, where 0 means 65536; access modes 1..3
     // (RW_STATE_LSB/MSB/WORD0) or 4 (WORD1, half-way through a word access); 0 before first use.
     if (c.count > 0x10000) return Err("pit: channel count out of range");
-    if (c.mode > 5) return Err("pit: channel mode out of range");
+    // A control word's 3-bit mode field is stored as written (6 and 7 alias 2 and 3); KVM starts
+    // every channel at 0xff, "never programmed".
+    if (c.mode > 7 && c.mode != 0xff) return Err("pit: channel mode out of range");
     if (c.read_state > 4 || c.write_state > 4 || c.rw_mode > 4) {
       return Err("pit: channel access state out of range");
     }
