@@ -27,11 +27,12 @@ namespace snap = vmm::snapshot;
 constexpr uint32_t kTouchedPages = 1024;
 
 constexpr char kTimedPath[] =
-    "read + CRC + parse the state file, check it against the host, map `memory` MAP_PRIVATE, "
-    "memory slots, irqchip/PIT, vCPU state, kvmclock, KVM_RUN until the guest's next port write";
+    "read + CRC + parse the state file, check it against the host, map `memory` MAP_PRIVATE over "
+    "the slots' reservation, irqchip/PIT, vCPU state, kvmclock, KVM_RUN until the guest's next "
+    "port write";
 constexpr char kUntimedPath[] =
-    "KVM_CREATE_VM, irqchip/PIT and vCPU creation (pool thread, concurrently); clones/s counts "
-    "everything: pool waits, restore, run, VM teardown";
+    "KVM_CREATE_VM, irqchip/PIT, vCPU creation, RAM reservation and memory slots (pool thread, "
+    "concurrently); clones/s counts everything: pool waits, restore, run, VM teardown";
 
 // tmpfs, where templates live (DESIGN.md §6).
 Result<std::string> MakeScratchDir() {
@@ -103,7 +104,9 @@ Result<int> RunBenchRestore(const BenchRestoreOptions& o) {
   } cleanup{dir};
 
   UVM_TRY(Saved saved, SaveTemplate(o, dir));
-  auto pool = snap::VmPool::Start(1, static_cast<size_t>(o.pool));
+  UVM_TRY(snap::MachineLayout layout, snap::ReadSnapshotLayout(dir));
+  auto pool = snap::VmPool::Start(static_cast<int>(layout.vcpus), layout.regions,
+                                  static_cast<size_t>(o.pool));
   pool->WaitFull();
   // Warm-up: page cache, KVM's caches, the allocator.
   for (int i = 0; i < 5; ++i) {

@@ -62,7 +62,7 @@ class SnapshotKvmTest : public ::testing::Test {
   }
 
   Result<std::unique_ptr<Machine>> Restore() {
-    UVM_TRY(EmptyVm empty, CreateEmptyVm(1));
+    UVM_TRY(EmptyVm empty, CreateEmptyVm(1, {{0, kOptions.ram}}));
     return RestoreSnapshot(dir_, std::move(empty));
   }
 
@@ -248,8 +248,16 @@ TEST_F(DamagedSnapshotTest, MissingMemoryIsRefused) {
   EXPECT_NE(RestoreError().find("memory"), std::string::npos) << RestoreError();
 }
 
+TEST_F(DamagedSnapshotTest, RamLayoutMismatchIsRefused) {
+  auto empty = CreateEmptyVm(1, {{0, 8ull << 20}});
+  ASSERT_TRUE(empty) << empty.error().message;
+  auto r = RestoreSnapshot(dir_, std::move(*empty));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("RAM layout differs"), std::string::npos);
+}
+
 TEST_F(DamagedSnapshotTest, VcpuCountMismatchIsRefused) {
-  auto empty = CreateEmptyVm(2);
+  auto empty = CreateEmptyVm(2, {{0, kOptions.ram}});
   ASSERT_TRUE(empty) << empty.error().message;
   auto r = RestoreSnapshot(dir_, std::move(*empty));
   ASSERT_FALSE(r);

@@ -124,20 +124,33 @@ Result<void> SaveSnapshot(Machine& m, const std::string& dir) {
   return {};
 }
 
-Result<EmptyVm> CreateEmptyVm(int vcpus) {
+Result<EmptyVm> CreateEmptyVm(int vcpus, const std::vector<RegionSpec>& ram) {
   if (vcpus < 1 || static_cast<uint32_t>(vcpus) > kMaxVcpus) return Err("empty VM: bad vCPU count");
+  UVM_CHECK(ValidateLayout({static_cast<uint32_t>(vcpus), ram}));
   UVM_TRY(Kvm kvm, Kvm::Open());
   UVM_TRY(Vm vm, Vm::Create(kvm));
   // The irqchip exists before the vCPUs so each gets an in-kernel LAPIC (as in CreateMachine).
   UVM_CHECK(vm.CreateIrqchipAndPit());
   UVM_TRY(HostState host, ProbeHostState(kvm, vm));
+  UVM_TRY(GuestMemory memory, GuestMemory::CreateAnonymous(ram));
+  uint32_t slot = 0;
+  for (const GuestRegion& r : memory.regions()) {
+    UVM_CHECK(vm.SetMemoryRegion(slot++, r.gpa, r.size, r.host));
+  }
   std::vector<Vcpu> list;
   list.reserve(static_cast<size_t>(vcpus));
   for (int i = 0; i < vcpus; ++i) {
     UVM_TRY(Vcpu v, Vcpu::Create(vm, kvm, i));
     list.push_back(std::move(v));
   }
-  return EmptyVm{std::move(kvm), std::move(vm), std::move(list), std::move(host)};
+  return EmptyVm{std::move(kvm), std::move(vm), std::move(list), std::move(memory),
+                 std::move(host)};
+}
+
+Result<MachineLayout> ReadSnapshotLayout(const std::string& dir) {
+  UVM_TRY(auto bytes, ReadStateFile(dir + "/" + kStateFile));
+  UVM_TRY(SnapshotState s, Context(ParseState(bytes), dir + "/" + kStateFile));
+  return s.machine;
 }
 
 Result<std::unique_ptr<Machine>> RestoreSnapshot(const std::string& dir, EmptyVm empty) {
@@ -147,6 +160,13 @@ Result<std::unique_ptr<Machine>> RestoreSnapshot(const std::string& dir, EmptyVm
     return Err("snapshot has " + std::to_string(s.machine.vcpus) + " vCPUs, the empty VM " +
                std::to_string(empty.vcpus.size()));
   }
+  const auto& have = empty.memory.regions();
+  bool same_layout = have.size() == s.machine.regions.size();
+  for (size_t i = 0; same_layout && i < have.size(); ++i) {
+    same_layout =
+        have[i].gpa == s.machine.regions[i].gpa && have[i].size == s.machine.regions[i].size;
+  }
+  if (!same_layout) return Err("the empty VM's guest RAM layout differs from the snapshot's");
   for (const VcpuState& v : s.vcpus) UVM_CHECK(CheckVcpuFitsHost(v, empty.host));
 
   const std::string mem_path = dir + "/" + kMemoryFile;
@@ -158,17 +178,12 @@ Result<std::unique_ptr<Machine>> RestoreSnapshot(const std::string& dir, EmptyVm
     return Err(mem_path + " is " + std::to_string(st.st_size) + " bytes, the state says " +
                std::to_string(s.machine.total_bytes()));
   }
-  // Reserve the address space, then map each region's slice of the file over it, private: the
-  // guest's writes go to anonymous copies, its reads come from the shared page cache.
-  UVM_TRY(GuestMemory memory, GuestMemory::CreateAnonymous(s.machine.regions));
+  // Each region's slice of the file replaces the reservation the memory slot points at, private:
+  // the guest's writes go to anonymous copies, its reads come from the shared page cache.
   uint64_t file_off = 0;
-  for (const GuestRegion& r : memory.regions()) {
-    UVM_CHECK(memory.MapFile(r.gpa, r.size, mem_fd.get(), file_off));
+  for (const GuestRegion& r : have) {
+    UVM_CHECK(empty.memory.MapFile(r.gpa, r.size, mem_fd.get(), file_off));
     file_off += r.size;
-  }
-  uint32_t slot = 0;
-  for (const GuestRegion& r : memory.regions()) {
-    UVM_CHECK(empty.vm.SetMemoryRegion(slot++, r.gpa, r.size, r.host));
   }
   // VM-wide devices before the vCPUs: a vCPU's pending events may refer to an interrupt the PIC or
   // IOAPIC holds. The clock last, so guest time does not run during the restore itself.
@@ -178,7 +193,7 @@ Result<std::unique_ptr<Machine>> RestoreSnapshot(const std::string& dir, EmptyVm
   }
   UVM_CHECK(ApplyClock(empty.vm, s.vm.clock));
   return std::unique_ptr<Machine>(new Machine{std::move(empty.kvm), std::move(empty.vm),
-                                              std::move(memory), std::move(empty.vcpus)});
+                                              std::move(empty.memory), std::move(empty.vcpus)});
 }
 
 }  // namespace uvm::vmm::snapshot

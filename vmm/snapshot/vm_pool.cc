@@ -2,8 +2,8 @@
 
 namespace uvm::vmm::snapshot {
 
-std::unique_ptr<VmPool> VmPool::Start(int vcpus, size_t capacity) {
-  std::unique_ptr<VmPool> pool(new VmPool(vcpus, capacity == 0 ? 1 : capacity));
+std::unique_ptr<VmPool> VmPool::Start(int vcpus, std::vector<RegionSpec> ram, size_t capacity) {
+  std::unique_ptr<VmPool> pool(new VmPool(vcpus, std::move(ram), capacity == 0 ? 1 : capacity));
   pool->thread_ = std::thread([p = pool.get()] { p->Refill(); });
   return pool;
 }
@@ -24,7 +24,7 @@ void VmPool::Refill() {
     if (stop_) return;
     lock.unlock();
     // Created without the lock: a Take() does not wait for a VM being built.
-    Result<EmptyVm> vm = CreateEmptyVm(vcpus_);
+    Result<EmptyVm> vm = CreateEmptyVm(vcpus_, ram_);
     lock.lock();
     if (!vm) {
       failed_ = vm.error();

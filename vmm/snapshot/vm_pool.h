@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "vmm/snapshot/snapshot.h"
 
@@ -17,8 +18,9 @@ namespace uvm::vmm::snapshot {
 
 class VmPool {
  public:
-  // Starts the refill thread, which keeps `capacity` VMs with `vcpus` vCPUs ready.
-  static std::unique_ptr<VmPool> Start(int vcpus, size_t capacity);
+  // Starts the refill thread, which keeps `capacity` VMs of one shape (a template's: vCPU count
+  // and guest RAM layout) ready.
+  static std::unique_ptr<VmPool> Start(int vcpus, std::vector<RegionSpec> ram, size_t capacity);
   ~VmPool();
   VmPool(const VmPool&) = delete;
   VmPool& operator=(const VmPool&) = delete;
@@ -30,10 +32,12 @@ class VmPool {
   void WaitFull();
 
  private:
-  VmPool(int vcpus, size_t capacity) : vcpus_(vcpus), capacity_(capacity) {}
+  VmPool(int vcpus, std::vector<RegionSpec> ram, size_t capacity)
+      : vcpus_(vcpus), ram_(std::move(ram)), capacity_(capacity) {}
   void Refill();
 
   const int vcpus_;
+  const std::vector<RegionSpec> ram_;
   const size_t capacity_;
   std::mutex mu_;
   std::condition_variable changed_;
