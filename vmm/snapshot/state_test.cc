@@ -95,6 +95,8 @@ const Hostile kHostile[] = {
     {"two pending interrupts", [](auto& s) { V(s).sregs.interrupt_bitmap[0] = 3; },
      "more than one pending"},
     {"xcrs count", [](auto& s) { V(s).xcrs.nr_xcrs = 17; }, "xcrs"},
+    {"xcrs count far out of range (found by the fuzzer)",
+     [](auto& s) { V(s).xcrs.nr_xcrs = 0x7fffffff; }, "xcrs: count"},
     {"xcrs unknown register", [](auto& s) { V(s).xcrs.xcrs[0].xcr = 1; }, "xcrs: unknown"},
     {"XCR0 without x87", [](auto& s) { V(s).xcrs.xcrs[0].value = 2; }, "without x87"},
     {"xsave too small", [](auto& s) { V(s).xsave.resize(1024); }, "xsave area of 1024"},

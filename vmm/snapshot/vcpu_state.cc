@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <string>
 #include <utility>
@@ -96,7 +97,7 @@ Result<void> ValidateXsave(std::span<const uint8_t> xsave, const kvm_xcrs& xcrs)
   }
   // Components in use must be enabled in XCR0 (when the guest has XSAVE enabled at all).
   uint64_t xcr0 = 1;
-  for (uint32_t i = 0; i < xcrs.nr_xcrs; ++i) {
+  for (uint32_t i = 0; i < std::min<uint32_t>(xcrs.nr_xcrs, KVM_MAX_XCRS); ++i) {
     if (xcrs.xcrs[i].xcr == 0) xcr0 = xcrs.xcrs[i].value;
   }
   if (xcrs.nr_xcrs && (Load64(xsave, kXstateBvOffset) & ~xcr0)) {
@@ -233,11 +234,20 @@ Result<VcpuState> DecodeVcpu(std::span<const uint8_t> payload) {
   UVM_CHECK(r.ExpectEnd());
 
   const std::string where = "vCPU " + std::to_string(s.index) + ": ";
-  for (Result<void> check :
-       {ValidateRegs(s.regs), ValidateSregs(s.sregs), ValidateXcrs(s.xcrs),
-        ValidateXsave(s.xsave, s.xcrs), ValidateDebugregs(s.debugregs), ValidateMsrs(s.msrs),
-        ValidateEvents(s.events), ValidateMpState(s.mp_state), ValidateCpuid(s.cpuid)}) {
-    if (!check) return Err(where + check.error().message);
+  // One check at a time, in this order: later checks rely on earlier ones (the XSAVE check reads
+  // the XCRs, which must be bounded first).
+  using Check = std::function<Result<void>()>;
+  const Check checks[] = {[&] { return ValidateRegs(s.regs); },
+                          [&] { return ValidateSregs(s.sregs); },
+                          [&] { return ValidateXcrs(s.xcrs); },
+                          [&] { return ValidateXsave(s.xsave, s.xcrs); },
+                          [&] { return ValidateDebugregs(s.debugregs); },
+                          [&] { return ValidateMsrs(s.msrs); },
+                          [&] { return ValidateEvents(s.events); },
+                          [&] { return ValidateMpState(s.mp_state); },
+                          [&] { return ValidateCpuid(s.cpuid); }};
+  for (const Check& check : checks) {
+    if (auto r = check(); !r) return Err(where + r.error().message);
   }
   return s;
 }
