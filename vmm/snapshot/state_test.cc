@@ -104,7 +104,7 @@ const Hostile kHostile[] = {
     {"MXCSR", [](auto& s) { V(s).xsave[27] = 1; }, "MXCSR"},
     {"compacted xsave", [](auto& s) { V(s).xsave[527] = 0x80; }, "compacted"},
     {"xsave reserved", [](auto& s) { V(s).xsave[540] = 1; }, "reserved header"},
-    {"xsave outside XCR0", [](auto& s) { V(s).xsave[512] = 0x7; }, "outside XCR0"},
+    {"xsave outside CPUID", [](auto& s) { V(s).xsave[512] = 0x7; }, "CPUID does not offer"},
     {"debugregs flags", [](auto& s) { V(s).debugregs.flags = 1; }, "debugregs"},
     {"DR7 high", [](auto& s) { V(s).debugregs.dr7 = 1ull << 33; }, "DR6/DR7"},
     {"MSR twice", [](auto& s) { V(s).msrs.push_back(V(s).msrs[0]); }, "MSR listed twice"},

@@ -36,7 +36,11 @@ inline SnapshotState ValidTestState(uint32_t vcpus = 2) {
     leaf0.eax = 0xd;
     kvm_cpuid_entry2 leaf1{};
     leaf1.function = 1;
-    v.cpuid = {leaf0, leaf1};
+    kvm_cpuid_entry2 leaf_d{};  // XSAVE components: x87, SSE
+    leaf_d.function = 0xd;
+    leaf_d.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+    leaf_d.eax = 3;
+    v.cpuid = {leaf0, leaf1, leaf_d};
     s.vcpus.push_back(v);
   }
   return s;

@@ -83,7 +83,8 @@ Result<void> ValidateXcrs(const kvm_xcrs& x) {
   return {};
 }
 
-Result<void> ValidateXsave(std::span<const uint8_t> xsave, const kvm_xcrs& xcrs) {
+Result<void> ValidateXsave(std::span<const uint8_t> xsave,
+                           const std::vector<kvm_cpuid_entry2>& cpuid) {
   if (xsave.size() < kMinXsaveBytes || xsave.size() > kMaxXsaveBytes || xsave.size() % 64 != 0) {
     return Err("xsave: area of " + std::to_string(xsave.size()) + " bytes");
   }
@@ -95,13 +96,15 @@ Result<void> ValidateXsave(std::span<const uint8_t> xsave, const kvm_xcrs& xcrs)
   for (size_t i = kXcompBvOffset + 8; i < kXsaveHeaderEnd; ++i) {
     if (xsave[i] != 0) return Err("xsave: reserved header bytes set");
   }
-  // Components in use must be enabled in XCR0 (when the guest has XSAVE enabled at all).
-  uint64_t xcr0 = 1;
-  for (uint32_t i = 0; i < std::min<uint32_t>(xcrs.nr_xcrs, KVM_MAX_XCRS); ++i) {
-    if (xcrs.xcrs[i].xcr == 0) xcr0 = xcrs.xcrs[i].value;
+  // Components present must be ones this vCPU's CPUID offers (leaf 0xD subleaf 0, EDX:EAX; x87
+  // and SSE without it): what KVM_SET_XSAVE itself accepts. Not the current XCR0: KVM reports
+  // components the guest has not enabled (a vCPU that never ran has SSE state, XCR0 = x87 only).
+  uint64_t supported = 3;
+  for (const kvm_cpuid_entry2& e : cpuid) {
+    if (e.function == 0xd && e.index == 0) supported = e.eax | (uint64_t{e.edx} << 32);
   }
-  if (xcrs.nr_xcrs && (Load64(xsave, kXstateBvOffset) & ~xcr0)) {
-    return Err("xsave: state components outside XCR0");
+  if (Load64(xsave, kXstateBvOffset) & ~(supported | 3)) {
+    return Err("xsave: state components this vCPU's CPUID does not offer");
   }
   return {};
 }
@@ -234,13 +237,12 @@ Result<VcpuState> DecodeVcpu(std::span<const uint8_t> payload) {
   UVM_CHECK(r.ExpectEnd());
 
   const std::string where = "vCPU " + std::to_string(s.index) + ": ";
-  // One check at a time, in this order: later checks rely on earlier ones (the XSAVE check reads
-  // the XCRs, which must be bounded first).
+  // One check at a time, in this order: later checks may rely on earlier ones.
   using Check = std::function<Result<void>()>;
   const Check checks[] = {[&] { return ValidateRegs(s.regs); },
                           [&] { return ValidateSregs(s.sregs); },
                           [&] { return ValidateXcrs(s.xcrs); },
-                          [&] { return ValidateXsave(s.xsave, s.xcrs); },
+                          [&] { return ValidateXsave(s.xsave, s.cpuid); },
                           [&] { return ValidateDebugregs(s.debugregs); },
                           [&] { return ValidateMsrs(s.msrs); },
                           [&] { return ValidateEvents(s.events); },

@@ -41,7 +41,8 @@ Result<VcpuState> DecodeVcpu(std::span<const uint8_t> payload);
 // Field checks, exposed for the unit tests. Each returns a one-line error naming the field.
 Result<void> ValidateRegs(const kvm_regs& r);
 Result<void> ValidateSregs(const kvm_sregs& s);
-Result<void> ValidateXsave(std::span<const uint8_t> xsave, const kvm_xcrs& xcrs);
+Result<void> ValidateXsave(std::span<const uint8_t> xsave,
+                           const std::vector<kvm_cpuid_entry2>& cpuid);
 Result<void> ValidateXcrs(const kvm_xcrs& x);
 Result<void> ValidateDebugregs(const kvm_debugregs& d);
 Result<void> ValidateMsrs(const std::vector<kvm_msr_entry>& msrs);
