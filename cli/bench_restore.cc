@@ -32,7 +32,7 @@ constexpr char kTimedPath[] =
     "the slots' reservation, irqchip/PIT, vCPU state, kvmclock, KVM_RUN until the guest's next "
     "port write";
 constexpr char kUntimedPath[] =
-    "KVM_CREATE_VM, irqchip/PIT, vCPU creation, RAM reservation and memory slots (pool thread, "
+    "KVM_CREATE_VM, irqchip/PIT, vCPU creation, RAM reservation and memory slots (pool threads, "
     "concurrently), VM teardown (reaper threads, concurrently); clones/s counts everything from "
     "the "
     "first pool take until the last clone is destroyed";
