@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "cli/bench_command.h"
 #include "cli/bench_io.h"
+#include "cli/bench_restore.h"
 #include "cli/boot_command.h"
 #include "cli/doctor_command.h"
 #include "cli/exit_codes.h"
@@ -88,6 +89,16 @@ int main(int argc, char** argv) {
   bench_boot->add_option("--runs", bench.runs, "repetitions per system")->capture_default_str();
   bench_boot->add_option("--kernel", bench.kernel, "guest kernel (default: the built one)");
   bench_boot->add_option("--initrd", bench.initrd, "initrd (default: the built bench init)");
+  uvm::cli::BenchRestoreOptions bench_restore_opts;
+  auto* bench_restore = bench_cmd->add_subcommand(
+      "restore", "snapshot restore latency and clones/s, directly on /dev/kvm (tiny guest)");
+  bench_restore->add_flag("--json", bench_restore_opts.json, "one JSON object instead of a table");
+  bench_restore->add_option("--runs", bench_restore_opts.runs, "restores measured")
+      ->capture_default_str();
+  bench_restore->add_option("--memory", bench_restore_opts.memory_mib, "guest RAM in MiB")
+      ->capture_default_str();
+  bench_restore->add_option("--pool", bench_restore_opts.pool, "pre-created empty VMs")
+      ->capture_default_str();
 
   uvm::cli::ImageOptions image;
   auto* image_cmd = app.add_subcommand("image", "Import, list and remove container images");
@@ -131,6 +142,9 @@ int main(int argc, char** argv) {
     if (image_rm->parsed()) result = uvm::cli::RunImageRemove(image);
   } else if (bench_io_cmd->parsed()) {
     result = uvm::cli::RunBenchIo(bench_io);
+  } else if (bench_restore->parsed()) {
+    bench_restore_opts.json = bench_restore_opts.json || bench.json;
+    result = uvm::cli::RunBenchRestore(bench_restore_opts);
   }
   if (!result) return Fail(result.error().message);
   return *result;
