@@ -117,7 +117,7 @@ Actions Connection::OnGuestPacket(const VsockPacket& pkt) {
       a.peer_shutdown_send = added & kShutdownSend;
       a.peer_shutdown_rcv = added & kShutdownRcv;
       // 5.10.6.6: SHUTDOWN with both directions is answered with RST, which completes the close.
-      // (The host side already got every delivered byte: delivery is synchronous with parsing.)
+      // Bytes the host socket has not taken yet are still written out by the device.
       if (peer_shutdown_ == kShutdownBoth) {
         a.replies.push_back(Reset());
         a.closed = true;

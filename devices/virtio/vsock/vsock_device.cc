@@ -244,8 +244,15 @@ void VsockDevice::HandleTxChain(const Chain& chain) {
   }
   if (a.peer_shutdown_send) c.guest_eof = true;
   if (a.closed) {
-    DropConn(key);
-    return;
+    // The guest closed (SHUTDOWN both ways, answered with RST) and forgot the connection, but
+    // bytes it sent may still wait for the host socket: write them out before closing it.
+    if (c.out.empty()) {
+      DropConn(key);
+      return;
+    }
+    c.draining = true;
+    c.guest_eof = true;
+    c.host_eof = true;  // nothing more is read from the socket: the guest would not take it
   }
   if (!FlushOut(key)) return;
   UpdateInterest(key);
@@ -296,6 +303,10 @@ bool VsockDevice::FlushOut(Key key) {
   if (c.out.empty() && c.guest_eof && !c.wr_shut) {
     ::shutdown(c.fd.get(), SHUT_WR);
     c.wr_shut = true;
+  }
+  if (c.out.empty() && c.draining) {
+    DropConn(key);
+    return false;
   }
   return true;
 }

@@ -111,7 +111,8 @@ class VsockDevice final : public VirtioDevice {
     bool host_eof = false;     // the socket reached EOF; SHUTDOWN(SEND) was sent
     bool guest_eof = false;    // the guest will send no more: SHUT_WR once `out` drains
     bool wr_shut = false;
-    bool hup = false;  // EPOLLHUP seen: only stay registered while reading or writing
+    bool draining = false;  // the guest closed; only `out` is left to write, then it is dropped
+    bool hup = false;       // EPOLLHUP seen: only stay registered while reading or writing
     bool registered = false;
     uint32_t interest = 0;
   };
