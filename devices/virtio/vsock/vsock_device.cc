@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -234,8 +235,8 @@ void VsockDevice::HandleTxChain(const Chain& chain) {
   }
   Conn& c = *it->second;
   Actions a = c.proto.OnGuestPacket(pkt);
-  for (auto span : a.deliver) c.out.append(reinterpret_cast<const char*>(span.data()), span.size());
   for (const auto& r : a.replies) replies_.push_back(r);
+  if (!SendOrBuffer(key, a.deliver)) return;
   if (a.connected) {
     // The guest accepted a host-initiated connection: tell the client before any payload.
     const std::string ok = "OK " + std::to_string(key.first) + "\n";
@@ -277,6 +278,44 @@ void VsockDevice::GuestConnect(const VsockPacket& pkt) {
   const Key key{h.dst_port, h.src_port};
   conns_.emplace(key, std::move(c));
   UpdateInterest(key);
+}
+
+bool VsockDevice::SendOrBuffer(Key key, std::span<const std::span<uint8_t>> payload) {
+  Conn& c = *conns_.at(key);
+  size_t skip = 0;  // bytes of `payload` the socket took straight from guest memory
+  // The common case: nothing is waiting for this socket, so send straight from the guest's
+  // buffers (no copy into `out`); only what the socket does not take is buffered.
+  if (c.out.empty() && !payload.empty()) {
+    iovec iov[kMaxDeliverSpans];
+    size_t n_iov = 0;
+    for (auto span : payload) {
+      if (n_iov == kMaxDeliverSpans) break;  // the rest is buffered below
+      iov[n_iov++] = {span.data(), span.size()};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n_iov;
+    ssize_t n;
+    do {
+      n = ::sendmsg(c.fd.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      ResetConn(key);
+      return false;
+    }
+    if (n > 0) {
+      skip = static_cast<size_t>(n);
+      if (auto updates = c.proto.OnHostConsumed(static_cast<uint32_t>(skip))) {
+        for (const auto& u : *updates) replies_.push_back(u);
+      }
+    }
+  }
+  for (auto span : payload) {
+    const size_t drop = std::min(skip, span.size());
+    skip -= drop;
+    c.out.append(reinterpret_cast<const char*>(span.data()) + drop, span.size() - drop);
+  }
+  return true;
 }
 
 bool VsockDevice::FlushOut(Key key) {

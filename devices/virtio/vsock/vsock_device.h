@@ -66,6 +66,8 @@ class VsockDevice final : public VirtioDevice {
   static constexpr uint32_t kFirstHostPort = 1024;
   static constexpr size_t kMaxPendingReplies = 64;
   static constexpr size_t kMaxConnections = 1024;
+  // Payload spans of one packet sent with one sendmsg (a packet's chain has at most this many).
+  static constexpr size_t kMaxDeliverSpans = 64;
 
   // Listens on `uds` (a stale socket file there is replaced). `loop` must outlive the device.
   static Result<std::shared_ptr<VsockDevice>> Create(uint64_t guest_cid, std::string uds,
@@ -131,9 +133,12 @@ class VsockDevice final : public VirtioDevice {
   void GuestConnect(const VsockPacket& pkt);
   void StartHostConnect(UniqueFd client, uint32_t guest_port);
   Result<void> ReadHost(Key key);  // socket -> guest
-  bool FlushOut(Key key);          // guest bytes -> socket; false if the connection was reset
-  void ResetConn(Key key);         // RST to the guest, then DropConn
-  void DropConn(Key key);          // closes the socket, forgets the connection
+  // Guest payload -> socket, sent at once when nothing is buffered, the rest buffered in `out`;
+  // false if the connection was reset.
+  bool SendOrBuffer(Key key, std::span<const std::span<uint8_t>> payload);
+  bool FlushOut(Key key);   // guest bytes -> socket; false if the connection was reset
+  void ResetConn(Key key);  // RST to the guest, then DropConn
+  void DropConn(Key key);   // closes the socket, forgets the connection
   void DropAll();
   void UpdateInterest(Key key);
   void UpdateAllInterest();
