@@ -36,9 +36,12 @@ uvm_fuzz_twin(uvm_virtio LINKS uvm_base uvm_devices)
 # ParseRequest is the block device's parser of guest data; it walks chains with uvm_virtio's cursors.
 uvm_fuzz_twin(uvm_virtio_block SOURCES request.cc LINKS uvm_virtio_fuzz uvm_base)
 uvm_fuzz_twin(uvm_virtio_vsock LINKS uvm_virtio_fuzz uvm_base)
+# ParseTxChain/SanitizeRxHeader are the net device's parsers of guest (and tap) data.
+uvm_fuzz_twin(uvm_virtio_net SOURCES net_header.cc LINKS uvm_virtio_fuzz uvm_base)
 
 uvm_fuzz_target(boot_kernel_fuzz LIBS uvm_boot_fuzz)
 uvm_fuzz_target(virtio_chain_fuzz LIBS uvm_virtio_fuzz)
 uvm_fuzz_target(virtio_mmio_fuzz LIBS uvm_virtio_fuzz)
 uvm_fuzz_target(block_request_fuzz LIBS uvm_virtio_block_fuzz)
 uvm_fuzz_target(vsock_packet_fuzz LIBS uvm_virtio_vsock_fuzz)
+uvm_fuzz_target(net_tx_fuzz LIBS uvm_virtio_net_fuzz)

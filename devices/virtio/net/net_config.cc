@@ -17,8 +17,8 @@ int HexDigit(char c) {
 
 Result<void> CheckIfName(std::string_view name) {
   if (name.empty() || name.size() >= IFNAMSIZ) {
-    return Err("tap name '" + std::string(name) + "' must be 1 to " +
-               std::to_string(IFNAMSIZ - 1) + " characters");
+    return Err("tap name '" + std::string(name) + "' must be 1 to " + std::to_string(IFNAMSIZ - 1) +
+               " characters");
   }
   if (name == "." || name == "..") return Err("tap name '" + std::string(name) + "' is invalid");
   for (char c : name) {
@@ -62,7 +62,11 @@ MacAddress DefaultMac(std::string_view tap) {
     h ^= static_cast<uint8_t>(c);
     h *= 16777619u;
   }
-  return {0x02, 0x75, 0x76, static_cast<uint8_t>(h >> 16), static_cast<uint8_t>(h >> 8),
+  return {0x02,
+          0x75,
+          0x76,
+          static_cast<uint8_t>(h >> 16),
+          static_cast<uint8_t>(h >> 8),
           static_cast<uint8_t>(h)};
 }
 

@@ -1,12 +1,11 @@
 #include "devices/virtio/net/net_config.h"
 
 #include <gtest/gtest.h>
-
-#include "devices/virtio/net/tap_backend.h"
-#include "devices/virtio/net/net_header.h"
-#include "devices/virtio/virtio_spec.h"
-
 #include <linux/if_tun.h>
+
+#include "devices/virtio/net/net_header.h"
+#include "devices/virtio/net/tap_backend.h"
+#include "devices/virtio/virtio_spec.h"
 
 namespace uvm::devices::virtio::net {
 namespace {
@@ -16,9 +15,9 @@ TEST(NetConfigTest, ParsesMac) {
   ASSERT_TRUE(mac);
   EXPECT_EQ(*mac, (MacAddress{0x52, 0x54, 0x00, 0xab, 0xcd, 0x0f}));
   EXPECT_EQ(FormatMac(*mac), "52:54:00:ab:cd:0f");
-  for (const char* bad : {"", "52:54:00:ab:cd", "52:54:00:ab:cd:0f:00", "52-54-00-ab-cd-0f",
-                          "52:54:00:ab:cd:0g", "01:00:5e:00:00:01", "00:00:00:00:00:00",
-                          "52:54:00:ab:cd:0"}) {
+  for (const char* bad :
+       {"", "52:54:00:ab:cd", "52:54:00:ab:cd:0f:00", "52-54-00-ab-cd-0f", "52:54:00:ab:cd:0g",
+        "01:00:5e:00:00:01", "00:00:00:00:00:00", "52:54:00:ab:cd:0"}) {
     EXPECT_FALSE(ParseMac(bad)) << bad;
   }
 }
@@ -39,10 +38,9 @@ TEST(NetConfigTest, ParsesNetSpec) {
   s = ParseNetSpec("tap0,mac=52:54:00:12:34:56");
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(FormatMac(s->mac), "52:54:00:12:34:56");
-  for (const char* bad :
-       {"", ",mac=52:54:00:12:34:56", "tap0,", "tap0,mac=zz", "tap0,speed=10",
-        "tap0,mac=52:54:00:12:34:56,mac=52:54:00:12:34:57", "a/b", "sixteen-chars-xx", "..",
-        "ta p"}) {
+  for (const char* bad : {"", ",mac=52:54:00:12:34:56", "tap0,", "tap0,mac=zz", "tap0,speed=10",
+                          "tap0,mac=52:54:00:12:34:56,mac=52:54:00:12:34:57", "a/b",
+                          "sixteen-chars-xx", "..", "ta p"}) {
     EXPECT_FALSE(ParseNetSpec(bad)) << bad;
   }
 }

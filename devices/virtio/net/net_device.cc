@@ -66,8 +66,8 @@ void NetDevice::ReadConfig(uint64_t offset, std::span<uint8_t> data) {
 // 5.1.4.2: the driver must not write the config space in virtio 1.x; writes are ignored.
 void NetDevice::WriteConfig(uint64_t, std::span<const uint8_t>) {}
 
-Result<void> NetDevice::Activate(const GuestMemory& mem, uint64_t features,
-                                 std::span<Queue> queues, InterruptSink& irq) {
+Result<void> NetDevice::Activate(const GuestMemory& mem, uint64_t features, std::span<Queue> queues,
+                                 InterruptSink& irq) {
   std::lock_guard lock(mu_);
   UVM_CHECK(CheckFeatureDependencies(features));
   UVM_CHECK(Context(backend_->SetGuestOffloads(features), "virtio-net"));

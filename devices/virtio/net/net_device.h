@@ -113,9 +113,9 @@ class NetDevice final : public VirtioDevice {
   bool rx_starved_ = false;  // no RX buffer: the backend is not polled for input
   bool rx_pushed_ = false;
   bool tx_pushed_ = false;
-  std::optional<Chain> spare_rx_;   // an RX chain taken but not yet filled
-  std::optional<Chain> tx_waiting_; // a TX chain the backend had no room for (EAGAIN)
-  uint32_t interest_ = 0;           // registered with loop_ iff non-zero
+  std::optional<Chain> spare_rx_;    // an RX chain taken but not yet filled
+  std::optional<Chain> tx_waiting_;  // a TX chain the backend had no room for (EAGAIN)
+  uint32_t interest_ = 0;            // registered with loop_ iff non-zero
   NetStats stats_;
   std::vector<uint8_t> rx_buf_;  // one frame with its header, plus one byte to see truncation
 };

@@ -75,8 +75,8 @@ class NetDeviceTest : public ::testing::Test {
     auto loop = EventLoop::Create();
     ASSERT_TRUE(loop);
     loop_ = std::make_unique<EventLoop>(std::move(*loop));
-    auto dev = NetDevice::Create(std::make_unique<SocketBackend>(UniqueFd(sv[0]), &offloads_),
-                                 kMac, *loop_);
+    auto dev = NetDevice::Create(std::make_unique<SocketBackend>(UniqueFd(sv[0]), &offloads_), kMac,
+                                 *loop_);
     ASSERT_TRUE(dev) << dev.error().message;
     dev_ = *dev;
     t_ = std::make_unique<MmioTransport>(ram_.mem(), dev_, [this] { ++irqs_; });

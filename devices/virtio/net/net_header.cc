@@ -65,7 +65,8 @@ Result<TxFrame> ParseTxChain(const Chain& chain, uint64_t features) {
   frame.frame_bytes = static_cast<uint32_t>(bytes);
   UVM_CHECK(ValidateTxHeader(frame.hdr, features, frame.frame_bytes));
   frame.data = reader.Take(bytes);
-  // num_buffers is meaningless on TX (5.1.6.2); the tap ignores it, pass zero rather than guest bytes.
+  // num_buffers is meaningless on TX (5.1.6.2); the tap ignores it, pass zero rather than guest
+  // bytes.
   frame.hdr.num_buffers = 0;
   return frame;
 }

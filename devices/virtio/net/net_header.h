@@ -21,19 +21,19 @@
 namespace uvm::devices::virtio::net {
 
 // 5.1.3 "Feature bits" (bit numbers; use Bit() from virtio_spec.h for masks).
-inline constexpr unsigned kNetFCsum = 0;        // device handles packets with partial checksum
-inline constexpr unsigned kNetFGuestCsum = 1;   // driver handles packets with partial checksum
-inline constexpr unsigned kNetFMac = 5;         // config space has the MAC address
-inline constexpr unsigned kNetFGuestTso4 = 7;   // driver takes TSOv4 packets
-inline constexpr unsigned kNetFGuestTso6 = 8;   // driver takes TSOv6 packets
-inline constexpr unsigned kNetFGuestEcn = 9;    // ... with ECN
-inline constexpr unsigned kNetFGuestUfo = 10;   // driver takes UFO packets
-inline constexpr unsigned kNetFHostTso4 = 11;   // device takes TSOv4 packets
-inline constexpr unsigned kNetFHostTso6 = 12;   // device takes TSOv6 packets
-inline constexpr unsigned kNetFHostEcn = 13;    // ... with ECN
-inline constexpr unsigned kNetFHostUfo = 14;    // device takes UFO packets
-inline constexpr unsigned kNetFMrgRxbuf = 15;   // a packet may span several RX buffers
-inline constexpr unsigned kNetFStatus = 16;     // config space has the link status
+inline constexpr unsigned kNetFCsum = 0;       // device handles packets with partial checksum
+inline constexpr unsigned kNetFGuestCsum = 1;  // driver handles packets with partial checksum
+inline constexpr unsigned kNetFMac = 5;        // config space has the MAC address
+inline constexpr unsigned kNetFGuestTso4 = 7;  // driver takes TSOv4 packets
+inline constexpr unsigned kNetFGuestTso6 = 8;  // driver takes TSOv6 packets
+inline constexpr unsigned kNetFGuestEcn = 9;   // ... with ECN
+inline constexpr unsigned kNetFGuestUfo = 10;  // driver takes UFO packets
+inline constexpr unsigned kNetFHostTso4 = 11;  // device takes TSOv4 packets
+inline constexpr unsigned kNetFHostTso6 = 12;  // device takes TSOv6 packets
+inline constexpr unsigned kNetFHostEcn = 13;   // ... with ECN
+inline constexpr unsigned kNetFHostUfo = 14;   // device takes UFO packets
+inline constexpr unsigned kNetFMrgRxbuf = 15;  // a packet may span several RX buffers
+inline constexpr unsigned kNetFStatus = 16;    // config space has the link status
 
 // 5.1.6 struct virtio_net_hdr.flags and gso_type.
 inline constexpr uint8_t kHdrFNeedsCsum = 1;

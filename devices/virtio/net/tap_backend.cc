@@ -50,7 +50,8 @@ Result<std::unique_ptr<TapBackend>> TapBackend::Open(const std::string& name) {
 }
 
 Result<void> TapBackend::SetGuestOffloads(uint64_t features) {
-  if (::ioctl(fd_.get(), TUNSETOFFLOAD, static_cast<unsigned long>(TapOffloadFlags(features))) < 0) {
+  if (::ioctl(fd_.get(), TUNSETOFFLOAD, static_cast<unsigned long>(TapOffloadFlags(features))) <
+      0) {
     return ErrnoErr("tap " + name_ + ": TUNSETOFFLOAD");
   }
   return {};
