@@ -66,6 +66,13 @@ bool Up(int s, const char* ifname) {
   return ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
 }
 
+// A stuck peer fails the test instead of hanging it (the lab is slow: generous).
+void SetTimeouts(int fd) {
+  timeval tv{120, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
 std::string ReadAll(int fd) {
   std::string got;
   std::vector<char> buf(1 << 16);
@@ -138,6 +145,7 @@ TEST_F(NetE2eTest, TcpBothWaysOverTheTap) {
     if (poll(&p, 1, 300 * 1000) != 1) return;
     int c = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) return;
+    SetTimeouts(c);
     size_t off = 0;
     while (off < sent.size()) {
       ssize_t n = send(c, sent.data() + off, sent.size() - off, MSG_NOSIGNAL);
@@ -169,6 +177,7 @@ TEST_F(NetE2eTest, TcpBothWaysOverTheTap) {
   EXPECT_GE(c, 0) << "could not connect to the guest";
   std::string received;
   if (c >= 0) {
+    SetTimeouts(c);
     received = ReadAll(c);
     close(c);
   }
