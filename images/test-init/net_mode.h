@@ -6,7 +6,8 @@
 //   2. prints "UVMTEST net ready";
 //   3. connects to peer:7001 (retrying while the host sets up its side), reads until EOF, answers
 //      "<bytes> <fnv1a64 hex>\n" and closes;
-//   4. accepts one connection on port 7000 and sends it uvmnet_mib MiB of Pattern(), then closes;
+//   4. accepts one connection on port 7000, sends it uvmnet_mib MiB of Pattern(), half-closes and
+//      waits for the host to close (so nothing is lost in the socket buffer at power-off);
 //   5. prints "UVMTEST net done" (or "UVMTEST net failed: why") and powers off.
 // Included by test_init.cc only (the initramfs is built from one translation unit).
 #pragma once
@@ -145,6 +146,13 @@ inline int Run() {
     for (size_t i = 0; i < chunk; ++i) buf[i] = Pattern(off + i);
     if (!SendAll(a, buf.data(), chunk)) return Fail("send to the host");
     off += chunk;
+  }
+  // Power-off follows at once: wait until the host has everything (it closes after reading our
+  // FIN), or bytes still in the socket buffer would die with the VM.
+  shutdown(a, SHUT_WR);
+  timeval tv{120, 0};
+  setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  while (recv(a, buf.data(), buf.size(), 0) > 0) {
   }
   close(a);
   close(listener);

@@ -86,8 +86,8 @@ Result<NetSpec> ParseNetSpec(std::string_view text) {
       UVM_TRY(spec.mac, ParseMac(option.substr(kMac.size())));
       have_mac = true;
     } else {
-      return Err("--net " + std::string(text) + ": unknown or repeated option '" +
-                 std::string(option) + "' (expected TAP[,mac=XX:XX:XX:XX:XX:XX])");
+      return Err("'" + std::string(text) + "': unknown or repeated option '" + std::string(option) +
+                 "' (expected TAP[,mac=XX:XX:XX:XX:XX:XX])");
     }
     if (next == std::string_view::npos) break;
     rest = rest.substr(next + 1);
