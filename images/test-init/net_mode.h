@@ -2,7 +2,8 @@
 // kernel command line (init's environment): uvmnet_ip (the guest's IPv4 address, /24),
 // uvmnet_peer (the host's address on the tap), uvmnet_mib (MiB each way).
 //   1. brings lo and eth0 up with ioctls (no iproute2 in the initramfs), prints eth0's MAC as
-//      "UVMTEST net mac=..." and listens on TCP port 7000;
+//      "UVMTEST net mac=..." and its offloads ("UVMTEST net eth0 tx-csum=1 tso=1"), listens on
+//      TCP port 7000;
 //   2. prints "UVMTEST net ready";
 //   3. connects to peer:7001 (retrying while the host sets up its side), reads until EOF, answers
 //      "<bytes> <fnv1a64 hex>\n" and closes;
@@ -13,6 +14,8 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
@@ -58,6 +61,17 @@ inline bool Up(int s, const char* ifname) {
   return ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
 }
 
+// An ethtool "get" (ETHTOOL_GTXCSUM, ETHTOOL_GTSO, ...) on ifname: 1 on, 0 off, -1 error.
+inline int EthtoolGet(int s, const char* ifname, uint32_t cmd) {
+  ethtool_value v{};
+  v.cmd = cmd;
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+  ifr.ifr_data = reinterpret_cast<char*>(&v);
+  if (ioctl(s, SIOCETHTOOL, &ifr) < 0) return -1;
+  return v.data ? 1 : 0;
+}
+
 inline bool SendAll(int fd, const void* data, size_t len) {
   const char* p = static_cast<const char*>(data);
   while (len > 0) {
@@ -90,6 +104,9 @@ inline int Run() {
   const auto* m = reinterpret_cast<const uint8_t*>(ifr.ifr_hwaddr.sa_data);
   std::printf("UVMTEST net mac=%02x:%02x:%02x:%02x:%02x:%02x\n", m[0], m[1], m[2], m[3], m[4],
               m[5]);
+  // The offloads the driver took from the device (HOST_CSUM/HOST_TSO4: what eth0 may send).
+  std::printf("UVMTEST net eth0 tx-csum=%d tso=%d\n", EthtoolGet(s, "eth0", ETHTOOL_GTXCSUM),
+              EthtoolGet(s, "eth0", ETHTOOL_GTSO));
   close(s);
 
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

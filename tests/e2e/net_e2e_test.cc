@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -71,6 +73,18 @@ void SetTimeouts(int fd) {
   timeval tv{120, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+int EthtoolGet(const char* ifname, uint32_t cmd) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ethtool_value v{};
+  v.cmd = cmd;
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+  ifr.ifr_data = reinterpret_cast<char*>(&v);
+  const int r = ioctl(s, SIOCETHTOOL, &ifr);
+  close(s);
+  return r < 0 ? -1 : (v.data ? 1 : 0);
 }
 
 std::string ReadAll(int fd) {
@@ -159,6 +173,11 @@ TEST_F(NetE2eTest, TcpBothWaysOverTheTap) {
 
   ASSERT_TRUE(vm.WaitForOutput("UVMTEST net ready", 300)) << vm.out();
   EXPECT_NE(vm.out().find(std::string("UVMTEST net mac=") + kMac), std::string::npos) << vm.out();
+  // Offloads negotiated both ways: the guest's eth0 may send partial checksums and TSO frames
+  // (HOST_CSUM/HOST_TSO4), and the tap was told the guest takes them (GUEST_* -> TUNSETOFFLOAD).
+  EXPECT_NE(vm.out().find("UVMTEST net eth0 tx-csum=1 tso=1"), std::string::npos) << vm.out();
+  EXPECT_EQ(EthtoolGet(kTap, ETHTOOL_GTXCSUM), 1);
+  EXPECT_EQ(EthtoolGet(kTap, ETHTOOL_GTSO), 1);
 
   // Guest -> host bytes over a connection the host makes.
   sockaddr_in guest{};
