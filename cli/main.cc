@@ -9,10 +9,14 @@
 
 #include "base/log.h"
 #include "cli/bench_command.h"
+#include "cli/bench_io.h"
+#include "cli/bench_restore.h"
 #include "cli/boot_command.h"
 #include "cli/doctor_command.h"
 #include "cli/exit_codes.h"
+#include "cli/image_command.h"
 #include "cli/lab_runner.h"
+#include "store/image_store.h"
 
 namespace {
 
@@ -28,6 +32,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log what uvm does (debug level)");
+  std::string root = uvm::store::kDefaultRoot;
+  app.add_option("--root", root, "where uvm keeps its state (images, templates)")
+      ->capture_default_str();
 
   uvm::cli::BootOptions boot;
   auto* boot_cmd = app.add_subcommand("boot", "Boot a Linux kernel and relay its serial console");
@@ -61,12 +68,52 @@ int main(int argc, char** argv) {
   auto* bench_cmd = app.add_subcommand("bench", "Measure uvm side by side with QEMU microvm");
   bench_cmd->require_subcommand(1);
   auto* bench_boot = bench_cmd->add_subcommand("boot", "VMM start to guest init in user space");
+  uvm::cli::IoBenchOptions bench_io;
+  auto* bench_io_cmd =
+      bench_cmd->add_subcommand("io", "block, vsock (net: not yet) throughput and VMM CPU per GiB");
   for (auto* c : {bench_cmd, bench_boot}) {
     c->add_flag("--json", bench.json, "one JSON object instead of a table");
   }
+  bench_io_cmd->add_flag("--json", bench_io.json, "one JSON object instead of a table");
+  bench_io_cmd->add_option("--runs", bench_io.runs, "runs per system")->capture_default_str();
+  bench_io_cmd->add_option("--kernel", bench_io.kernel, "guest kernel (default: the built one)");
+  bench_io_cmd->add_option("--initrd", bench_io.initrd, "initrd (default: the built test init)");
+  bench_io_cmd->add_option("--dir", bench_io.dir, "where the disk image and sockets go")
+      ->capture_default_str();
+  bench_io_cmd->add_option("--mib", bench_io.mib, "sequential MiB and random span")
+      ->capture_default_str();
+  bench_io_cmd->add_option("--secs", bench_io.secs, "seconds per random phase")
+      ->capture_default_str();
+  bench_io_cmd->add_option("--threads", bench_io.threads, "random-I/O requests in flight")
+      ->capture_default_str();
+  bench_io_cmd->add_option("--vsock-mib", bench_io.vsock_mib, "vsock MiB each way")
+      ->capture_default_str();
   bench_boot->add_option("--runs", bench.runs, "repetitions per system")->capture_default_str();
   bench_boot->add_option("--kernel", bench.kernel, "guest kernel (default: the built one)");
   bench_boot->add_option("--initrd", bench.initrd, "initrd (default: the built bench init)");
+  uvm::cli::BenchRestoreOptions bench_restore_opts;
+  auto* bench_restore = bench_cmd->add_subcommand(
+      "restore", "snapshot restore latency and clones/s, directly on /dev/kvm (tiny guest)");
+  bench_restore->add_flag("--json", bench_restore_opts.json, "one JSON object instead of a table");
+  bench_restore->add_option("--runs", bench_restore_opts.runs, "restores measured")
+      ->capture_default_str();
+  bench_restore->add_option("--memory", bench_restore_opts.memory_mib, "guest RAM in MiB")
+      ->capture_default_str();
+  bench_restore->add_option("--pool", bench_restore_opts.pool, "pre-created empty VMs")
+      ->capture_default_str();
+
+  uvm::cli::ImageOptions image;
+  auto* image_cmd = app.add_subcommand("image", "Import, list and remove container images");
+  image_cmd->require_subcommand(1);
+  auto* image_import = image_cmd->add_subcommand(
+      "import",
+      "Import SOURCE as NAME: oci:DIR, oci-archive:TAR, docker-archive:TAR (each with "
+      "an optional :REF), a rootfs tar or a directory");
+  image_import->add_option("source", image.source, "image source")->required();
+  image_import->add_option("name", image.name, "image name")->required();
+  auto* image_ls = image_cmd->add_subcommand("ls", "List the images in the store");
+  auto* image_rm = image_cmd->add_subcommand("rm", "Remove an image");
+  image_rm->add_option("name", image.name, "image name")->required();
 
   try {
     app.parse(argc, argv);
@@ -90,6 +137,16 @@ int main(int argc, char** argv) {
     result = uvm::cli::RunInLab(lab);
   } else if (bench_boot->parsed()) {
     result = uvm::cli::RunBenchBoot(bench);
+  } else if (image_cmd->parsed()) {
+    image.root = root;
+    if (image_import->parsed()) result = uvm::cli::RunImageImport(image);
+    if (image_ls->parsed()) result = uvm::cli::RunImageList(image);
+    if (image_rm->parsed()) result = uvm::cli::RunImageRemove(image);
+  } else if (bench_io_cmd->parsed()) {
+    result = uvm::cli::RunBenchIo(bench_io);
+  } else if (bench_restore->parsed()) {
+    bench_restore_opts.json = bench_restore_opts.json || bench.json;
+    result = uvm::cli::RunBenchRestore(bench_restore_opts);
   }
   if (!result) return Fail(result.error().message);
   return *result;

@@ -5,11 +5,12 @@
 
 namespace uvm::vmm {
 
-Result<std::unique_ptr<Machine>> CreateTinyGuest(std::span<const uint8_t> code) {
+Result<std::unique_ptr<Machine>> CreateTinyGuest(std::span<const uint8_t> code,
+                                                 const TinyGuestOptions& options) {
   MachineSpec spec;
-  spec.ram = {{0, kTinyGuestRam}};
+  spec.ram = {{0, options.ram}};
   spec.cpus = 1;
-  spec.irqchip = false;
+  spec.irqchip = options.irqchip;
   UVM_TRY(auto machine, CreateMachine(spec));
   if (auto r = machine->memory.Write(kTinyCodeAddr, code); !r) {
     return Err("tiny guest code does not fit in its RAM");

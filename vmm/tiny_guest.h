@@ -15,8 +15,16 @@ inline constexpr uint64_t kTinyGuestRam = 2ull << 20;
 inline constexpr uint64_t kTinyCodeAddr = 0x10000;
 inline constexpr uint64_t kTinyStackTop = 0x8000;
 
+struct TinyGuestOptions {
+  uint64_t ram = kTinyGuestRam;
+  // With the in-kernel irqchip (snapshot tests: its state is part of a snapshot) HLT no longer
+  // exits to uvm; such guests end with a port write instead.
+  bool irqchip = false;
+};
+
 // A one-vCPU machine with `code` at kTinyCodeAddr, boot/'s GDT and identity page tables, and the
 // vCPU about to execute the first byte in 64-bit mode at CPL0 with KVM's supported CPUID.
-Result<std::unique_ptr<Machine>> CreateTinyGuest(std::span<const uint8_t> code);
+Result<std::unique_ptr<Machine>> CreateTinyGuest(std::span<const uint8_t> code,
+                                                 const TinyGuestOptions& options = {});
 
 }  // namespace uvm::vmm

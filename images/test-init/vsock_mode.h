@@ -59,15 +59,26 @@ inline void Echo(int fd) {
 // The pattern byte at offset i of the guest-to-host stream.
 inline char PatternByte(size_t i) { return static_cast<char>((i * 31 + i / 4096) & 0xff); }
 
-inline std::string GuestToHost() {
+// A stream connected to the host (CID 2) port `port`, or -1 with errno set.
+inline int ConnectHost(unsigned port) {
   int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_vm addr{};
   addr.svm_family = AF_VSOCK;
   addr.svm_cid = VMADDR_CID_HOST;
-  addr.svm_port = kHostEchoPort;
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    return std::string("connect: ") + std::strerror(errno);
+  addr.svm_port = port;
+  if (fd < 0) return -1;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    const int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
   }
+  return fd;
+}
+
+inline std::string GuestToHost() {
+  int fd = ConnectHost(kHostEchoPort);
+  if (fd < 0) return std::string("connect: ") + std::strerror(errno);
   constexpr size_t kBytes = 1 << 20;
   std::string sent(kBytes, '\0');
   for (size_t i = 0; i < kBytes; ++i) sent[i] = PatternByte(i);

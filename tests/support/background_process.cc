@@ -104,6 +104,14 @@ ProcessResult BackgroundProcess::Wait(int timeout_seconds) {
   return result;
 }
 
+bool BackgroundProcess::Exited() {
+  if (pid_ <= 0 || waited_) return true;
+  siginfo_t info{};
+  // WNOWAIT: look without reaping, so Wait() still gets the status.
+  return waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid_;
+}
+
 std::string BackgroundProcess::out() const {
   std::lock_guard lock(mu_);
   return out_ + err_;

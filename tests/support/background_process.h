@@ -23,6 +23,9 @@ class BackgroundProcess {
   BackgroundProcess& operator=(const BackgroundProcess&) = delete;
 
   bool started() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // True once the child has ended (it is then reaped by Wait()).
+  bool Exited();
   // True once `marker` is on stdout; false after `timeout_seconds` or when stdout closed first.
   bool WaitForOutput(const std::string& marker, int timeout_seconds);
   // Waits for the child to end (SIGKILL after `timeout_seconds`, reported as timed_out).

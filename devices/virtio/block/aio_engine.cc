@@ -79,6 +79,12 @@ class AioEngine final : public IoEngine {
       return;
     }
     Queue(o);
+    if (!batching_) Pump();
+  }
+
+  void BeginBatch() override { batching_ = true; }
+  void EndBatch() override {
+    batching_ = false;
     Pump();
   }
 
@@ -86,6 +92,9 @@ class AioEngine final : public IoEngine {
 
   void ProcessCompletions() override {
     ready_.Consume();
+    // Operations finished from here on are delivered by this call: no need to signal the
+    // eventfd for them (that would only wake the loop again for nothing).
+    reaping_ = true;
     io_event events[64];
     for (;;) {
       timespec zero{};
@@ -100,6 +109,7 @@ class AioEngine final : public IoEngine {
       flush_done_.clear();
     }
     Pump();
+    reaping_ = false;
     // Callbacks may Submit(): deliver from a private list; new results re-signal the eventfd.
     std::vector<std::pair<uint64_t, int>> batch;
     batch.swap(done_);
@@ -166,7 +176,7 @@ class AioEngine final : public IoEngine {
     done_.emplace_back(o->id, error);
     if (o->op == IoOp::kWrite) writes_.erase(o->seq);
     ops_.erase(o);
-    ready_.Signal();
+    if (!reaping_) ready_.Signal();
     StartReadyFlushes();
   }
 
@@ -216,6 +226,8 @@ class AioEngine final : public IoEngine {
   std::set<uint64_t> writes_;                          // seqs of unfinished writes
   std::deque<std::pair<uint64_t, uint64_t>> flushes_;  // (seq, id) waiting for earlier writes
   std::vector<std::pair<uint64_t, int>> done_;
+  bool batching_ = false;  // inside BeginBatch()/EndBatch(): Submit() only queues
+  bool reaping_ = false;   // inside ProcessCompletions(): done_ is delivered before it returns
 
   // Shared with the worker.
   mutable std::mutex mu_;

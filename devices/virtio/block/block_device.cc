@@ -112,6 +112,8 @@ Result<void> BlockDevice::ProcessQueue(size_t index) {
   if (index != 0 || !queue_ || broken_) return {};
   const DiskGeometry geometry{capacity_sectors_, disk_.read_only()};
   Result<void> result;
+  // One io_submit for everything this notification brought (EndBatch below).
+  engine_->BeginBatch();
   for (;;) {
     auto popped = queue_->PopChain(*mem_);
     if (!popped) {
@@ -160,6 +162,7 @@ Result<void> BlockDevice::ProcessQueue(size_t index) {
     }
     if (broken_) break;
   }
+  engine_->EndBatch();
   MaybeInterrupt();
   return result;
 }

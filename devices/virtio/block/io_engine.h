@@ -38,6 +38,12 @@ class IoEngine {
   // 5.2.6 asks (a FLUSH covers the writes the driver has seen complete) and costs nothing.
   virtual void Submit(uint64_t id, IoOp op, uint64_t offset, std::vector<iovec> iov) = 0;
 
+  // Between BeginBatch() and EndBatch() an engine may hold submissions and hand them to the
+  // kernel together at EndBatch() (one io_submit for a queue's worth of requests rather than one
+  // each). Submissions outside a batch start at once.
+  virtual void BeginBatch() {}
+  virtual void EndBatch() {}
+
   // Readable when completions are waiting.
   virtual int event_fd() const = 0;
 

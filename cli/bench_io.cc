@@ -1,0 +1,179 @@
+#include "cli/bench_io.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "cli/bench_io_run.h"
+#include "cli/bench_util.h"
+
+namespace uvm::cli {
+namespace {
+
+// One figure of the report. Every figure is "bigger is better".
+struct Figure {
+  const char* key;    // JSON key of the throughput figure; "<key>_vmm_cpu" is its CPU figure
+  const char* label;  // table row
+  const char* phase;  // the guest phase it comes from (iobench_mode.h)
+  bool iops;          // operations per second rather than MB/s
+};
+
+constexpr Figure kFigures[] = {
+    {"block_seq_write_mbps", "block seq write (1 MiB)", "seq_write", false},
+    {"block_seq_read_mbps", "block seq read (1 MiB)", "seq_read", false},
+    {"block_rand_read_iops", "block rand read (4 KiB)", "rand_read", true},
+    {"block_rand_write_iops", "block rand write (4 KiB)", "rand_write", true},
+    {"vsock_guest_to_host_mbps", "vsock guest -> host", "vsock_g2h", false},
+    {"vsock_host_to_guest_mbps", "vsock host -> guest", "vsock_h2g", false},
+};
+
+// Figures the structure is ready for but that are not measured, with the reason.
+struct Unmeasured {
+  const char* key;
+  const char* label;
+  const char* why;
+};
+constexpr char kNoNet[] =
+    "not measured: uvm has no virtio-net yet (`--net` is refused); nothing is faked";
+constexpr Unmeasured kUnmeasured[] = {
+    {"net_guest_to_host_mbps", "net guest -> host", kNoNet},
+    {"net_host_to_guest_mbps", "net host -> guest", kNoNet},
+};
+
+constexpr double kGiB = 1024.0 * 1024 * 1024;
+
+double Throughput(const Figure& f, const PhaseResult& r) {
+  if (r.seconds <= 0) return 0;
+  return f.iops ? r.ops / r.seconds : r.bytes / 1e6 / r.seconds;
+}
+
+// GiB moved per second of the VMM's own CPU; infinite when the VMM used less than a clock tick.
+double GibPerCpuSecond(const PhaseResult& r) {
+  return r.vmm_cpu_seconds > 0 ? r.bytes / kGiB / r.vmm_cpu_seconds : INFINITY;
+}
+
+// A disk image of `mib` MiB, allocated up front (so no run pays for allocating it) and removed
+// when the benchmark ends.
+class ScratchDisk {
+ public:
+  static Result<ScratchDisk> Create(const std::string& dir, int mib) {
+    ScratchDisk d;
+    d.path_ = dir + "/uvm-bench-io-" + std::to_string(getpid()) + ".img";
+    UniqueFd fd(open(d.path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd.valid()) return ErrnoErr("creating the disk image " + d.path_ + " (see --dir)");
+    if (int rc = posix_fallocate(fd.get(), 0, static_cast<off_t>(mib) << 20); rc != 0) {
+      unlink(d.path_.c_str());
+      return ErrnoErr("allocating " + std::to_string(mib) + " MiB for " + d.path_, rc);
+    }
+    return d;
+  }
+  ScratchDisk(ScratchDisk&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  ~ScratchDisk() {
+    if (!path_.empty()) unlink(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  ScratchDisk() = default;
+  std::string path_;
+};
+
+struct Medians {
+  double uvm = 0, qemu = 0;
+};
+
+Medians MedianOf(const std::vector<IoRunResult>& uvm, const std::vector<IoRunResult>& qemu,
+                 double (*value)(const Figure&, const PhaseResult&), const Figure& f) {
+  auto med = [&](const std::vector<IoRunResult>& runs) {
+    std::vector<double> v;
+    for (const auto& r : runs) v.push_back(value(f, r.at(f.phase)));
+    return Median(v);
+  };
+  return {med(uvm), med(qemu)};
+}
+
+double CpuFigure(const Figure&, const PhaseResult& r) { return GibPerCpuSecond(r); }
+
+// Milliseconds of VMM CPU per GiB, for the table (the JSON gives the inverse, bigger-is-better).
+std::string CpuMsPerGib(double gib_per_cpu_s) {
+  if (std::isinf(gib_per_cpu_s)) return "<1 tick";
+  char s[32];
+  std::snprintf(s, sizeof s, "%.0f", 1000.0 / gib_per_cpu_s);
+  return s;
+}
+
+}  // namespace
+
+Result<int> RunBenchIo(const IoBenchOptions& o) {
+  if (o.runs < 1 || o.runs > 100) return Err("--runs must be 1 to 100");
+  if (o.mib < 1 || o.mib > 65536) return Err("--mib must be 1 to 65536");
+  if (o.secs < 1 || o.secs > 600) return Err("--secs must be 1 to 600");
+  if (o.threads < 1 || o.threads > 256) return Err("--threads must be 1 to 256");
+  if (o.vsock_mib < 1 || o.vsock_mib > 65536) return Err("--vsock-mib must be 1 to 65536");
+  UVM_TRY(BenchGuest guest, ResolveBenchGuest(o.kernel, o.initrd, "io"));
+  UVM_TRY(ScratchDisk disk, ScratchDisk::Create(o.dir, o.mib));
+  IoRunConfig config{guest, disk.path(), o.dir, 256, o.mib, o.secs, o.threads, o.vsock_mib};
+
+  // Alternating runs spread slow drift of the environment over both VMMs.
+  std::vector<IoRunResult> uvm_runs, qemu_runs;
+  for (int i = 0; i < o.runs; ++i) {
+    UVM_TRY(IoRunResult u, RunIoGuest(IoVmm::kUvm, config));
+    uvm_runs.push_back(std::move(u));
+    UVM_TRY(IoRunResult q, RunIoGuest(IoVmm::kQemuMicrovm, config));
+    qemu_runs.push_back(std::move(q));
+  }
+  for (const auto* runs : {&uvm_runs, &qemu_runs}) {
+    for (const auto& r : *runs) {
+      for (const auto& f : kFigures) {
+        if (!r.count(f.phase)) return Err(std::string("a run reported no ") + f.phase + " result");
+      }
+    }
+  }
+
+  const std::string setup = "1 vCPU, 256 MiB, " + std::to_string(o.mib) + " MiB raw image in " +
+                            o.dir + ", " + std::to_string(o.threads) + " random-I/O threads, " +
+                            std::to_string(o.secs) + " s per random phase, " +
+                            std::to_string(o.vsock_mib) + " MiB each way over vsock";
+  const std::string qemu_devices =
+      std::string("virtio-blk-device (") + kQemuDriveOptions + "), vhost-vsock-device";
+  if (o.json) {
+    nlohmann::json j = {
+        {"benchmark", "io"}, {"runs", o.runs}, {"setup", setup}, {"qemu_devices", qemu_devices}};
+    auto number = [](double v) { return std::isinf(v) ? nlohmann::json() : nlohmann::json(v); };
+    for (const auto& f : kFigures) {
+      Medians t = MedianOf(uvm_runs, qemu_runs, Throughput, f);
+      j[f.key] = {{"uvm", t.uvm}, {"qemu_microvm", t.qemu}, {"unit", f.iops ? "IOPS" : "MB/s"}};
+      Medians c = MedianOf(uvm_runs, qemu_runs, CpuFigure, f);
+      j[std::string(f.key) + "_vmm_cpu"] = {{"uvm", number(c.uvm)},
+                                            {"qemu_microvm", number(c.qemu)},
+                                            {"unit", "GiB moved per VMM CPU-second"}};
+    }
+    for (const auto& u : kUnmeasured) j["not_measured"][u.key] = u.why;
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("io: uvm vs QEMU microvm, median of %d runs each (%s)\n", o.runs, setup.c_str());
+  std::printf("QEMU devices: %s; uvm: virtio-blk (buffered libaio), userspace virtio-vsock\n",
+              qemu_devices.c_str());
+  std::printf("%-26s %10s %10s %6s %8s  %-17s\n", "", "uvm", "qemu", "unit", "uvm/qemu",
+              "VMM CPU ms/GiB uvm / qemu");
+  for (const auto& f : kFigures) {
+    Medians t = MedianOf(uvm_runs, qemu_runs, Throughput, f);
+    Medians c = MedianOf(uvm_runs, qemu_runs, CpuFigure, f);
+    std::printf("%-26s %10.1f %10.1f %6s %7.2fx  %8s / %s\n", f.label, t.uvm, t.qemu,
+                f.iops ? "IOPS" : "MB/s", t.qemu > 0 ? t.uvm / t.qemu : 0.0,
+                CpuMsPerGib(c.uvm).c_str(), CpuMsPerGib(c.qemu).c_str());
+  }
+  for (const auto& u : kUnmeasured) std::printf("%-26s %s\n", u.label, u.why);
+  std::printf(
+      "target: uvm/qemu >= 1.00 on every figure. VMM CPU: utime + stime minus guest time\n"
+      "of the VMM process, plus QEMU's vhost worker threads; lower is better.\n");
+  return 0;
+}
+
+}  // namespace uvm::cli

@@ -1,0 +1,50 @@
+#include "cli/image_command.h"
+
+#include <cstdio>
+#include <ctime>
+
+#include "cli/file_util.h"
+#include "store/image_store.h"
+
+namespace uvm::cli {
+namespace {
+
+std::string ShortDigest(const std::string& digest) {
+  return digest.substr(0, std::min<size_t>(digest.size(), 7 + 12));
+}
+
+std::string Size(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+}  // namespace
+
+std::string BuiltinImagesDir() { return SelfDir() + "/images"; }
+
+Result<int> RunImageImport(const ImageOptions& o) {
+  UVM_TRY(store::ImageStore s, store::ImageStore::Open(o.root, BuiltinImagesDir()));
+  UVM_TRY(store::ImageRecord r, s.Import(o.source, o.name));
+  std::printf("%s %s\n", r.name.c_str(), r.digest.c_str());
+  return 0;
+}
+
+Result<int> RunImageList(const ImageOptions& o) {
+  UVM_TRY(store::ImageStore s, store::ImageStore::Open(o.root, BuiltinImagesDir()));
+  UVM_TRY(std::vector<store::ImageRecord> all, s.List());
+  std::printf("%-30s %-19s %10s  %s\n", "NAME", "DIGEST", "SIZE", "SOURCE");
+  for (const store::ImageRecord& r : all) {
+    std::printf("%-30s %-19s %10s  %s\n", r.name.c_str(), ShortDigest(r.digest).c_str(),
+                Size(r.disk_bytes).c_str(), r.source.c_str());
+  }
+  return 0;
+}
+
+Result<int> RunImageRemove(const ImageOptions& o) {
+  UVM_TRY(store::ImageStore s, store::ImageStore::Open(o.root, BuiltinImagesDir()));
+  UVM_CHECK(s.Remove(o.name));
+  return 0;
+}
+
+}  // namespace uvm::cli

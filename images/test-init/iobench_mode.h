@@ -1,0 +1,241 @@
+// `uvmtest=iobench` for the test init: the guest half of `uvm bench io` (cli/bench_io.h).
+//
+// Parameters come from the kernel command line (Linux hands unknown key=value parameters without
+// a dot to init as environment variables):
+//   uvmio_mib=N        bytes of the sequential phases and the span of the random ones (MiB)
+//   uvmio_secs=N       duration of each random phase (seconds)
+//   uvmio_threads=N    random-I/O threads, each with one 4 KiB request in flight
+//   uvmio_vsock_mib=N  bytes moved each way over vsock (MiB); 0 skips the vsock phases
+//
+// Phases, in order, on /dev/vda with O_DIRECT (so the guest page cache is out of the way and
+// every request reaches the device): seq_write (1 MiB writes, then fsync), seq_read (1 MiB reads),
+// rand_read and rand_write (4 KiB at random aligned offsets, one request in flight per thread,
+// rand_write ends with an fsync inside the measured time); then vsock_g2h (connect to host port
+// 7000, send, half-close, wait for the host's one-byte acknowledgement) and vsock_h2g (connect to
+// host port 7001, read to EOF, acknowledge with one byte). The host times the vsock phases
+// itself; the guest's times are printed too.
+//
+// Console protocol, one line each (the host also samples the VMM's CPU time at start and result):
+//   UVMIO start PHASE
+//   UVMIO result PHASE bytes=B ops=O ns=T
+//   UVMIO error PHASE: WHY            (then the VM powers off with status 9)
+//   UVMIO end
+// Included by test_init.cc only (the initramfs is built from one translation unit).
+#pragma once
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vsock_mode.h"
+
+namespace iobench_mode {
+
+constexpr unsigned kG2hPort = 7000;
+constexpr unsigned kH2gPort = 7001;
+constexpr size_t kSeqChunk = 1 << 20;
+constexpr size_t kRandBlock = 4096;
+constexpr size_t kVsockChunk = 256 * 1024;
+
+inline long EnvNumber(const char* name, long fallback, long max) {
+  const char* v = std::getenv(name);
+  if (!v) return fallback;
+  char* end = nullptr;
+  long n = std::strtol(v, &end, 10);
+  return (end == v || *end != 0 || n < 0 || n > max) ? fallback : n;
+}
+
+inline uint64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+struct Outcome {
+  std::string error;  // empty: success
+  uint64_t bytes = 0;
+  uint64_t ops = 0;
+};
+
+inline void Start(const char* phase) {
+  std::printf("UVMIO start %s\n", phase);
+  std::fflush(stdout);
+}
+
+// Runs one phase between its start and result lines; false if it failed.
+template <typename F>
+bool Phase(const char* phase, F&& body) {
+  Start(phase);
+  const uint64_t t0 = NowNs();
+  Outcome o = body();
+  const uint64_t ns = NowNs() - t0;
+  if (!o.error.empty()) {
+    std::printf("UVMIO error %s: %s\n", phase, o.error.c_str());
+  } else {
+    std::printf("UVMIO result %s bytes=%llu ops=%llu ns=%llu\n", phase,
+                static_cast<unsigned long long>(o.bytes), static_cast<unsigned long long>(o.ops),
+                static_cast<unsigned long long>(ns));
+  }
+  std::fflush(stdout);
+  return o.error.empty();
+}
+
+inline std::string Errno(const char* what) {
+  return std::string(what) + ": " + std::strerror(errno);
+}
+
+inline char* AlignedBuffer(size_t bytes) {
+  void* p = nullptr;
+  if (posix_memalign(&p, 4096, bytes) != 0) return nullptr;
+  std::memset(p, 0x5a, bytes);
+  return static_cast<char*>(p);
+}
+
+inline Outcome Sequential(int fd, uint64_t bytes, bool write_phase) {
+  static char* buf = AlignedBuffer(kSeqChunk);
+  if (!buf) return {"out of memory", 0, 0};
+  Outcome o;
+  for (uint64_t off = 0; off < bytes; off += kSeqChunk) {
+    ssize_t n = write_phase ? pwrite(fd, buf, kSeqChunk, static_cast<off_t>(off))
+                            : pread(fd, buf, kSeqChunk, static_cast<off_t>(off));
+    if (n != static_cast<ssize_t>(kSeqChunk)) {
+      return {n < 0 ? Errno(write_phase ? "pwrite" : "pread") : "short transfer", 0, 0};
+    }
+    o.bytes += kSeqChunk;
+    ++o.ops;
+  }
+  if (write_phase && fsync(fd) != 0) return {Errno("fsync"), 0, 0};
+  return o;
+}
+
+// `threads` threads, each issuing one 4 KiB request at a time at random aligned offsets below
+// `span`, for `secs` seconds.
+inline Outcome Random(int fd, uint64_t span, long secs, long threads, bool write_phase) {
+  const uint64_t blocks = span / kRandBlock;
+  const uint64_t deadline = NowNs() + static_cast<uint64_t>(secs) * 1000000000u;
+  std::atomic<uint64_t> ops{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> pool;
+  for (long t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      char* buf = AlignedBuffer(kRandBlock);
+      if (!buf) {
+        failed = true;
+        return;
+      }
+      uint64_t x = 0x9e3779b97f4a7c15u * static_cast<uint64_t>(t + 1);  // xorshift64 state
+      uint64_t mine = 0;
+      while (!failed && NowNs() < deadline) {
+        for (int i = 0; i < 16; ++i) {  // check the clock every 16 requests
+          x ^= x << 13;
+          x ^= x >> 7;
+          x ^= x << 17;
+          const off_t off = static_cast<off_t>((x % blocks) * kRandBlock);
+          ssize_t n =
+              write_phase ? pwrite(fd, buf, kRandBlock, off) : pread(fd, buf, kRandBlock, off);
+          if (n != static_cast<ssize_t>(kRandBlock)) failed = true;
+          ++mine;
+        }
+      }
+      ops += mine;
+      std::free(buf);
+    });
+  }
+  for (auto& th : pool) th.join();
+  if (failed) return {"a 4 KiB request failed", 0, 0};
+  if (write_phase && fsync(fd) != 0) return {Errno("fsync"), 0, 0};
+  return {"", ops * kRandBlock, ops};
+}
+
+inline Outcome VsockSend(uint64_t bytes) {
+  int fd = vsock_mode::ConnectHost(kG2hPort);
+  if (fd < 0) return {Errno("connect"), 0, 0};
+  std::string chunk(kVsockChunk, 'u');
+  Outcome o;
+  while (o.bytes < bytes) {
+    ssize_t w = write(fd, chunk.data(), std::min<uint64_t>(chunk.size(), bytes - o.bytes));
+    if (w <= 0) {
+      close(fd);
+      return {Errno("write"), 0, 0};
+    }
+    o.bytes += static_cast<uint64_t>(w);
+    ++o.ops;
+  }
+  shutdown(fd, SHUT_WR);
+  char ack;
+  ssize_t n = read(fd, &ack, 1);
+  close(fd);
+  if (n != 1) return {"no acknowledgement from the host", 0, 0};
+  return o;
+}
+
+inline Outcome VsockReceive(uint64_t bytes) {
+  int fd = vsock_mode::ConnectHost(kH2gPort);
+  if (fd < 0) return {Errno("connect"), 0, 0};
+  std::string buf(kVsockChunk, '\0');
+  Outcome o;
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      close(fd);
+      return {Errno("read"), 0, 0};
+    }
+    if (n == 0) break;
+    o.bytes += static_cast<uint64_t>(n);
+    ++o.ops;
+  }
+  const char ack = 'k';
+  ssize_t w = write(fd, &ack, 1);
+  close(fd);
+  if (w != 1) return {Errno("write ack"), 0, 0};
+  if (o.bytes != bytes) return {"got " + std::to_string(o.bytes) + " bytes", 0, 0};
+  return o;
+}
+
+// Returns the power-off status: 0 when every phase ran.
+inline int Run() {
+  const long mib = EnvNumber("uvmio_mib", 64, 1 << 20);
+  const long secs = EnvNumber("uvmio_secs", 3, 3600);
+  const long threads = EnvNumber("uvmio_threads", 8, 256);
+  const long vsock_mib = EnvNumber("uvmio_vsock_mib", 64, 1 << 20);
+  int fd = open("/dev/vda", O_RDWR | O_DIRECT | O_CLOEXEC);
+  if (fd < 0) {
+    std::printf("UVMIO error open: %s\n", std::strerror(errno));
+    return 9;
+  }
+  uint64_t size = 0;
+  if (ioctl(fd, BLKGETSIZE64, &size) != 0) size = 0;
+  const uint64_t bytes =
+      std::min<uint64_t>(static_cast<uint64_t>(mib) << 20, size) / kSeqChunk * kSeqChunk;
+  if (bytes == 0 || threads == 0) {
+    std::printf("UVMIO error setup: disk of %llu bytes, %ld threads\n",
+                static_cast<unsigned long long>(size), threads);
+    return 9;
+  }
+  const bool ok =
+      Phase("seq_write", [&] { return Sequential(fd, bytes, true); }) &&
+      Phase("seq_read", [&] { return Sequential(fd, bytes, false); }) &&
+      Phase("rand_read", [&] { return Random(fd, bytes, secs, threads, false); }) &&
+      Phase("rand_write", [&] { return Random(fd, bytes, secs, threads, true); }) &&
+      (vsock_mib == 0 ||
+       (Phase("vsock_g2h", [&] { return VsockSend(static_cast<uint64_t>(vsock_mib) << 20); }) &&
+        Phase("vsock_h2g", [&] { return VsockReceive(static_cast<uint64_t>(vsock_mib) << 20); })));
+  close(fd);
+  std::printf("UVMIO end\n");
+  return ok ? 0 : 9;
+}
+
+}  // namespace iobench_mode

@@ -1,0 +1,53 @@
+// File system helpers of the image store: bounded reads, atomic writes, a self-removing temp
+// directory, and removal that never follows a symlink (image content is untrusted).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+
+namespace uvm::store {
+
+// The whole file, refused when larger than `max` bytes.
+Result<std::string> ReadFileLimited(const std::string& path, size_t max);
+
+// Opens `rel` below directory `dir` for reading; symlinks are followed only while they stay
+// below `dir` (openat2 RESOLVE_BENEATH), so names taken from an image cannot reach other files.
+Result<UniqueFd> OpenBeneath(const std::string& dir, const std::string& rel);
+Result<std::string> ReadFileBeneath(const std::string& dir, const std::string& rel, size_t max);
+
+// Writes `path` through a temporary file in the same directory, fsync and rename: readers see
+// the old content or the new, never a part.
+Result<void> WriteFileAtomic(const std::string& path, std::string_view content);
+
+// Removes `name` in directory `dirfd` and everything below it; symlinks are removed, not
+// followed. A missing `name` is not an error.
+Result<void> RemoveTreeAt(int dirfd, const std::string& name);
+Result<void> RemoveTree(const std::string& path);
+
+// Opens the directory `components` below `root_fd`, one component at a time with O_NOFOLLOW, so
+// a symlink planted by an image cannot redirect the walk outside the root.
+Result<UniqueFd> OpenDirBeneath(int root_fd, const std::vector<std::string>& components);
+
+// A directory created with mkdtemp (mode 0700) under `parent`, removed with its content when the
+// object goes away unless Release()d.
+class TempDir {
+ public:
+  static Result<TempDir> Create(const std::string& parent, const std::string& prefix);
+  TempDir(TempDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  TempDir& operator=(TempDir&&) = delete;
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// Creates `path` and its parents (mode 0755 / `mode` for the last) if missing.
+Result<void> MakeDirs(const std::string& path, mode_t mode = 0755);
+
+}  // namespace uvm::store
