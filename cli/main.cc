@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
       "--cmdline", boot.cmdline,
       "appended to the default command line: " + std::string(uvm::cli::kDefaultCmdline));
   boot_cmd->add_option("--disk", boot.disks, "PATH[,ro] (virtio-blk)");
-  boot_cmd->add_option("--net", boot.net_tap, "tap device (virtio-net)");
+  boot_cmd->add_option(
+      "--net", boot.net_tap,
+      "TAP[,mac=XX:XX:XX:XX:XX:XX]: a virtio-net device on this tap (created if missing)");
   boot_cmd->add_option("--vsock", boot.vsock_uds, "unix socket for the vsock device");
   boot_cmd->add_option("--memory", boot.memory_mib, "guest RAM in MiB")->capture_default_str();
   boot_cmd->add_option("--cpus", boot.cpus, "vCPUs (1-16)")->capture_default_str();

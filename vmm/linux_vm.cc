@@ -18,6 +18,9 @@
 #include "devices/legacy/serial.h"
 #include "devices/virtio/block/block_device.h"
 #include "devices/virtio/block/disk.h"
+#include "devices/virtio/net/net_config.h"
+#include "devices/virtio/net/net_device.h"
+#include "devices/virtio/net/tap_backend.h"
 #include "devices/virtio/vsock/vsock_device.h"
 #include "vmm/console.h"
 #include "vmm/linux_boot.h"
@@ -99,6 +102,22 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
             Context(AttachVirtioDevice(*machine, mmio, loop, slots.size(), vsock), "--vsock"));
     cmdline += " " + slot->cmdline;
     slots.push_back(std::move(slot));
+  }
+
+  std::vector<std::shared_ptr<devices::virtio::net::NetDevice>> nets;
+  for (const std::string& spec_text : config.nets) {
+    namespace net = devices::virtio::net;
+    const std::string what = "--net " + spec_text;
+    UVM_TRY(auto net_spec, Context(net::ParseNetSpec(spec_text), "--net"));
+    UVM_TRY(auto tap, Context(net::TapBackend::Open(net_spec.tap), "--net"));
+    UVM_TRY(auto device, Context(net::NetDevice::Create(std::move(tap), net_spec.mac, loop), what));
+    UVM_TRY(auto slot,
+            Context(AttachVirtioDevice(*machine, mmio, loop, slots.size(), device), what));
+    Log(LogLevel::kInfo,
+        "virtio-net on tap " + net_spec.tap + ", MAC " + net::FormatMac(net_spec.mac));
+    cmdline += " " + slot->cmdline;
+    slots.push_back(std::move(slot));
+    nets.push_back(std::move(device));
   }
 
   LinuxImage image{config.kernel, config.kernel_fd, config.initrd, cmdline};

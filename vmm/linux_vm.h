@@ -22,6 +22,7 @@ struct LinuxVmConfig {
   std::vector<std::string> disks;  // PATH[,ro], one virtio-blk device each, in order (vda, vdb...)
   std::string vsock_uds;           // non-empty: a virtio-vsock device whose host side listens here
   uint64_t vsock_cid = 3;          // the guest's CID (virtio 1.2, 5.10.4: 3 is the first free one)
+  std::vector<std::string> nets;   // TAP[,mac=XX:..], one virtio-net device each (eth0, eth1...)
   uint64_t memory_bytes = 0;
   int cpus = 1;
   int console_in = 0;  // -1: no console input

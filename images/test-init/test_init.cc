@@ -19,6 +19,7 @@
 //   capacity  print /dev/vda's size in sectors, "UVMTEST capacity waiting", then wait (up to 60 s)
 //             for the host to resize the image and print "UVMTEST capacity now N"; power off
 //   vsock     vsock echo server and guest-to-host echo (see vsock_mode.h), power off when told
+//   net       TCP both ways over eth0 (virtio-net; see net_mode.h), power off
 //   iobench   block and vsock throughput for `uvm bench io` (see iobench_mode.h), power off
 #include <fcntl.h>
 #include <sys/io.h>
@@ -34,6 +35,7 @@
 #include <cstring>
 #include <string>
 
+#include "net_mode.h"
 #include "iobench_mode.h"
 #include "vsock_mode.h"
 
@@ -204,6 +206,7 @@ int main() {
     PowerOff(0);
   }
   if (mode == "vsock") PowerOff(vsock_mode::Run());
+  if (mode == "net") PowerOff(net_mode::Run());
   if (mode == "iobench") PowerOff(iobench_mode::Run());
   std::printf("UVMTEST unknown mode '%s'\n", mode.c_str());
   PowerOff(2);

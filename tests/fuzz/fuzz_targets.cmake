@@ -36,6 +36,8 @@ uvm_fuzz_twin(uvm_virtio LINKS uvm_base uvm_devices)
 # ParseRequest is the block device's parser of guest data; it walks chains with uvm_virtio's cursors.
 uvm_fuzz_twin(uvm_virtio_block SOURCES request.cc LINKS uvm_virtio_fuzz uvm_base)
 uvm_fuzz_twin(uvm_virtio_vsock LINKS uvm_virtio_fuzz uvm_base)
+# ParseTxChain/SanitizeRxHeader are the net device's parsers of guest (and tap) data.
+uvm_fuzz_twin(uvm_virtio_net SOURCES net_header.cc LINKS uvm_virtio_fuzz uvm_base)
 
 uvm_fuzz_twin(uvm_store LINKS uvm_base nlohmann_json::nlohmann_json uvm_libarchive)
 # The snapshot state-file parser: pure code, without the KVM side of uvm_snapshot.
@@ -47,6 +49,7 @@ uvm_fuzz_target(virtio_chain_fuzz LIBS uvm_virtio_fuzz)
 uvm_fuzz_target(virtio_mmio_fuzz LIBS uvm_virtio_fuzz)
 uvm_fuzz_target(block_request_fuzz LIBS uvm_virtio_block_fuzz)
 uvm_fuzz_target(vsock_packet_fuzz LIBS uvm_virtio_vsock_fuzz)
+uvm_fuzz_target(net_tx_fuzz LIBS uvm_virtio_net_fuzz)
 uvm_fuzz_target(store_json_fuzz LIBS uvm_store_fuzz)
 uvm_fuzz_target(store_layer_fuzz LIBS uvm_store_fuzz)
 uvm_fuzz_target(snapshot_state_fuzz LIBS uvm_snapshot_fuzz)
