@@ -5,7 +5,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-
 namespace uvm::agent {
 namespace {
 
@@ -68,8 +67,8 @@ Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& 
   struct Node {
     const char* name;
     unsigned major, minor;
-  } nodes[] = {{"null", 1, 3},    {"zero", 1, 5},    {"full", 1, 7},
-               {"random", 1, 8},  {"urandom", 1, 9}, {"tty", 5, 0}};
+  } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+               {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
   for (const auto& n : nodes) {
     std::string path = dev + "/" + n.name;
     if (mknod(path.c_str(), S_IFCHR | 0666, makedev(n.major, n.minor)) < 0) {
@@ -80,8 +79,10 @@ Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& 
   struct Link {
     const char* target;
     const char* name;
-  } links[] = {{"/proc/self/fd", "fd"},     {"/proc/self/fd/0", "stdin"},
-               {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+  } links[] = {{"/proc/self/fd", "fd"},
+               {"/proc/self/fd/0", "stdin"},
+               {"/proc/self/fd/1", "stdout"},
+               {"/proc/self/fd/2", "stderr"},
                {"pts/ptmx", "ptmx"}};
   for (const auto& l : links) {
     std::string path = dev + "/" + l.name;
@@ -95,8 +96,8 @@ Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& 
 
   UVM_CHECK(MakeDir(root + "/proc", 0555));  // the child mounts its own (its PID namespace)
   UVM_CHECK(MakeDir(root + "/sys", 0555));
-  UVM_CHECK(mount_at("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                     ""));
+  UVM_CHECK(
+      mount_at("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
   return r;
 }
 

@@ -84,8 +84,7 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
   auto plan = PlanSpawn(request);
   if (!plan) return fail(plan.error().message);
   if (request.rootfs) {
-    auto root =
-        ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id));
+    auto root = ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id));
     if (!root) return fail("container root: " + root.error().message);
     s->root_.emplace(std::move(*root));
     plan->root = s->root_->root();
@@ -128,8 +127,14 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
   child_out.Reset();
   child_err.Reset();
   s->pid_ = outcome.pid;
-  s->failure_ = outcome.failure;
-  if (!outcome.failure) control->Send(Started{outcome.pid});
+  if (outcome.failure) {
+    // Nothing ran, so there is no output to drain: end the streams and report at once (the
+    // child that failed, if any, is reaped like any other).
+    for (auto& sock : s->sockets_) sock.Reset();
+    control->Send(*outcome.failure);
+    return nullptr;
+  }
+  control->Send(Started{outcome.pid});
   std::thread([s] { s->Run(); }).detach();
   return s;
 }
@@ -160,11 +165,11 @@ void ExecSession::Run() {
     if (!tty_) stdin_sink_.Reset();  // end of file for the process
   });
 
-  std::optional<int> status;
-  if (pid_ > 0) {
+  int status;
+  {
     std::unique_lock lock(mu_);
     exited_cv_.wait(lock, [this] { return wait_status_.has_value(); });
-    status = wait_status_;
+    status = *wait_status_;
   }
   out.join();
   err.join();
@@ -175,7 +180,7 @@ void ExecSession::Run() {
   stdout_source_.Reset();
   stderr_source_.Reset();
   root_.reset();
-  control_->Send(failure_ ? *failure_ : FromWaitStatus(*status));
+  control_->Send(FromWaitStatus(status));
 }
 
 }  // namespace uvm::agent

@@ -67,7 +67,6 @@ class ExecSession : public std::enable_shared_from_this<ExecSession> {
   bool tty_ = false;
   std::optional<ContainerRoot> root_;
   pid_t pid_ = -1;
-  std::optional<Exit> failure_;
 
   std::mutex mu_;
   std::condition_variable exited_cv_;

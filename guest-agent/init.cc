@@ -53,8 +53,8 @@ Result<void> LeaveInitramfs(char** argv) {
   if (mount("tmpfs", "/newroot", "tmpfs", 0, "mode=0755") < 0) return ErrnoErr("mount /newroot");
   UVM_CHECK(CopyFile("/init", "/newroot/init"));
   unlink("/init");  // the initramfs copy would only take memory
-  for (const char* d : {"/newroot/dev", "/newroot/proc", "/newroot/sys", "/newroot/run",
-                        "/newroot/tmp"}) {
+  for (const char* d :
+       {"/newroot/dev", "/newroot/proc", "/newroot/sys", "/newroot/run", "/newroot/tmp"}) {
     mkdir(d, 0755);
   }
   if (chdir("/newroot") < 0) return ErrnoErr("chdir /newroot");

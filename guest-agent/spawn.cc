@@ -79,8 +79,7 @@ struct ChildArgs {
       ChildFail(fd, Stage::kHostname);
     }
   }
-  if (setgroups(0, nullptr) < 0 || setgid(p.credentials.gid) < 0 ||
-      setuid(p.credentials.uid) < 0) {
+  if (setgroups(0, nullptr) < 0 || setgid(p.credentials.gid) < 0 || setuid(p.credentials.uid) < 0) {
     ChildFail(fd, Stage::kCredentials);
   }
   if (chdir(p.cwd.c_str()) < 0) ChildFail(fd, Stage::kChdir);

@@ -34,7 +34,7 @@ inline constexpr char kDefaultPath[] =
 Result<SpawnPlan> PlanSpawn(const ExecRequest& request);
 
 struct SpawnOutcome {
-  pid_t pid = -1;  // > 0 when a child was created (it is registered with the reaper)
+  pid_t pid = -1;               // > 0 when a child was created (it is registered with the reaper)
   std::optional<Exit> failure;  // set when the process did not start; the child (if any) exits
 };
 

@@ -2,9 +2,7 @@
 
 namespace uvm::agent {
 namespace {
-bool Complete(const StdioFds& fds) {
-  return fds[0].valid() && fds[1].valid() && fds[2].valid();
-}
+bool Complete(const StdioFds& fds) { return fds[0].valid() && fds[1].valid() && fds[2].valid(); }
 }  // namespace
 
 void StreamTable::Expect(uint64_t exec_id) {

@@ -56,7 +56,8 @@ Result<Credentials> ResolveUser(const std::string& root, const std::string& spec
     if (!entry) return Err("user '" + user + "' is not in the image's /etc/passwd");
     auto entry_uid = Number((*entry)[2]);
     auto gid = Number((*entry)[3]);
-    if (!entry_uid || !gid) return Err("the image's /etc/passwd entry for '" + user + "' is malformed");
+    if (!entry_uid || !gid)
+      return Err("the image's /etc/passwd entry for '" + user + "' is malformed");
     c.uid = *entry_uid;
     c.gid = *gid;
   }

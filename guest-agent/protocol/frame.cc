@@ -64,8 +64,8 @@ Result<Message> ReadMessageImpl(int fd, std::optional<Deadline> deadline) {
 Result<std::string> EncodeFrame(const Message& message) {
   UVM_TRY(std::string payload, EncodeMessage(message));
   if (payload.size() > kMaxFrameBytes) {
-    return Err("agent message of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
-               std::to_string(kMaxFrameBytes));
+    return Err("agent message of " + std::to_string(payload.size()) +
+               " bytes exceeds the limit of " + std::to_string(kMaxFrameBytes));
   }
   uint32_t n = static_cast<uint32_t>(payload.size());
   std::string frame = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),

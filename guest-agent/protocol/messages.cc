@@ -17,8 +17,9 @@ struct EnumName {
 };
 
 constexpr EnumName<Role> kRoles[] = {{Role::kControl, "control"}, {Role::kStream, "stream"}};
-constexpr EnumName<StreamKind> kStreams[] = {
-    {StreamKind::kStdin, "stdin"}, {StreamKind::kStdout, "stdout"}, {StreamKind::kStderr, "stderr"}};
+constexpr EnumName<StreamKind> kStreams[] = {{StreamKind::kStdin, "stdin"},
+                                             {StreamKind::kStdout, "stdout"},
+                                             {StreamKind::kStderr, "stderr"}};
 constexpr EnumName<ExecError> kErrors[] = {{ExecError::kNone, "none"},
                                            {ExecError::kNotFound, "not_found"},
                                            {ExecError::kCannotExecute, "cannot_execute"},
@@ -113,9 +114,9 @@ json ToJson(const Hello& m) {
   return j;
 }
 json ToJson(const ExecRequest& m) {
-  json j = {{"type", "exec"}, {"argv", m.argv}, {"env", m.env},   {"cwd", m.cwd},
-            {"user", m.user}, {"tty", m.tty},   {"rows", m.rows}, {"cols", m.cols},
-            {"hostname", m.hostname}};
+  json j = {{"type", "exec"}, {"argv", m.argv}, {"env", m.env},
+            {"cwd", m.cwd},   {"user", m.user}, {"tty", m.tty},
+            {"rows", m.rows}, {"cols", m.cols}, {"hostname", m.hostname}};
   if (m.rootfs) {
     j["rootfs"] = {{"device", m.rootfs->device},
                    {"fstype", m.rootfs->fstype},
@@ -130,12 +131,9 @@ json ToJson(const ResizeRequest& m) {
   return {{"type", "resize"}, {"rows", m.rows}, {"cols", m.cols}};
 }
 json ToJson(const Exit& m) {
-  return {{"type", "exit"},
-          {"exit_code", m.exit_code},
-          {"signal", m.signal},
-          {"error", NameOf(kErrors, m.error)},
-          {"errno", m.error_errno},
-          {"message", m.message}};
+  return {{"type", "exit"},         {"exit_code", m.exit_code},
+          {"signal", m.signal},     {"error", NameOf(kErrors, m.error)},
+          {"errno", m.error_errno}, {"message", m.message}};
 }
 json ToJson(const ErrorReply& m) { return {{"type", "error"}, {"message", m.message}}; }
 

@@ -51,8 +51,8 @@ struct ExecRequest {
   std::string cwd = "/";
   std::string user;  // "", "uid[:gid]" or names from the image's /etc/passwd and /etc/group
   bool tty = false;
-  uint16_t rows = 0, cols = 0;  // initial window size with tty
-  std::string hostname;         // with rootfs only (needs its own UTS namespace)
+  uint16_t rows = 0, cols = 0;   // initial window size with tty
+  std::string hostname;          // with rootfs only (needs its own UTS namespace)
   std::optional<Rootfs> rootfs;  // absent: run in the agent's own root, no namespaces
 };
 
