@@ -33,6 +33,9 @@ build: deps
 images: deps
 	images/kernel/build-kernel.sh guest $(IMAGES) images/kernel/guest.config
 	images/build-initramfs.sh images/test-init/test_init.cc $(IMAGES)/test-initramfs.cpio.gz
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target uvm-agent
+	images/build-agent-initramfs.sh $(BUILD)/guest-agent/uvm-agent $(IMAGES)/agent-initramfs.cpio.gz
 	images/lab/build-lab.sh $(IMAGES)/lab
 
 # Boots the built guest kernel under uvm (inside the lab where this host's KVM cannot run Linux).
@@ -50,7 +53,7 @@ asan: deps
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DUVM_SANITIZE=ON >/dev/null
 	cmake --build $(BUILD)-asan -j$(JOBS) --target base_unit_tests boot_unit_tests \
 	  devices_unit_tests vmm_unit_tests virtio_unit_tests virtio_block_unit_tests \
-	  virtio_vsock_unit_tests
+	  virtio_vsock_unit_tests agent_protocol_unit_tests agent_unit_tests
 
 FUZZ_SECONDS ?= 30
 fuzz: deps

@@ -198,6 +198,7 @@ Result<Message> DecodeObject(const json& j) {
   }
   if (type == "signal") {
     SignalRequest m;
+    if (!j.contains("signal")) return Err("'signal' is missing");  // no default is meaningful
     UVM_CHECK(r.Int("signal", m.signal, 1, 64));
     return m;
   }

@@ -154,6 +154,7 @@ TEST(AgentProtocolTest, GarbageIsRefusedWithAReason) {
       {R"({"type":"exec","rootfs":"/dev/vdb"})", "'rootfs' must be an object"},
       {R"({"type":"exec","rootfs":{"overlay_mib":0}})", "'overlay_mib'"},
       {R"({"type":"signal","signal":0})", "'signal' must be an integer"},
+      {R"({"type":"signal"})", "'signal' is missing"},  // found by agent_frame_fuzz
       {R"({"type":"signal","signal":-9})", "'signal' must be an integer"},
       {R"({"type":"signal","signal":1.5})", "'signal' must be an integer"},
       {R"({"type":"hello","role":"admin"})", "unknown value 'admin'"},
