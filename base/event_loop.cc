@@ -44,14 +44,24 @@ Result<void> EventLoop::Add(int fd, uint32_t events, Callback callback) {
   epoll_event ev{};
   ev.events = events;
   ev.data.fd = fd;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) return ErrnoErr("epoll_ctl add");
-  callbacks_[fd] = std::move(callback);
+  // The callback is in place before epoll can report the fd.
+  {
+    std::lock_guard lock(callbacks_->mu);
+    callbacks_->by_fd[fd] = std::move(callback);
+  }
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
+    const int err = errno;
+    std::lock_guard lock(callbacks_->mu);
+    callbacks_->by_fd.erase(fd);
+    return ErrnoErr("epoll_ctl add", err);
+  }
   return {};
 }
 
 void EventLoop::Remove(int fd) {
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
-  callbacks_.erase(fd);
+  std::lock_guard lock(callbacks_->mu);
+  callbacks_->by_fd.erase(fd);
 }
 
 Result<void> EventLoop::Run(int timeout_ms, std::function<void()> on_timeout) {
@@ -72,11 +82,13 @@ Result<void> EventLoop::Run(int timeout_ms, std::function<void()> on_timeout) {
         continue;
       }
       // Look up each time: a callback may have removed this fd or another one.
-      auto it = callbacks_.find(fd);
-      if (it != callbacks_.end()) {
-        Callback cb = it->second;
-        cb(events[i].events);
+      Callback cb;
+      {
+        std::lock_guard lock(callbacks_->mu);
+        auto it = callbacks_->by_fd.find(fd);
+        if (it != callbacks_->by_fd.end()) cb = it->second;
       }
+      if (cb) cb(events[i].events);
     }
     if (stop) return {};
   }

@@ -1,9 +1,16 @@
 // An epoll loop for the device thread: fd readiness callbacks, and a thread-safe Stop().
+//
+// Add() and Remove() may be called from any thread (a vCPU thread resetting a device closes its
+// sockets). A callback is copied out under the lock and run without it, so after Remove() returns
+// a callback for that fd may still be running or about to run once on the loop thread: callbacks
+// must look their object up (by key, under the owner's lock) rather than trust the fd.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -36,9 +43,14 @@ class EventLoop {
   Result<void> Run(int timeout_ms = -1, std::function<void()> on_timeout = {});
 
  private:
+  struct Callbacks {
+    std::mutex mu;
+    std::map<int, Callback> by_fd;
+  };
+
   UniqueFd epoll_;
   EventFd stop_;
-  std::map<int, Callback> callbacks_;
+  std::unique_ptr<Callbacks> callbacks_ = std::make_unique<Callbacks>();  // stable across moves
 };
 
 }  // namespace uvm

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/epoll.h>
 
+#include <atomic>
 #include <thread>
+#include <vector>
 
 namespace uvm {
 namespace {
@@ -34,6 +36,43 @@ TEST(EventLoopTest, TimeoutCallbackRuns) {
     if (++timeouts == 2) loop->Stop();
   }));
   EXPECT_EQ(timeouts, 2);
+}
+
+// A vCPU thread resetting a device adds and removes fds while the loop thread dispatches: every
+// callback registered and signalled at the end must still run, removed ones must not.
+TEST(EventLoopTest, AddAndRemoveFromAnotherThreadWhileRunning) {
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop);
+  constexpr int kRounds = 200;
+  std::vector<EventFd> fds;
+  for (int i = 0; i < kRounds; ++i) {
+    auto ev = EventFd::Create();
+    ASSERT_TRUE(ev);
+    fds.push_back(std::move(*ev));
+  }
+  std::atomic<int> removed_ran{0};
+  std::atomic<int> kept_ran{0};
+  std::thread other([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      const bool keep = i == kRounds - 1;
+      ASSERT_TRUE(loop->Add(fds[i].fd(), EPOLLIN, [&, i, keep](uint32_t) {
+        fds[i].Consume();
+        if (keep) {
+          ++kept_ran;
+          loop->Stop();
+        } else {
+          ++removed_ran;
+        }
+      }));
+      if (!keep) loop->Remove(fds[i].fd());
+      fds[i].Signal();
+    }
+  });
+  ASSERT_TRUE(loop->Run());
+  other.join();
+  EXPECT_EQ(kept_ran.load(), 1);
+  // A callback removed before its fd was signalled can never have been dispatched.
+  EXPECT_EQ(removed_ran.load(), 0);
 }
 
 }  // namespace

@@ -31,9 +31,8 @@ Result<void> Validate(const BootOptions& o) {
     return Err("--memory " + std::to_string(o.memory_mib) + ": more than this host's " +
                std::to_string(host_bytes >> 20) + " MiB of RAM");
   }
-  // virtio-net and vsock are not built yet; refuse rather than ignore.
+  // virtio-net is not built yet; refuse rather than ignore.
   if (!o.net_tap.empty()) return Err("--net: virtio-net is not available in this build yet");
-  if (!o.vsock_uds.empty()) return Err("--vsock: virtio-vsock is not available in this build yet");
   return {};
 }
 
@@ -54,6 +53,7 @@ Result<int> RunBoot(const BootOptions& o) {
   if (!o.cmdline.empty()) config.cmdline += " " + o.cmdline;
   UVM_CHECK(Context(boot::CheckCmdline(config.cmdline), "--cmdline"));
   config.disks = o.disks;
+  config.vsock_uds = o.vsock_uds;
   config.memory_bytes = o.memory_mib << 20;
   config.cpus = o.cpus;
   config.console_in = STDIN_FILENO;

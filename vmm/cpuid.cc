@@ -3,8 +3,9 @@
 namespace uvm::vmm {
 namespace {
 
-constexpr uint32_t kLeaf1HypervisorBit = 1u << 31;  // ECX: running under a hypervisor
-constexpr uint32_t kLeaf1HttBit = 1u << 28;         // EDX: EBX[23:16] is valid
+constexpr uint32_t kLeaf1HypervisorBit = 1u << 31;   // ECX: running under a hypervisor
+constexpr uint32_t kLeaf1HttBit = 1u << 28;          // EDX: EBX[23:16] is valid
+constexpr uint32_t kLeaf1TscDeadlineBit = 1u << 24;  // ECX: LAPIC timer TSC-deadline mode
 constexpr uint32_t kTopologyLevelSmt = 1, kTopologyLevelCore = 2;
 
 // Number of bits needed to hold ids 0..n-1 (x2APIC id shift for a level with n members).
@@ -28,6 +29,10 @@ kvm_cpuid_entry2* FindCpuid(std::vector<kvm_cpuid_entry2>& entries, uint32_t fun
     if (e.function == function && (!indexed || e.index == index)) return &e;
   }
   return nullptr;
+}
+
+void EnableTscDeadline(std::vector<kvm_cpuid_entry2>& entries) {
+  if (kvm_cpuid_entry2* leaf1 = FindCpuid(entries, 1)) leaf1->ecx |= kLeaf1TscDeadlineBit;
 }
 
 void NormalizeCpuid(std::vector<kvm_cpuid_entry2>& entries, int cpu_index, int num_cpus) {

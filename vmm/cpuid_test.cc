@@ -70,6 +70,15 @@ TEST(CpuidTest, TopologyLeavesDescribeOneThreadPerCore) {
   EXPECT_EQ(FindCpuid(e, 0x8000001e)->eax, 5u);
 }
 
+TEST(CpuidTest, TscDeadlineBitIsAddedAndSurvivesNormalizing) {
+  auto e = HostLike();
+  FindCpuid(e, 1)->ecx &= ~(1u << 24);
+  EnableTscDeadline(e);
+  NormalizeCpuid(e, 1, 2);
+  EXPECT_TRUE(FindCpuid(e, 1)->ecx & (1u << 24));
+  EXPECT_TRUE(FindCpuid(e, 1)->ecx & (1u << 31));  // the other leaf-1 bits stay as they were
+}
+
 TEST(CpuidTest, PmuLeafZeroed) {
   auto e = HostLike();
   NormalizeCpuid(e, 0, 2);

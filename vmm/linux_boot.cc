@@ -8,6 +8,7 @@
 #include "boot/layout.h"
 #include "boot/mptable.h"
 #include "vmm/cpu_setup.h"
+#include "vmm/cpuid.h"
 
 namespace uvm::vmm {
 
@@ -30,8 +31,7 @@ Result<void> LoadLinux(Machine& machine, const LinuxImage& image) {
     std::memset(rest + (s.filesz - mapped), 0, s.memsz - s.filesz);
     return true;
   };
-  UVM_TRY(boot::LoadedKernel kernel,
-          Context(boot::LoadKernel(mem, image.kernel, place), "kernel"));
+  UVM_TRY(boot::LoadedKernel kernel, Context(boot::LoadKernel(mem, image.kernel, place), "kernel"));
   std::optional<boot::InitrdPlacement> initrd;
   if (image.initrd) {
     UVM_TRY(initrd, Context(boot::PlaceInitrd(mem, kernel, *image.initrd), "initrd"));
@@ -46,6 +46,7 @@ Result<void> LoadLinux(Machine& machine, const LinuxImage& image) {
   UVM_CHECK(boot::WriteMpTable(mem, cpus));
 
   UVM_TRY(auto supported, machine.kvm.SupportedCpuid());
+  if (machine.kvm.CheckExtension(KVM_CAP_TSC_DEADLINE_TIMER) > 0) EnableTscDeadline(supported);
   for (Vcpu& vcpu : machine.vcpus) {
     UVM_CHECK(SetupCpuidAndMsrs(vcpu, supported, cpus));
     UVM_CHECK(SetupLapicLints(vcpu));

@@ -3,11 +3,13 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "base/event_loop.h"
 #include "base/log.h"
@@ -16,6 +18,7 @@
 #include "devices/legacy/serial.h"
 #include "devices/virtio/block/block_device.h"
 #include "devices/virtio/block/disk.h"
+#include "devices/virtio/vsock/vsock_device.h"
 #include "vmm/console.h"
 #include "vmm/linux_boot.h"
 #include "vmm/runner.h"
@@ -87,11 +90,23 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
     disks.push_back(std::move(device));
   }
 
+  std::shared_ptr<devices::virtio::vsock::VsockDevice> vsock;
+  if (!config.vsock_uds.empty()) {
+    UVM_TRY(vsock, Context(devices::virtio::vsock::VsockDevice::Create(config.vsock_cid,
+                                                                       config.vsock_uds, loop),
+                           "--vsock"));
+    UVM_TRY(auto slot,
+            Context(AttachVirtioDevice(*machine, mmio, loop, slots.size(), vsock), "--vsock"));
+    cmdline += " " + slot->cmdline;
+    slots.push_back(std::move(slot));
+  }
+
   LinuxImage image{config.kernel, config.kernel_fd, config.initrd, cmdline};
   UVM_CHECK(LoadLinux(*machine, image));
   timer.Mark("kernel loaded");
 
-  ExitLatch latch;
+  ExitLatch own_latch;
+  ExitLatch& latch = config.latch ? *config.latch : own_latch;
   UVM_TRY(EventFd serial_irq, EventFd::Create());
   UVM_CHECK(machine->vm.RegisterIrqfd(serial_irq.fd(), devices::Serial::kCom1Irq));
   PanicWatcher panic;
@@ -117,35 +132,59 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
   UVM_CHECK(pio.Add(devices::DebugExit::kPort, 1, debug_exit, "debug-exit"));
   devices::Bus pio_bus = std::move(pio).Build();
   devices::Bus mmio_bus = std::move(mmio).Build();
-  ConsoleInput console(config.console_in, *serial, [&] {
-    latch.Report({ExitKind::kHostSignal, SIGINT, "stopped from the console (Ctrl-A x)"});
-  });
-  UVM_CHECK(console.Start(loop));
+  std::optional<ConsoleInput> console;
+  if (config.console_in >= 0) {
+    console.emplace(config.console_in, *serial, [&] {
+      latch.Report({ExitKind::kHostSignal, SIGINT, "stopped from the console (Ctrl-A x)"});
+    });
+    UVM_CHECK(console->Start(loop));
+  }
 
   // SIGINT/SIGTERM end the VM in an orderly way (terminal restored, threads joined).
   sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
   sigset_t old_mask;
-  pthread_sigmask(SIG_BLOCK, &signals, &old_mask);
-  UniqueFd sigfd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!sigfd.valid()) return ErrnoErr("signalfd");
-  UVM_CHECK(loop.Add(sigfd.get(), EPOLLIN, [&](uint32_t) {
-    signalfd_siginfo info{};
-    if (::read(sigfd.get(), &info, sizeof info) == sizeof info) {
-      latch.Report({ExitKind::kHostSignal, static_cast<int>(info.ssi_signo),
-                    "stopped by signal " + std::to_string(info.ssi_signo)});
-    }
-  }));
+  UniqueFd sigfd;
+  if (config.stop_on_signals) {
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, &old_mask);
+    sigfd.Reset(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!sigfd.valid()) return ErrnoErr("signalfd");
+    UVM_CHECK(loop.Add(sigfd.get(), EPOLLIN, [&](uint32_t) {
+      signalfd_siginfo info{};
+      if (::read(sigfd.get(), &info, sizeof info) == sizeof info) {
+        latch.Report({ExitKind::kHostSignal, static_cast<int>(info.ssi_signo),
+                      "stopped by signal " + std::to_string(info.ssi_signo)});
+      }
+    }));
+  }
+
+  // 5.2.4: a disk whose image grew or shrank on the host is announced to the guest with a
+  // configuration-change interrupt. The size is polled once a second: cheap (one fstat per disk)
+  // and independent of how the file was resized.
+  UniqueFd size_timer;
+  if (!disks.empty()) {
+    size_timer.Reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!size_timer.valid()) return ErrnoErr("timerfd_create");
+    const itimerspec every_second{{1, 0}, {1, 0}};
+    ::timerfd_settime(size_timer.get(), 0, &every_second, nullptr);
+    UVM_CHECK(loop.Add(size_timer.get(), EPOLLIN, [&](uint32_t) {
+      uint64_t expirations;
+      if (::read(size_timer.get(), &expirations, sizeof expirations) != sizeof expirations) return;
+      for (auto& disk : disks) disk->Resize();
+    }));
+  }
 
   timer.Mark("devices ready, starting vCPUs");
   LinuxVmResult result;
   // The tick lets console input blocked on a full UART FIFO make progress.
-  result.exit = RunMachine(*machine, {pio_bus, mmio_bus}, latch, loop, [&] { console.OnTick(); });
+  result.exit = RunMachine(*machine, {pio_bus, mmio_bus}, latch, loop, [&] {
+    if (console) console->OnTick();
+  });
   timer.Mark(std::string("VM ended: ") + ExitKindName(result.exit.kind));
-  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  if (config.stop_on_signals) pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   std::lock_guard lock(panic_mu);
   result.panicked = panic.panicked();
   return result;

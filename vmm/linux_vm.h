@@ -20,10 +20,18 @@ struct LinuxVmConfig {
   std::optional<std::span<const uint8_t>> initrd;
   std::string cmdline;
   std::vector<std::string> disks;  // PATH[,ro], one virtio-blk device each, in order (vda, vdb...)
+  std::string vsock_uds;           // non-empty: a virtio-vsock device whose host side listens here
+  uint64_t vsock_cid = 3;          // the guest's CID (virtio 1.2, 5.10.4: 3 is the first free one)
   uint64_t memory_bytes = 0;
   int cpus = 1;
-  int console_in = 0;
+  int console_in = 0;  // -1: no console input
   int console_out = 1;
+  // Host SIGINT/SIGTERM/SIGHUP stop the VM (uvm boot). `uvm run` turns them off: it forwards
+  // them to the container instead and stops the VM through `latch`.
+  bool stop_on_signals = true;
+  // Where the VM's exit is decided; a caller that wants to stop the VM from another thread passes
+  // its own and calls Report() on it. Null: RunLinuxVm uses a private one.
+  ExitLatch* latch = nullptr;
 };
 
 struct LinuxVmResult {

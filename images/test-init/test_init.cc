@@ -2,7 +2,8 @@
 // kernel command line (`uvmtest=MODE`; Linux hands unknown key=value parameters to init as
 // environment variables) and then ends the VM. Output goes to /dev/console.
 //
-//   bench     as its first act write "UVMBENCH" to the console (the benchmark's marker: init reached
+//   bench     as its first act write "UVMBENCH" to the console (the benchmark's marker: init
+//   reached
 //             user space), then power off through the debug-exit port
 //   info      print "UVMTEST cpus=N mem_kb=M" and power off through the debug-exit port
 //   exit=N    power off with status N through the debug-exit port
@@ -15,6 +16,9 @@
 //             /dev/vda, fsync, print "UVMTEST pattern flushed", then wait: the host kills the VMM
 //   twodisks  print the first 16 bytes of /dev/vda and of /dev/vdb, power off
 //   echo      read one line from the console and print "UVMTEST echo: LINE", then power off
+//   capacity  print /dev/vda's size in sectors, "UVMTEST capacity waiting", then wait (up to 60 s)
+//             for the host to resize the image and print "UVMTEST capacity now N"; power off
+//   vsock     vsock echo server and guest-to-host echo (see vsock_mode.h), power off when told
 #include <fcntl.h>
 #include <sys/io.h>
 #include <sys/mount.h>
@@ -28,6 +32,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include "vsock_mode.h"
 
 namespace {
 
@@ -174,6 +180,28 @@ int main() {
     }
     PowerOff(0);
   }
+  if (mode == "capacity") {
+    auto sectors = [] {
+      FILE* f = std::fopen("/sys/block/vda/size", "r");
+      long long n = -1;
+      if (f && std::fscanf(f, "%lld", &n) != 1) n = -1;
+      if (f) std::fclose(f);
+      return n;
+    };
+    mkdir("/sys", 0555);
+    mount("sysfs", "/sys", "sysfs", 0, nullptr);
+    const long long before = sectors();
+    std::printf("UVMTEST capacity %lld\nUVMTEST capacity waiting\n", before);
+    std::fflush(stdout);
+    long long now = before;
+    for (int i = 0; i < 600 && now == before; ++i) {
+      usleep(100 * 1000);
+      now = sectors();
+    }
+    std::printf("UVMTEST capacity now %lld\n", now);
+    PowerOff(0);
+  }
+  if (mode == "vsock") PowerOff(vsock_mode::Run());
   std::printf("UVMTEST unknown mode '%s'\n", mode.c_str());
   PowerOff(2);
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tests/e2e/linux_guests.h"
+#include "tests/support/background_process.h"
 #include "tests/support/process.h"
 
 namespace {
@@ -99,6 +100,20 @@ TEST_F(BlockE2eTest, TwoDisksAtOnce) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("UVMTEST /dev/vda 16: UVMDISK-HOST-123"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("UVMTEST /dev/vdb 16: SECOND-DISK-4567"), std::string::npos) << r.out;
+}
+
+TEST_F(BlockE2eTest, GrowingTheImageOnTheHostReachesTheGuest) {
+  // 8 MiB + 512 bytes at first; the guest sees the new size after a config-change interrupt.
+  uvm::testing::BackgroundProcess vm(
+      {UVM_BINARY, "boot", "--kernel", std::string(UVM_IMAGES) + "/vmlinux", "--initrd",
+       std::string(UVM_IMAGES) + "/test-initramfs.cpio.gz", "--memory", "256", "--disk", disk_,
+       "--cmdline", "uvmtest=capacity"});
+  ASSERT_TRUE(vm.WaitForOutput("UVMTEST capacity waiting", 300)) << vm.out();
+  EXPECT_NE(vm.out().find("UVMTEST capacity 16385\r\n"), std::string::npos) << vm.out();
+  ASSERT_EQ(truncate(disk_.c_str(), 32 << 20), 0);
+  ProcessResult r = vm.Wait(120);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("UVMTEST capacity now 65536"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -1,0 +1,289 @@
+#include "cli/run_command.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <sstream>
+
+#include "base/log.h"
+#include "boot/layout.h"
+#include "cli/boot_command.h"
+#include "cli/file_util.h"
+#include "cli/stdio_relay.h"
+#include "guest-agent/protocol/messages.h"
+#include "store/image_store.h"
+#include "vmm/agent/agent_client.h"
+#include "vmm/host_probe.h"
+#include "vmm/utility_vm.h"
+
+namespace uvm::cli {
+namespace {
+
+// The kernel command line of a utility VM: uvm's defaults, and quiet, since the console goes to
+// a log file nobody waits on.
+constexpr char kUtilityVmCmdline[] = "quiet";
+constexpr auto kAgentTimeout = std::chrono::seconds(120);
+
+Result<void> Validate(const RunOptions& o) {
+  if (o.cpus < 1 || o.cpus > boot::kMaxCpus) {
+    return Err("--cpus " + std::to_string(o.cpus) + ": must be 1 to " +
+               std::to_string(boot::kMaxCpus));
+  }
+  if ((o.memory_mib << 20) < boot::kMinRamBytes || o.memory_mib > (1u << 20)) {
+    return Err("--memory " + std::to_string(o.memory_mib) + ": must be at least " +
+               std::to_string(boot::kMinRamBytes >> 20) + " MiB");
+  }
+  if (o.isolation != "vm") {
+    return Err("--isolation " + o.isolation +
+               ": uvm runs every container in its own VM (only `vm` is supported)");
+  }
+  if (o.net != "none") {
+    return Err("--net " + o.net + ": only `none` is available in this build (virtio-net is coming)");
+  }
+  return {};
+}
+
+// docker run semantics: arguments after IMAGE replace the image's Cmd; the Entrypoint stays.
+std::vector<std::string> ContainerArgv(const store::ImageConfig& config,
+                                       const std::vector<std::string>& command) {
+  std::vector<std::string> argv = config.entrypoint;
+  const auto& rest = command.empty() ? config.cmd : command;
+  argv.insert(argv.end(), rest.begin(), rest.end());
+  return argv;
+}
+
+// The image's Env, then each -e: K=V sets K, a bare K copies K from uvm's environment (and is
+// left out when uvm has no K), as docker does.
+std::vector<std::string> ContainerEnv(const store::ImageConfig& config,
+                                      const std::vector<std::string>& flags) {
+  std::vector<std::string> env = config.env;
+  auto set = [&](const std::string& kv) {
+    const std::string key = kv.substr(0, kv.find('='));
+    for (auto& e : env) {
+      if (e.substr(0, e.find('=')) == key) {
+        e = kv;
+        return;
+      }
+    }
+    env.push_back(kv);
+  };
+  for (const auto& f : flags) {
+    if (f.find('=') != std::string::npos) {
+      set(f);
+    } else if (const char* v = std::getenv(f.c_str())) {
+      set(f + "=" + v);
+    }
+  }
+  return env;
+}
+
+std::string RandomId() {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return buf;
+}
+
+// /run/uvm/<id>: the VM's vsock socket and console log; removed when the run ends.
+class RuntimeDir {
+ public:
+  static Result<RuntimeDir> Create() {
+    ::mkdir("/run/uvm", 0755);
+    RuntimeDir d;
+    d.path_ = "/run/uvm/" + RandomId();
+    if (::mkdir(d.path_.c_str(), 0700) < 0) return ErrnoErr("mkdir " + d.path_);
+    return d;
+  }
+  RuntimeDir() = default;
+  RuntimeDir(RuntimeDir&& o) noexcept : path_(std::exchange(o.path_, {})) {}
+  ~RuntimeDir() {
+    if (path_.empty()) return;
+    for (const char* f : {"/vsock.sock", "/console.log"}) ::unlink((path_ + f).c_str());
+    ::rmdir(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Puts the host terminal in raw mode for -t and restores it however the run ends.
+class RawTerminal {
+ public:
+  explicit RawTerminal(int fd) : fd_(fd) {
+    if (!::isatty(fd) || ::tcgetattr(fd, &saved_) < 0) return;
+    termios raw = saved_;
+    ::cfmakeraw(&raw);
+    if (::tcsetattr(fd, TCSANOW, &raw) == 0) active_ = true;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(fd_, TCSANOW, &saved_);
+  }
+
+ private:
+  int fd_;
+  termios saved_{};
+  bool active_ = false;
+};
+
+std::pair<uint16_t, uint16_t> TerminalSize() {
+  winsize ws{};
+  for (int fd : {STDIN_FILENO, STDOUT_FILENO}) {
+    if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) return {ws.ws_row, ws.ws_col};
+  }
+  return {24, 80};
+}
+
+std::string ConsoleTail(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  if (s.size() > 2000) s = "..." + s.substr(s.size() - 2000);
+  return s;
+}
+
+}  // namespace
+
+Result<int> RunContainer(const RunOptions& o) {
+  UVM_CHECK(Validate(o));
+  const std::string images = SelfDir() + "/images";
+  const std::string kernel = images + "/vmlinux";
+  const std::string initrd = images + "/agent-initramfs.cpio.gz";
+  for (const auto& f : {kernel, initrd}) {
+    if (::access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
+  }
+  UVM_TRY(store::ImageStore store, store::ImageStore::Open(o.root, images));
+  UVM_TRY(store::ImageRecord image, store.Resolve(o.image));
+
+  agent::ExecRequest exec;
+  exec.argv = ContainerArgv(image.config, o.command);
+  if (exec.argv.empty()) {
+    return Err("no command: give one after the image name (" + o.image +
+               " has no Entrypoint or Cmd)");
+  }
+  exec.env = ContainerEnv(image.config, o.env);
+  exec.cwd = !o.workdir.empty() ? o.workdir
+             : !image.config.working_dir.empty() ? image.config.working_dir
+                                                 : "/";
+  exec.user = !o.user.empty() ? o.user : image.config.user;
+  exec.tty = o.tty;
+  if (o.tty) std::tie(exec.rows, exec.cols) = TerminalSize();
+  exec.rootfs = agent::Rootfs{"/dev/vda", "ext4", 256};
+
+  if (!vmm::ProbeHost().linux_direct()) {
+    return Err(
+        "this host's KVM cannot run Linux guests (see `uvm doctor`); run uvm inside the lab: "
+        "`uvm lab -- uvm run ...`");
+  }
+  exec.hostname = RandomId().substr(0, 12);
+
+  // Signals are for the container: block them before any thread starts (the VM's threads inherit
+  // the mask) and take them through the relay's signalfd.
+  BlockRelayedSignals();
+  UVM_TRY(RuntimeDir dir, RuntimeDir::Create());
+  const std::string uds = dir.path() + "/vsock.sock";
+  const std::string console_log = dir.path() + "/console.log";
+  UniqueFd console(::open(console_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!console.valid()) return ErrnoErr("open " + console_log);
+
+  vmm::UtilityVmSpec spec;
+  spec.kernel = kernel;
+  spec.initrd = initrd;
+  spec.cmdline = std::string(kDefaultCmdline) + " " + kUtilityVmCmdline;
+  spec.disks = {image.disk_path + ",ro"};
+  spec.vsock_uds = uds;
+  spec.memory_bytes = o.memory_mib << 20;
+  spec.cpus = o.cpus;
+  spec.console_fd = console.get();
+  UVM_TRY(auto vm, vmm::UtilityVm::Start(spec));
+  auto vm_failure = [&](const std::string& what) -> Error {
+    vm->Stop(what);
+    auto r = vm->Wait();
+    std::string why = !r ? r.error().message : vmm::ExitKindName(r->exit.kind);
+    if (r && r->panicked) why = "the guest kernel panicked";
+    Log(LogLevel::kDebug, "guest console:\n" + ConsoleTail(console_log));
+    return Error{what + " (the utility VM: " + why + "; run with -v for its console)"};
+  };
+
+  // The agent answers once the guest has booted; stop waiting as soon as the VM has ended.
+  std::optional<agent::AgentClient> client;
+  const auto deadline = std::chrono::steady_clock::now() + kAgentTimeout;
+  while (!client) {
+    // Signals wait in the blocked set until the relay runs; one meant to stop uvm while the VM
+    // is still booting ends the run here.
+    sigset_t pending;
+    sigpending(&pending);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      if (sigismember(&pending, sig)) {
+        vm->Stop("stopped by signal " + std::to_string(sig));
+        (void)vm->Wait();
+        return 128 + sig;
+      }
+    }
+    if (vm->finished()) return tl::unexpected(vm_failure("the utility VM ended before its agent answered"));
+    if (std::chrono::steady_clock::now() > deadline) {
+      return tl::unexpected(vm_failure("the guest agent did not answer within 120 s"));
+    }
+    auto c = agent::AgentClient::Connect(agent::AgentAddress::Vsock(uds),
+                                         std::chrono::milliseconds(500));
+    if (c) client.emplace(std::move(*c));
+  }
+  Log(LogLevel::kDebug, "agent ready");
+
+  auto started = client->Exec(exec);
+  if (!started) return tl::unexpected(vm_failure("exec: " + started.error().message));
+  agent::RemoteProcess& proc = *started;
+  if (proc.pid() == 0) {
+    auto exit = proc.WaitExit(std::chrono::seconds(10));
+    if (!exit) return tl::unexpected(vm_failure("exec: " + exit.error().message));
+    std::fprintf(stderr, "uvm: %s\n", agent::Describe(*exit).c_str());
+    return agent::ShellExitCode(*exit);
+  }
+
+  {
+    std::optional<RawTerminal> raw;
+    if (o.tty) raw.emplace(STDIN_FILENO);
+    RelayFds fds;
+    fds.host_in = o.interactive ? STDIN_FILENO : -1;
+    fds.container_in = proc.stdin_fd();
+    fds.container_out = proc.stdout_fd();
+    fds.container_err = proc.stderr_fd();
+    RelayHooks hooks;
+    int terminations = 0;
+    hooks.on_signal = [&](int signo) {
+      // docker: the first SIGINT/SIGTERM/SIGHUP goes to the process, a second one kills it.
+      const bool termination = signo == SIGINT || signo == SIGTERM || signo == SIGHUP;
+      if (termination && ++terminations > 1) signo = SIGKILL;
+      if (auto r = proc.Signal(signo); !r) Log(LogLevel::kWarn, "signal: " + r.error().message);
+    };
+    hooks.on_resize = [&] {
+      if (!o.tty) return;
+      auto [rows, cols] = TerminalSize();
+      (void)proc.Resize(rows, cols);
+    };
+    UVM_CHECK(RelayStdio(fds, hooks));
+    proc.CloseStdout();
+    proc.CloseStderr();
+  }
+  auto exit = proc.WaitExit(std::chrono::seconds(30));
+  if (!exit) return tl::unexpected(vm_failure("waiting for the exit status: " + exit.error().message));
+  vm->Stop("the container exited");
+  (void)vm->Wait();
+  if (exit->error != agent::ExecError::kNone) {
+    std::fprintf(stderr, "uvm: %s\n", agent::Describe(*exit).c_str());
+  }
+  return agent::ShellExitCode(*exit);
+}
+
+}  // namespace uvm::cli

@@ -1,0 +1,53 @@
+#include "vmm/utility_vm.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <csignal>
+
+namespace uvm::vmm {
+
+Result<std::unique_ptr<UtilityVm>> UtilityVm::Start(UtilityVmSpec spec) {
+  std::unique_ptr<UtilityVm> vm(new UtilityVm());
+  UVM_TRY(vm->kernel_, Context(MappedFile::Open(spec.kernel), "guest kernel " + spec.kernel));
+  UVM_TRY(vm->initrd_, Context(MappedFile::Open(spec.initrd), "initramfs " + spec.initrd));
+  vm->spec_ = std::move(spec);
+  UtilityVm* raw = vm.get();
+  vm->thread_ = std::thread([raw] {
+    LinuxVmConfig config;
+    config.kernel = raw->kernel_->bytes();
+    config.kernel_fd = raw->kernel_->fd();
+    config.initrd = raw->initrd_->bytes();
+    config.cmdline = raw->spec_.cmdline;
+    config.disks = raw->spec_.disks;
+    config.vsock_uds = raw->spec_.vsock_uds;
+    config.memory_bytes = raw->spec_.memory_bytes;
+    config.cpus = raw->spec_.cpus;
+    config.console_in = -1;
+    UniqueFd devnull;
+    if (raw->spec_.console_fd < 0) devnull.Reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    config.console_out = raw->spec_.console_fd >= 0 ? raw->spec_.console_fd : devnull.get();
+    config.stop_on_signals = false;
+    config.latch = &raw->latch_;
+    raw->result_ = RunLinuxVm(config);
+    raw->finished_ = true;
+  });
+  return vm;
+}
+
+UtilityVm::~UtilityVm() {
+  if (thread_.joinable()) {
+    Stop("uvm is done with the VM");
+    thread_.join();
+  }
+}
+
+void UtilityVm::Stop(const std::string& why) { latch_.Report({ExitKind::kHostSignal, 0, why}); }
+
+Result<LinuxVmResult> UtilityVm::Wait() {
+  if (thread_.joinable()) thread_.join();
+  if (!result_) return Err("the VM thread did not run");
+  return *result_;
+}
+
+}  // namespace uvm::vmm

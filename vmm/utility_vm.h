@@ -1,0 +1,61 @@
+// A utility VM run in the background of the uvm process: `uvm run` starts one, talks to its agent
+// over vsock while it runs, and stops it when the container is done. The guest console goes to a
+// file (never to the container's stdout); host signals are left to the caller.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/mapped_file.h"
+#include "base/result.h"
+#include "vmm/linux_vm.h"
+#include "vmm/vm_exit.h"
+
+namespace uvm::vmm {
+
+struct UtilityVmSpec {
+  std::string kernel;              // vmlinux or bzImage
+  std::string initrd;              // the agent initramfs
+  std::string cmdline;             // the whole kernel command line
+  std::vector<std::string> disks;  // PATH[,ro], in order (vda, vdb, ...)
+  std::string vsock_uds;           // host side of the vsock device
+  uint64_t memory_bytes = 0;
+  int cpus = 1;
+  int console_fd = -1;  // guest console output (a log file); -1: discarded
+};
+
+class UtilityVm {
+ public:
+  // Maps the kernel and initrd and starts the VM on its own thread. Errors in setting the VM up
+  // (bad kernel, disk, socket path) end the thread at once: see finished() and Wait().
+  static Result<std::unique_ptr<UtilityVm>> Start(UtilityVmSpec spec);
+  ~UtilityVm();  // stops the VM if it is still running, and waits for it
+
+  UtilityVm(const UtilityVm&) = delete;
+  UtilityVm& operator=(const UtilityVm&) = delete;
+
+  // Asks the VM to stop (any thread); the first reason given wins.
+  void Stop(const std::string& why);
+  // True once the VM thread has returned (the VM ended, or could not be set up).
+  bool finished() const { return finished_.load(); }
+  // Waits for the VM thread and returns how the VM ended.
+  Result<LinuxVmResult> Wait();
+
+ private:
+  UtilityVm() = default;
+
+  UtilityVmSpec spec_;
+  std::optional<MappedFile> kernel_;
+  std::optional<MappedFile> initrd_;
+  std::atomic<bool> finished_{false};
+  ExitLatch latch_;
+  std::thread thread_;
+  std::optional<Result<LinuxVmResult>> result_;
+};
+
+}  // namespace uvm::vmm
