@@ -3,7 +3,9 @@
 // `--listen-unix PATH` serves the same protocol on a unix socket (no VM, no PID 1 duties).
 //
 //   uvm-agent [--vsock-port N] [--listen-unix PATH] [--run-dir DIR]
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -66,6 +68,9 @@ int main(int argc, char** argv) {
     if (auto r = MountSystem(); !r) return Fatal(r.error().message);
   } else {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    // Outside a VM, container mounts must not outlive the agent or show up on the host: keep
+    // them in a mount namespace of the agent's own (where that is allowed).
+    if (unshare(CLONE_NEWNS) == 0) mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
   }
   signal(SIGPIPE, SIG_IGN);
   mkdir(run_dir.c_str(), 0700);

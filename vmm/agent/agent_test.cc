@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -304,6 +305,86 @@ TEST_F(AgentTest, WrongVersionAndGarbageAreRefused) {
   EXPECT_EQ(read(fd->get(), &c, 1), 0);
   Ran r = Run(Cmd({"/bin/true"}));
   EXPECT_EQ(r.exit.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace uvm::agent
+
+namespace uvm::agent {
+namespace {
+
+// The container path (rootfs device, overlay, namespaces, pivot_root) on the host: the image is
+// an ext4 file on a read-only loop device. Skipped where loop devices cannot be set up.
+class AgentRootfsTest : public AgentTest {
+ protected:
+  void SetUp() override {
+    AgentTest::SetUp();
+    const std::string image = dir_ + "/image.ext4";
+    std::string build = std::string(UVM_SOURCE_DIR) + "/tests/support/make-busybox-image.sh " +
+                        dir_ + " " + image;
+    ASSERT_EQ(system(build.c_str()), 0) << build;
+    FILE* p = popen(("losetup -r -f --show " + image + " 2>/dev/null").c_str(), "r");
+    char line[256] = {};
+    if (p && fgets(line, sizeof line, p)) loop_ = std::string(line).substr(0, strcspn(line, "\n"));
+    if (p) pclose(p);
+    if (loop_.empty()) GTEST_SKIP() << "no loop device available for the image";
+  }
+  void TearDown() override {
+    if (!loop_.empty()) {
+      EXPECT_EQ(system(("losetup -d " + loop_).c_str()), 0);
+    }
+    AgentTest::TearDown();
+  }
+  ExecRequest InContainer(std::vector<std::string> argv) {
+    ExecRequest r = Cmd(std::move(argv));
+    r.rootfs = Rootfs{loop_, "ext4", 16};
+    r.hostname = "uvm-test";
+    return r;
+  }
+  std::string loop_;
+};
+
+TEST_F(AgentRootfsTest, ContainerIsPid1WithItsOwnRootHostnameAndWritableOverlay) {
+  Ran r = Run(InContainer({"/bin/sh", "-c",
+                           "echo pid=$$; hostname; ls /; echo x > /bin/new && cat /bin/new; "
+                           "ls /proc | grep -c '^[0-9]'; exit 7"}));
+  EXPECT_EQ(r.exit.exit_code, 7) << r.exit.message << r.err;
+  EXPECT_EQ(r.out, "pid=1\nuvm-test\nbin\ndev\netc\nlost+found\nproc\nsys\nx\n3\n") << r.err;
+  // The next container starts from the image again; the image itself was never written.
+  r = Run(InContainer({"/bin/sh", "-c", "test -e /bin/new && echo leaked || echo clean"}));
+  EXPECT_EQ(r.out, "clean\n");
+  // The agent cleaned up its mounts.
+  EXPECT_EQ(system(("grep -q '" + dir_ + "/run' /proc/self/mountinfo").c_str()) != 0, true);
+}
+
+TEST_F(AgentRootfsTest, UserNamesComeFromTheImageAndFailuresMap) {
+  ExecRequest req = InContainer({"id"});
+  req.user = "nobody";
+  // No supplementary groups: the agent clears them and does not read /etc/group memberships.
+  EXPECT_EQ(Run(req).out, "uid=65534(nobody) gid=65534\n");
+  EXPECT_EQ(ShellExitCode(Run(InContainer({"no-such-tool"})).exit), 127);
+  EXPECT_EQ(ShellExitCode(Run(InContainer({"/etc/passwd"})).exit), 126);
+  req.user = "ghost";
+  Ran r = Run(req);
+  EXPECT_EQ(r.exit.error, ExecError::kSetup);
+  EXPECT_NE(r.exit.message.find("'ghost' is not in the image's /etc/passwd"), std::string::npos)
+      << r.exit.message;
+}
+
+TEST_F(AgentRootfsTest, SignalFromTheHostKillsTheNamespaceInit) {
+  // The container's process is init of its PID namespace: a signal it sends itself is ignored
+  // (like docker's PID 1), but the agent signals it from outside, where SIGKILL always works.
+  AgentClient client = Client();
+  auto p = client.Exec(InContainer({"/bin/sh", "-c", "kill -9 $$; echo survived; sleep 100"}));
+  ASSERT_TRUE(p) << p.error().message;
+  char buf[64];
+  ssize_t n = read(p->stdout_fd(), buf, sizeof buf);
+  ASSERT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))), "survived\n");
+  ASSERT_TRUE(p->Signal(SIGKILL));
+  ASSERT_TRUE(RelayStdio(*p, -1, STDOUT_FILENO, STDERR_FILENO));
+  auto exit = p->WaitExit(10s);
+  ASSERT_TRUE(exit) << exit.error().message;
+  EXPECT_EQ(exit->signal, 9);
 }
 
 }  // namespace
