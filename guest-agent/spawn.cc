@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -48,7 +49,8 @@ struct ChildArgs {
   _exit(127);
 }
 
-// Runs in the cloned child: system calls only.
+// Runs in the cloned child, which shares the agent's memory: system calls only, nothing that
+// allocates or takes a lock.
 [[noreturn]] void ChildMain(const ChildArgs& a) {
   const SpawnPlan& p = *a.plan;
   const int fd = a.report_fd;
@@ -203,19 +205,29 @@ SpawnOutcome Spawn(Reaper& reaper, const SpawnPlan& plan, Reaper::OnExit on_exit
   for (const auto& s : plan.env) args.env.push_back(const_cast<char*>(s.c_str()));
   args.env.push_back(nullptr);
 
-  unsigned long flags = SIGCHLD;
+  // Like posix_spawn: the child shares our memory (CLONE_VM) on a stack of its own and we are
+  // suspended until it execs or exits (CLONE_VFORK), so no page of this multi-threaded process
+  // is copied or write-protected. glibc's fork() could not create the PID namespace anyway.
+  int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
   if (!plan.root.empty()) flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+  constexpr size_t kChildStack = 256 * 1024;
+  void* stack = mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    out.failure = Failure(plan, Stage::kSession, errno);
+    return out;
+  }
   int clone_errno = 0;
-  // Raw clone(2) without a new stack behaves like fork() but takes namespace flags; glibc's
-  // fork() cannot create a PID namespace whose init is the child itself.
   out.pid = reaper.Spawn(
       [&]() -> pid_t {
-        long pid = syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
-        if (pid == 0) ChildMain(args);
+        pid_t pid = clone(
+            [](void* a) -> int { ChildMain(*static_cast<const ChildArgs*>(a)); },
+            static_cast<char*>(stack) + kChildStack, flags, &args);
         if (pid < 0) clone_errno = errno;
-        return static_cast<pid_t>(pid);
+        return pid;
       },
       std::move(on_exit));
+  munmap(stack, kChildStack);
   if (out.pid < 0) {
     out.failure = Failure(plan, Stage::kSession, clone_errno);
     out.failure->message = std::string("clone failed: ") + std::strerror(clone_errno);
