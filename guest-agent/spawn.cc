@@ -1,7 +1,6 @@
 #include "guest-agent/spawn.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -81,7 +80,12 @@ struct ChildArgs {
       ChildFail(fd, Stage::kHostname);
     }
   }
-  if (setgroups(0, nullptr) < 0 || setgid(p.credentials.gid) < 0 || setuid(p.credentials.uid) < 0) {
+  // Raw system calls, not glibc's setgroups/setgid/setuid: those change the credentials of every
+  // thread of the process by signalling the threads glibc knows of — the agent's, in the memory
+  // this child shares. In the VM the agent's main thread has tid 1, which in the child's new PID
+  // namespace is the child itself, and the wrappers wait forever for an answer.
+  if (syscall(SYS_setgroups, 0, nullptr) < 0 || syscall(SYS_setgid, p.credentials.gid) < 0 ||
+      syscall(SYS_setuid, p.credentials.uid) < 0) {
     ChildFail(fd, Stage::kCredentials);
   }
   if (chdir(p.cwd.c_str()) < 0) ChildFail(fd, Stage::kChdir);
