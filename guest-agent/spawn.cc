@@ -224,9 +224,8 @@ SpawnOutcome Spawn(Reaper& reaper, const SpawnPlan& plan, Reaper::OnExit on_exit
   int clone_errno = 0;
   out.pid = reaper.Spawn(
       [&]() -> pid_t {
-        pid_t pid = clone(
-            [](void* a) -> int { ChildMain(*static_cast<const ChildArgs*>(a)); },
-            static_cast<char*>(stack) + kChildStack, flags, &args);
+        pid_t pid = clone([](void* a) -> int { ChildMain(*static_cast<const ChildArgs*>(a)); },
+                          static_cast<char*>(stack) + kChildStack, flags, &args);
         if (pid < 0) clone_errno = errno;
         return pid;
       },

@@ -51,14 +51,13 @@ class AgentE2eTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = new std::string(tmpl);
     const std::string image = *dir_ + "/image.ext4";
-    std::string build = std::string(UVM_SOURCE_DIR) + "/tests/support/make-busybox-image.sh " +
-                        *dir_ + " " + image;
+    std::string build =
+        std::string(UVM_SOURCE_DIR) + "/tests/support/make-busybox-image.sh " + *dir_ + " " + image;
     ASSERT_EQ(system(build.c_str()), 0) << build;
-    vm_ = new BackgroundProcess({UVM_BINARY, "boot", "--kernel",
-                                 std::string(UVM_IMAGES) + "/vmlinux", "--initrd",
-                                 std::string(UVM_IMAGES) + "/agent-initramfs.cpio.gz", "--memory",
-                                 "256", "--cpus", "2", "--vsock", *dir_ + "/vsock.sock", "--disk",
-                                 image + ",ro"});
+    vm_ = new BackgroundProcess(
+        {UVM_BINARY, "boot", "--kernel", std::string(UVM_IMAGES) + "/vmlinux", "--initrd",
+         std::string(UVM_IMAGES) + "/agent-initramfs.cpio.gz", "--memory", "256", "--cpus", "2",
+         "--vsock", *dir_ + "/vsock.sock", "--disk", image + ",ro"});
     ASSERT_TRUE(vm_->started());
   }
   static void TearDownTestSuite() {

@@ -320,8 +320,8 @@ class AgentRootfsTest : public AgentTest {
   void SetUp() override {
     AgentTest::SetUp();
     const std::string image = dir_ + "/image.ext4";
-    std::string build = std::string(UVM_SOURCE_DIR) + "/tests/support/make-busybox-image.sh " +
-                        dir_ + " " + image;
+    std::string build =
+        std::string(UVM_SOURCE_DIR) + "/tests/support/make-busybox-image.sh " + dir_ + " " + image;
     ASSERT_EQ(system(build.c_str()), 0) << build;
     FILE* p = popen(("losetup -r -f --show " + image + " 2>/dev/null").c_str(), "r");
     char line[256] = {};
