@@ -9,7 +9,7 @@ IMAGES := $(BUILD)/images
 PACKAGES := cmake make g++ clang pkg-config libelf-dev libfdt-dev libexpected-dev libaio-dev \
   zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev \
   libarchive-dev libclang-rt-14-dev linux-source-6.1 flex bison bc libssl-dev libelf-dev cpio \
-  xz-utils kmod qemu-system-x86
+  xz-utils kmod qemu-system-x86 busybox-static file
 
 .PHONY: all deps build images demo test bench fuzz asan clean
 
