@@ -9,7 +9,7 @@ IMAGES := $(BUILD)/images
 PACKAGES := cmake make g++ clang pkg-config libelf-dev libfdt-dev libexpected-dev libaio-dev \
   zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev \
   libarchive-dev libclang-rt-14-dev linux-source-6.1 flex bison bc libssl-dev libelf-dev cpio \
-  xz-utils kmod qemu-system-x86 libacl1-dev e2fsprogs busybox-static umoci skopeo
+  xz-utils kmod qemu-system-x86 libacl1-dev e2fsprogs busybox-static umoci skopeo file
 
 .PHONY: all deps build images demo test bench fuzz asan clean
 
@@ -34,6 +34,9 @@ build: deps
 images: deps
 	images/kernel/build-kernel.sh guest $(IMAGES) images/kernel/guest.config
 	images/build-initramfs.sh images/test-init/test_init.cc $(IMAGES)/test-initramfs.cpio.gz
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target uvm-agent
+	images/build-agent-initramfs.sh $(BUILD)/guest-agent/uvm-agent $(IMAGES)/agent-initramfs.cpio.gz
 	images/lab/build-lab.sh $(IMAGES)/lab
 	images/busybox/build-busybox-image.sh $(IMAGES)/busybox-rootfs.tar
 
@@ -52,7 +55,8 @@ asan: deps
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DUVM_SANITIZE=ON >/dev/null
 	cmake --build $(BUILD)-asan -j$(JOBS) --target base_unit_tests boot_unit_tests \
 	  devices_unit_tests vmm_unit_tests virtio_unit_tests virtio_block_unit_tests \
-	  virtio_vsock_unit_tests cli_unit_tests store_unit_tests snapshot_unit_tests virtio_net_unit_tests
+	  virtio_vsock_unit_tests cli_unit_tests store_unit_tests snapshot_unit_tests virtio_net_unit_tests \
+	  agent_protocol_unit_tests agent_unit_tests
 
 FUZZ_SECONDS ?= 30
 fuzz: deps

@@ -43,6 +43,7 @@ uvm_fuzz_twin(uvm_store LINKS uvm_base nlohmann_json::nlohmann_json uvm_libarchi
 # The snapshot state-file parser: pure code, without the KVM side of uvm_snapshot.
 uvm_fuzz_twin(uvm_snapshot SOURCES format.cc state_file.cc vcpu_state.cc vm_state.cc
               LINKS uvm_base uvm_libz)
+uvm_fuzz_twin(uvm_agent_protocol LINKS uvm_base nlohmann_json::nlohmann_json)
 
 uvm_fuzz_target(boot_kernel_fuzz LIBS uvm_boot_fuzz)
 uvm_fuzz_target(virtio_chain_fuzz LIBS uvm_virtio_fuzz)
@@ -53,3 +54,4 @@ uvm_fuzz_target(net_tx_fuzz LIBS uvm_virtio_net_fuzz)
 uvm_fuzz_target(store_json_fuzz LIBS uvm_store_fuzz)
 uvm_fuzz_target(store_layer_fuzz LIBS uvm_store_fuzz)
 uvm_fuzz_target(snapshot_state_fuzz LIBS uvm_snapshot_fuzz)
+uvm_fuzz_target(agent_frame_fuzz LIBS uvm_agent_protocol_fuzz)

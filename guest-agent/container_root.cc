@@ -1,0 +1,104 @@
+#include "guest-agent/container_root.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+namespace uvm::agent {
+namespace {
+
+Result<void> MakeDir(const std::string& path, mode_t mode = 0755) {
+  if (mkdir(path.c_str(), mode) < 0 && errno != EEXIST) return ErrnoErr("mkdir " + path);
+  return {};
+}
+
+}  // namespace
+
+ContainerRoot::ContainerRoot(ContainerRoot&& o) noexcept
+    : dir_(std::move(o.dir_)), root_(std::move(o.root_)), mounts_(std::move(o.mounts_)) {
+  o.dir_.clear();
+  o.mounts_.clear();
+}
+
+ContainerRoot::~ContainerRoot() {
+  for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) umount2(it->c_str(), MNT_DETACH);
+  // rmdir, never a recursive delete: if a detach failed, the image stays untouched.
+  if (!dir_.empty()) {
+    for (const char* sub : {"/image", "/rw", "/root", ""}) rmdir((dir_ + sub).c_str());
+  }
+}
+
+Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& dir) {
+  if (fs.device.empty() || fs.device[0] != '/') {
+    return Err("rootfs device '" + fs.device + "' must be an absolute path");
+  }
+  if (fs.fstype.empty() || fs.fstype.find_first_of(",/") != std::string::npos) {
+    return Err("rootfs fstype '" + fs.fstype + "' is not a filesystem type");
+  }
+  ContainerRoot r;
+  UVM_CHECK(MakeDir(dir, 0700));
+  r.dir_ = dir;
+  const std::string image = dir + "/image", rw = dir + "/rw", root = dir + "/root";
+  r.root_ = root;
+  for (const auto& d : {image, rw, root}) UVM_CHECK(MakeDir(d));
+
+  auto mount_at = [&r](const std::string& source, const std::string& target, const char* type,
+                       unsigned long flags, const std::string& data) -> Result<void> {
+    if (mount(source.c_str(), target.c_str(), type, flags, data.empty() ? nullptr : data.c_str())) {
+      return ErrnoErr(std::string("mounting ") + source + " (" + type + ") on " + target);
+    }
+    r.mounts_.push_back(target);
+    return {};
+  };
+
+  UVM_CHECK(mount_at(fs.device, image, fs.fstype.c_str(), MS_RDONLY, ""));
+  UVM_CHECK(mount_at("tmpfs", rw, "tmpfs", MS_NOSUID | MS_NODEV,
+                     "mode=0755,size=" + std::to_string(fs.overlay_mib) + "m"));
+  UVM_CHECK(MakeDir(rw + "/upper"));
+  UVM_CHECK(MakeDir(rw + "/work"));
+  UVM_CHECK(mount_at("overlay", root, "overlay", 0,
+                     "lowerdir=" + image + ",upperdir=" + rw + "/upper,workdir=" + rw + "/work"));
+
+  // A small /dev of its own: the agent's devtmpfs would show the VM's disks to the container.
+  const std::string dev = root + "/dev";
+  UVM_CHECK(MakeDir(dev));
+  UVM_CHECK(mount_at("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1m"));
+  struct Node {
+    const char* name;
+    unsigned major, minor;
+  } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+               {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+  for (const auto& n : nodes) {
+    std::string path = dev + "/" + n.name;
+    if (mknod(path.c_str(), S_IFCHR | 0666, makedev(n.major, n.minor)) < 0) {
+      return ErrnoErr("mknod " + path);
+    }
+    chmod(path.c_str(), 0666);  // mknod's mode is filtered by the umask
+  }
+  struct Link {
+    const char* target;
+    const char* name;
+  } links[] = {{"/proc/self/fd", "fd"},
+               {"/proc/self/fd/0", "stdin"},
+               {"/proc/self/fd/1", "stdout"},
+               {"/proc/self/fd/2", "stderr"},
+               {"pts/ptmx", "ptmx"}};
+  for (const auto& l : links) {
+    std::string path = dev + "/" + l.name;
+    if (symlink(l.target, path.c_str()) < 0) return ErrnoErr("symlink " + path);
+  }
+  UVM_CHECK(MakeDir(dev + "/pts"));
+  UVM_CHECK(mount_at("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                     "newinstance,ptmxmode=0666,mode=0620"));
+  UVM_CHECK(MakeDir(dev + "/shm", 01777));
+  UVM_CHECK(mount_at("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"));
+
+  UVM_CHECK(MakeDir(root + "/proc", 0555));  // the child mounts its own (its PID namespace)
+  UVM_CHECK(MakeDir(root + "/sys", 0555));
+  UVM_CHECK(
+      mount_at("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
+  return r;
+}
+
+}  // namespace uvm::agent

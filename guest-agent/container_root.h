@@ -1,0 +1,32 @@
+// The root filesystem of one container (DESIGN.md §7): the image's block device mounted read-only,
+// a size-limited tmpfs holding the overlay's upper and work directories, the overlay on top, and a
+// minimal /dev and read-only /sys inside it. Mounted in the agent's own mount namespace; the
+// container's process gets a copy (CLONE_NEWNS), pivot_roots into it and mounts its own /proc.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "guest-agent/protocol/messages.h"
+
+namespace uvm::agent {
+
+class ContainerRoot {
+ public:
+  // Mounts everything under `dir` (created; the root is `dir`/root).
+  static Result<ContainerRoot> Mount(const Rootfs& rootfs, const std::string& dir);
+
+  ContainerRoot(ContainerRoot&& o) noexcept;
+  ContainerRoot& operator=(ContainerRoot&&) = delete;
+  ~ContainerRoot();  // detaches every mount (lazily: a process may still hold files) and cleans up
+
+  const std::string& root() const { return root_; }
+
+ private:
+  ContainerRoot() = default;
+  std::string dir_, root_;
+  std::vector<std::string> mounts_;  // in mount order; detached in reverse
+};
+
+}  // namespace uvm::agent

@@ -1,0 +1,186 @@
+#include "guest-agent/exec_session.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+#include <thread>
+
+#include "guest-agent/relay.h"
+#include "guest-agent/spawn.h"
+
+namespace uvm::agent {
+namespace {
+
+// How long the host has to open the stdio connections after ExecAccepted.
+constexpr auto kStreamTimeout = std::chrono::seconds(10);
+
+Exit SetupFailure(const std::string& message) {
+  Exit e;
+  e.error = ExecError::kSetup;
+  e.message = message;
+  return e;
+}
+
+struct Pipe {
+  UniqueFd read, write;
+};
+
+Result<Pipe> MakePipe() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return ErrnoErr("pipe");
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// A pty pair, both ends close-on-exec from the start (openpty() cannot do that atomically, and
+// another thread may be cloning at any moment).
+Result<Pipe> MakePty(uint16_t rows, uint16_t cols) {
+  UniqueFd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master.valid()) return ErrnoErr("posix_openpt");
+  if (grantpt(master.get()) < 0 || unlockpt(master.get()) < 0) return ErrnoErr("unlockpt");
+  char name[64];
+  if (ptsname_r(master.get(), name, sizeof name) != 0) return ErrnoErr("ptsname");
+  UniqueFd slave(open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave.valid()) return ErrnoErr(std::string("open ") + name);
+  if (rows && cols) {
+    winsize ws{rows, cols, 0, 0};
+    ioctl(master.get(), TIOCSWINSZ, &ws);
+  }
+  return Pipe{std::move(master), std::move(slave)};
+}
+
+Exit FromWaitStatus(int status) {
+  Exit e;
+  if (WIFSIGNALED(status)) {
+    e.signal = WTERMSIG(status);
+  } else {
+    e.exit_code = WEXITSTATUS(status);
+  }
+  return e;
+}
+
+}  // namespace
+
+Result<void> ControlChannel::Send(const Message& message) {
+  std::lock_guard lock(write_mu_);
+  return WriteMessage(fd_.get(), message);
+}
+
+std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
+                                                std::shared_ptr<ControlChannel> control,
+                                                uint64_t id, const ExecRequest& request) {
+  std::shared_ptr<ExecSession> s(new ExecSession(ctx, control));
+  auto fail = [&](const std::string& message) -> std::shared_ptr<ExecSession> {
+    control->Send(SetupFailure(message));
+    return nullptr;
+  };
+  auto sockets = ctx.streams.Take(id, std::chrono::steady_clock::now() + kStreamTimeout);
+  if (!sockets) return fail(sockets.error().message);
+  s->sockets_ = std::move(*sockets);
+
+  auto plan = PlanSpawn(request);
+  if (!plan) return fail(plan.error().message);
+  if (request.rootfs) {
+    auto root = ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id));
+    if (!root) return fail("container root: " + root.error().message);
+    s->root_.emplace(std::move(*root));
+    plan->root = s->root_->root();
+  }
+  auto credentials = ResolveUser(plan->root, request.user);
+  if (!credentials) return fail(credentials.error().message);
+  plan->credentials = *credentials;
+
+  // The child's ends live only until the spawn: afterwards the agent holds none of them, so the
+  // output pipes (or the pty) reach end of file exactly when the container's processes are gone.
+  UniqueFd child_in, child_out, child_err;
+  s->tty_ = request.tty;
+  if (request.tty) {
+    auto pty = MakePty(request.rows, request.cols);
+    if (!pty) return fail(pty.error().message);
+    s->stdout_source_ = std::move(pty->read);
+    s->stdin_sink_.Reset(dup(s->stdout_source_.get()));
+    fcntl(s->stdin_sink_.get(), F_SETFD, FD_CLOEXEC);
+    child_in = std::move(pty->write);
+    plan->stdio[0] = plan->stdio[1] = plan->stdio[2] = child_in.get();
+  } else {
+    auto in = MakePipe(), out = MakePipe(), err = MakePipe();
+    if (!in || !out || !err) return fail("cannot create stdio pipes");
+    s->stdin_sink_ = std::move(in->write);
+    child_in = std::move(in->read);
+    s->stdout_source_ = std::move(out->read);
+    child_out = std::move(out->write);
+    s->stderr_source_ = std::move(err->read);
+    child_err = std::move(err->write);
+    plan->stdio[0] = child_in.get();
+    plan->stdio[1] = child_out.get();
+    plan->stdio[2] = child_err.get();
+  }
+  plan->tty = request.tty;
+  // Writes to the process's stdin wait in poll() so that cancellation can interrupt them.
+  fcntl(s->stdin_sink_.get(), F_SETFL, fcntl(s->stdin_sink_.get(), F_GETFL) | O_NONBLOCK);
+
+  SpawnOutcome outcome = Spawn(ctx.reaper, *plan, [s](int status) { s->OnExit(status); });
+  child_in.Reset();
+  child_out.Reset();
+  child_err.Reset();
+  s->pid_ = outcome.pid;
+  if (outcome.failure) {
+    // Nothing ran, so there is no output to drain: end the streams and report at once (the
+    // child that failed, if any, is reaped like any other).
+    for (auto& sock : s->sockets_) sock.Reset();
+    control->Send(*outcome.failure);
+    return nullptr;
+  }
+  control->Send(Started{outcome.pid});
+  std::thread([s] { s->Run(); }).detach();
+  return s;
+}
+
+void ExecSession::OnExit(int wait_status) {
+  std::lock_guard lock(mu_);
+  wait_status_ = wait_status;
+  exited_cv_.notify_all();
+}
+
+void ExecSession::Signal(int sig) {
+  if (pid_ > 0) ctx_.reaper.Kill(pid_, sig);
+}
+
+Result<void> ExecSession::Resize(uint16_t rows, uint16_t cols) {
+  if (!tty_) return Err("resize: the process has no terminal");
+  winsize ws{rows, cols, 0, 0};
+  if (ioctl(stdout_source_.get(), TIOCSWINSZ, &ws) < 0) return ErrnoErr("resize");
+  return {};
+}
+
+void ExecSession::Run() {
+  auto cancel = EventFd::Create();
+  std::thread out([this] { RelayOutput(stdout_source_.get(), sockets_[1].get()); });
+  std::thread err([this] { RelayOutput(stderr_source_.get(), sockets_[2].get()); });
+  std::thread in([this, &cancel] {
+    RelayInput(sockets_[0].get(), stdin_sink_.get(), cancel ? cancel->fd() : -1, tty_);
+    if (!tty_) stdin_sink_.Reset();  // end of file for the process
+  });
+
+  int status;
+  {
+    std::unique_lock lock(mu_);
+    exited_cv_.wait(lock, [this] { return wait_status_.has_value(); });
+    status = *wait_status_;
+  }
+  out.join();
+  err.join();
+  if (cancel) cancel->Signal();
+  in.join();
+  for (auto& s : sockets_) s.Reset();
+  stdin_sink_.Reset();
+  stdout_source_.Reset();
+  stderr_source_.Reset();
+  root_.reset();
+  control_->Send(FromWaitStatus(status));
+}
+
+}  // namespace uvm::agent

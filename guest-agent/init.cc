@@ -1,0 +1,86 @@
+#include "guest-agent/init.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "base/unique_fd.h"
+
+namespace uvm::agent {
+namespace {
+
+constexpr char kSwitchedEnv[] = "UVM_AGENT_SWITCHED";
+
+Result<void> CopyFile(const char* from, const char* to) {
+  UniqueFd in(open(from, O_RDONLY | O_CLOEXEC));
+  if (!in.valid()) return ErrnoErr(std::string("open ") + from);
+  struct stat st;
+  if (fstat(in.get(), &st) < 0) return ErrnoErr(std::string("stat ") + from);
+  UniqueFd out(open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755));
+  if (!out.valid()) return ErrnoErr(std::string("create ") + to);
+  off_t offset = 0;
+  while (offset < st.st_size) {
+    ssize_t n = sendfile(out.get(), in.get(), &offset, static_cast<size_t>(st.st_size - offset));
+    if (n <= 0) return ErrnoErr(std::string("copy to ") + to);
+  }
+  return {};
+}
+
+Result<void> MountIfMissing(const char* source, const char* target, const char* type,
+                            unsigned long flags, const char* data) {
+  mkdir(target, 0755);
+  if (mount(source, target, type, flags, data) < 0 && errno != EBUSY) {
+    return ErrnoErr(std::string("mounting ") + type + " on " + target);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> LeaveInitramfs(char** argv) {
+  if (getenv(kSwitchedEnv)) return {};
+  struct statfs fs;
+  if (statfs("/", &fs) < 0) return ErrnoErr("statfs /");
+  if (fs.f_type != RAMFS_MAGIC && fs.f_type != TMPFS_MAGIC) return {};
+  mkdir("/newroot", 0755);
+  if (mount("tmpfs", "/newroot", "tmpfs", 0, "mode=0755") < 0) return ErrnoErr("mount /newroot");
+  UVM_CHECK(CopyFile("/init", "/newroot/init"));
+  unlink("/init");  // the initramfs copy would only take memory
+  for (const char* d :
+       {"/newroot/dev", "/newroot/proc", "/newroot/sys", "/newroot/run", "/newroot/tmp"}) {
+    mkdir(d, 0755);
+  }
+  if (chdir("/newroot") < 0) return ErrnoErr("chdir /newroot");
+  if (mount(".", "/", nullptr, MS_MOVE, nullptr) < 0) return ErrnoErr("moving the new root");
+  if (chroot(".") < 0 || chdir("/") < 0) return ErrnoErr("chroot into the new root");
+  setenv(kSwitchedEnv, "1", 1);
+  execv("/init", argv);
+  return ErrnoErr("re-executing /init");
+}
+
+Result<void> MountSystem() {
+  UVM_CHECK(MountIfMissing("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755"));
+  int console = open("/dev/console", O_RDWR | O_NOCTTY);
+  if (console >= 0) {
+    for (int fd = 0; fd < 3; ++fd) {
+      if (fcntl(fd, F_GETFD) < 0) dup2(console, fd);
+    }
+    if (console > 2) close(console);
+  }
+  UVM_CHECK(MountIfMissing("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
+  UVM_CHECK(MountIfMissing("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
+  UVM_CHECK(MountIfMissing("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                           "ptmxmode=0666,mode=0620"));
+  UVM_CHECK(MountIfMissing("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"));
+  UVM_CHECK(MountIfMissing("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
+  return {};
+}
+
+}  // namespace uvm::agent

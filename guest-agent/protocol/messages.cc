@@ -1,0 +1,263 @@
+#include "guest-agent/protocol/messages.h"
+
+#include <csignal>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+namespace uvm::agent {
+namespace {
+
+using nlohmann::json;
+
+template <class E>
+struct EnumName {
+  E value;
+  const char* name;
+};
+
+constexpr EnumName<Role> kRoles[] = {{Role::kControl, "control"}, {Role::kStream, "stream"}};
+constexpr EnumName<StreamKind> kStreams[] = {{StreamKind::kStdin, "stdin"},
+                                             {StreamKind::kStdout, "stdout"},
+                                             {StreamKind::kStderr, "stderr"}};
+constexpr EnumName<ExecError> kErrors[] = {{ExecError::kNone, "none"},
+                                           {ExecError::kNotFound, "not_found"},
+                                           {ExecError::kCannotExecute, "cannot_execute"},
+                                           {ExecError::kSetup, "setup"}};
+
+template <class E, size_t N>
+const char* NameOf(const EnumName<E> (&table)[N], E value) {
+  for (const auto& e : table) {
+    if (e.value == value) return e.name;
+  }
+  return "?";
+}
+
+// Accessors that check types and ranges instead of throwing: a field that is absent keeps its
+// default, a field of the wrong type is an error.
+class Reader {
+ public:
+  explicit Reader(const json& j) : j_(j) {}
+
+  Result<void> String(const char* key, std::string& out) const {
+    auto it = j_.find(key);
+    if (it == j_.end()) return {};
+    if (!it->is_string()) return Err(std::string("'") + key + "' must be a string");
+    out = it->get<std::string>();
+    return {};
+  }
+  Result<void> Bool(const char* key, bool& out) const {
+    auto it = j_.find(key);
+    if (it == j_.end()) return {};
+    if (!it->is_boolean()) return Err(std::string("'") + key + "' must be true or false");
+    out = it->get<bool>();
+    return {};
+  }
+  template <class T>
+  Result<void> Int(const char* key, T& out, int64_t min, uint64_t max) const {
+    auto it = j_.find(key);
+    if (it == j_.end()) return {};
+    bool ok = false;
+    if (it->is_number_unsigned()) {
+      uint64_t v = it->get<uint64_t>();
+      ok = v <= max && (min <= 0 || v >= static_cast<uint64_t>(min));
+      if (ok) out = static_cast<T>(v);
+    } else if (it->is_number_integer()) {
+      int64_t v = it->get<int64_t>();
+      ok = v >= min && (v < 0 || static_cast<uint64_t>(v) <= max);
+      if (ok) out = static_cast<T>(v);
+    }
+    if (!ok) return Err(std::string("'") + key + "' must be an integer in range");
+    return {};
+  }
+  Result<void> Strings(const char* key, std::vector<std::string>& out) const {
+    auto it = j_.find(key);
+    if (it == j_.end()) return {};
+    if (!it->is_array()) return Err(std::string("'") + key + "' must be an array of strings");
+    out.clear();
+    for (const auto& s : *it) {
+      if (!s.is_string()) return Err(std::string("'") + key + "' must be an array of strings");
+      out.push_back(s.get<std::string>());
+    }
+    return {};
+  }
+  template <class E, size_t N>
+  Result<void> Enum(const char* key, const EnumName<E> (&table)[N], E& out) const {
+    std::string name;
+    if (j_.find(key) == j_.end()) return {};
+    UVM_CHECK(String(key, name));
+    for (const auto& e : table) {
+      if (name == e.name) {
+        out = e.value;
+        return {};
+      }
+    }
+    return Err(std::string("'") + key + "' has unknown value '" + name + "'");
+  }
+
+ private:
+  const json& j_;
+};
+
+constexpr uint64_t kMaxU16 = std::numeric_limits<uint16_t>::max();
+constexpr uint64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
+constexpr uint64_t kMaxI32 = std::numeric_limits<int32_t>::max();
+constexpr uint64_t kMaxI64 = std::numeric_limits<int64_t>::max();
+constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
+
+json ToJson(const Hello& m) {
+  json j = {{"type", "hello"}, {"version", m.version}, {"role", NameOf(kRoles, m.role)}};
+  if (m.role == Role::kStream) {
+    j["exec_id"] = m.exec_id;
+    j["stream"] = NameOf(kStreams, m.stream);
+  }
+  return j;
+}
+json ToJson(const ExecRequest& m) {
+  json j = {{"type", "exec"}, {"argv", m.argv}, {"env", m.env},
+            {"cwd", m.cwd},   {"user", m.user}, {"tty", m.tty},
+            {"rows", m.rows}, {"cols", m.cols}, {"hostname", m.hostname}};
+  if (m.rootfs) {
+    j["rootfs"] = {{"device", m.rootfs->device},
+                   {"fstype", m.rootfs->fstype},
+                   {"overlay_mib", m.rootfs->overlay_mib}};
+  }
+  return j;
+}
+json ToJson(const ExecAccepted& m) { return {{"type", "exec_accepted"}, {"exec_id", m.exec_id}}; }
+json ToJson(const Started& m) { return {{"type", "started"}, {"pid", m.pid}}; }
+json ToJson(const SignalRequest& m) { return {{"type", "signal"}, {"signal", m.signal}}; }
+json ToJson(const ResizeRequest& m) {
+  return {{"type", "resize"}, {"rows", m.rows}, {"cols", m.cols}};
+}
+json ToJson(const Exit& m) {
+  return {{"type", "exit"},         {"exit_code", m.exit_code},
+          {"signal", m.signal},     {"error", NameOf(kErrors, m.error)},
+          {"errno", m.error_errno}, {"message", m.message}};
+}
+json ToJson(const ErrorReply& m) { return {{"type", "error"}, {"message", m.message}}; }
+
+Result<Message> DecodeHello(const Reader& r) {
+  Hello m;
+  UVM_CHECK(r.Int("version", m.version, 0, kMaxU32));
+  UVM_CHECK(r.Enum("role", kRoles, m.role));
+  UVM_CHECK(r.Int("exec_id", m.exec_id, 0, kMaxU64));
+  UVM_CHECK(r.Enum("stream", kStreams, m.stream));
+  return m;
+}
+
+Result<Message> DecodeExec(const json& j, const Reader& r) {
+  ExecRequest m;
+  UVM_CHECK(r.Strings("argv", m.argv));
+  UVM_CHECK(r.Strings("env", m.env));
+  UVM_CHECK(r.String("cwd", m.cwd));
+  UVM_CHECK(r.String("user", m.user));
+  UVM_CHECK(r.Bool("tty", m.tty));
+  UVM_CHECK(r.Int("rows", m.rows, 0, kMaxU16));
+  UVM_CHECK(r.Int("cols", m.cols, 0, kMaxU16));
+  UVM_CHECK(r.String("hostname", m.hostname));
+  auto it = j.find("rootfs");
+  if (it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return Err("'rootfs' must be an object");
+    Reader rr(*it);
+    Rootfs fs;
+    UVM_CHECK(rr.String("device", fs.device));
+    UVM_CHECK(rr.String("fstype", fs.fstype));
+    UVM_CHECK(rr.Int("overlay_mib", fs.overlay_mib, 1, 1 << 20));
+    m.rootfs = fs;
+  }
+  return m;
+}
+
+Result<Message> DecodeExit(const Reader& r) {
+  Exit m;
+  UVM_CHECK(r.Int("exit_code", m.exit_code, -1, 255));
+  UVM_CHECK(r.Int("signal", m.signal, 0, 127));
+  UVM_CHECK(r.Enum("error", kErrors, m.error));
+  UVM_CHECK(r.Int("errno", m.error_errno, 0, kMaxI32));
+  UVM_CHECK(r.String("message", m.message));
+  return m;
+}
+
+Result<Message> DecodeObject(const json& j) {
+  if (!j.is_object()) return Err("a message must be a JSON object");
+  Reader r(j);
+  std::string type;
+  UVM_CHECK(r.String("type", type));
+  if (type == "hello") return DecodeHello(r);
+  if (type == "exec") return DecodeExec(j, r);
+  if (type == "exec_accepted") {
+    ExecAccepted m;
+    UVM_CHECK(r.Int("exec_id", m.exec_id, 0, kMaxU64));
+    return m;
+  }
+  if (type == "started") {
+    Started m;
+    UVM_CHECK(r.Int("pid", m.pid, 0, kMaxI64));
+    return m;
+  }
+  if (type == "signal") {
+    SignalRequest m;
+    if (!j.contains("signal")) return Err("'signal' is missing");  // no default is meaningful
+    UVM_CHECK(r.Int("signal", m.signal, 1, 64));
+    return m;
+  }
+  if (type == "resize") {
+    ResizeRequest m;
+    UVM_CHECK(r.Int("rows", m.rows, 0, kMaxU16));
+    UVM_CHECK(r.Int("cols", m.cols, 0, kMaxU16));
+    return m;
+  }
+  if (type == "exit") return DecodeExit(r);
+  if (type == "error") {
+    ErrorReply m;
+    UVM_CHECK(r.String("message", m.message));
+    return m;
+  }
+  if (type.empty()) return Err("message has no 'type'");
+  return Err("unknown message type '" + type + "'");
+}
+
+}  // namespace
+
+Result<std::string> EncodeMessage(const Message& message) {
+  json j = std::visit([](const auto& m) { return ToJson(m); }, message);
+  try {
+    return j.dump();
+  } catch (const json::exception&) {
+    return Err("a message string is not valid UTF-8");
+  }
+}
+
+Result<Message> DecodeMessage(std::string_view text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Err("agent message is not valid JSON");
+  return Context(DecodeObject(j), "agent message");
+}
+
+int ShellExitCode(const Exit& exit) {
+  switch (exit.error) {
+    case ExecError::kNotFound:
+      return 127;
+    case ExecError::kCannotExecute:
+      return 126;
+    case ExecError::kSetup:
+      return 125;
+    case ExecError::kNone:
+      break;
+  }
+  if (exit.signal > 0) return 128 + exit.signal;
+  return exit.exit_code >= 0 ? exit.exit_code : 125;
+}
+
+std::string Describe(const Exit& exit) {
+  if (exit.error != ExecError::kNone) return exit.message;
+  if (exit.signal > 0) {
+    const char* name = sigabbrev_np(exit.signal);
+    return std::string("killed by signal ") + std::to_string(exit.signal) +
+           (name ? std::string(" (SIG") + name + ")" : "");
+  }
+  return "exited with " + std::to_string(exit.exit_code);
+}
+
+}  // namespace uvm::agent

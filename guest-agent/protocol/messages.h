@@ -1,0 +1,101 @@
+// The agent protocol (DESIGN.md §7): one definition of every message, shared by the in-guest agent
+// and the host's agent client. A message is a JSON object with a "type" member; on the wire it is
+// carried in a frame (frame.h). Decoding ignores members it does not know (a newer peer may add
+// some) but refuses wrong types, out-of-range numbers and unknown message types.
+//
+// Conversation on one control connection (ARCHITECTURE.md, "The agent"):
+//   host Hello{control} -> agent Hello        versions must match, else agent Error and close
+//   host Exec           -> agent ExecAccepted{exec_id}   or Exit{error=setup}
+//   host opens stdin, stdout, stderr connections, each starting with Hello{stream, exec_id, kind}
+//   agent Started{pid}  or Exit{error}        (exec failures are reported, never a bare 127)
+//   host Signal / Resize, any number of times
+//   agent Exit          only after stdout and stderr were read to their end by the host
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/result.h"
+
+namespace uvm::agent {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+// The vsock port the agent listens on; every connection (control and stdio) goes there.
+inline constexpr uint32_t kAgentPort = 1024;
+
+enum class Role { kControl, kStream };
+enum class StreamKind { kStdin, kStdout, kStderr };
+
+struct Hello {
+  uint32_t version = kProtocolVersion;
+  Role role = Role::kControl;
+  uint64_t exec_id = 0;                    // kStream only
+  StreamKind stream = StreamKind::kStdin;  // kStream only
+};
+
+// The container's root filesystem: a read-only image on a block device, with a writable overlay
+// whose upper layer lives on a tmpfs of `overlay_mib` MiB.
+struct Rootfs {
+  std::string device;  // e.g. /dev/vdb
+  std::string fstype = "ext4";
+  uint64_t overlay_mib = 256;
+};
+
+struct ExecRequest {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // "K=V"; PATH gets a default when absent
+  std::string cwd = "/";
+  std::string user;  // "", "uid[:gid]" or names from the image's /etc/passwd and /etc/group
+  bool tty = false;
+  uint16_t rows = 0, cols = 0;   // initial window size with tty
+  std::string hostname;          // with rootfs only (needs its own UTS namespace)
+  std::optional<Rootfs> rootfs;  // absent: run in the agent's own root, no namespaces
+};
+
+struct ExecAccepted {
+  uint64_t exec_id = 0;
+};
+
+struct Started {
+  int64_t pid = 0;  // in the agent's PID namespace
+};
+
+struct SignalRequest {
+  int signal = 0;
+};
+
+struct ResizeRequest {
+  uint16_t rows = 0, cols = 0;
+};
+
+enum class ExecError { kNone, kNotFound, kCannotExecute, kSetup };
+
+// How an exec ended: exactly one of exit_code >= 0, signal > 0, error != kNone.
+struct Exit {
+  int exit_code = -1;
+  int signal = 0;
+  ExecError error = ExecError::kNone;
+  int error_errno = 0;
+  std::string message;  // for errors: what failed, one line
+};
+
+struct ErrorReply {
+  std::string message;
+};
+
+using Message = std::variant<Hello, ExecRequest, ExecAccepted, Started, SignalRequest,
+                             ResizeRequest, Exit, ErrorReply>;
+
+// JSON text of a message. Fails only for strings that are not valid UTF-8 (JSON cannot carry them).
+Result<std::string> EncodeMessage(const Message& message);
+Result<Message> DecodeMessage(std::string_view json);
+
+// The shell's view of an Exit: n, 128+signal, 127 not found, 126 cannot execute, 125 setup.
+int ShellExitCode(const Exit& exit);
+std::string Describe(const Exit& exit);
+
+}  // namespace uvm::agent

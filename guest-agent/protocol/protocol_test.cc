@@ -1,0 +1,218 @@
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "guest-agent/protocol/frame.h"
+#include "guest-agent/protocol/messages.h"
+
+namespace uvm::agent {
+namespace {
+
+Message RoundTrip(const Message& m) {
+  auto frame = EncodeFrame(m);
+  EXPECT_TRUE(frame) << frame.error().message;
+  FrameDecoder d;
+  d.Feed(*frame);
+  auto out = d.Next();
+  EXPECT_TRUE(out) << out.error().message;
+  EXPECT_TRUE(out->has_value());
+  return **out;
+}
+
+std::string Frame(std::string_view json) {
+  uint32_t n = static_cast<uint32_t>(json.size());
+  std::string f = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                   static_cast<char>(n >> 8), static_cast<char>(n)};
+  return f + std::string(json);
+}
+
+Result<std::optional<Message>> DecodeOne(std::string_view bytes) {
+  FrameDecoder d;
+  d.Feed(bytes);
+  return d.Next();
+}
+
+TEST(AgentProtocolTest, ExecRoundTripsEveryField) {
+  ExecRequest e;
+  e.argv = {"/bin/sh", "-c", "echo \"hi\"\n\t\\"};
+  e.env = {"A=1", "PATH=/bin"};
+  e.cwd = "/work";
+  e.user = "1000:100";
+  e.tty = true;
+  e.rows = 40;
+  e.cols = 132;
+  e.hostname = "box";
+  e.rootfs = Rootfs{"/dev/vdb", "ext4", 64};
+  auto out = std::get<ExecRequest>(RoundTrip(e));
+  EXPECT_EQ(out.argv, e.argv);
+  EXPECT_EQ(out.env, e.env);
+  EXPECT_EQ(out.cwd, "/work");
+  EXPECT_EQ(out.user, "1000:100");
+  EXPECT_TRUE(out.tty);
+  EXPECT_EQ(out.rows, 40);
+  EXPECT_EQ(out.cols, 132);
+  EXPECT_EQ(out.hostname, "box");
+  ASSERT_TRUE(out.rootfs);
+  EXPECT_EQ(out.rootfs->device, "/dev/vdb");
+  EXPECT_EQ(out.rootfs->overlay_mib, 64u);
+}
+
+TEST(AgentProtocolTest, ExecWithoutRootfsStaysWithout) {
+  ExecRequest e;
+  e.argv = {"true"};
+  EXPECT_FALSE(std::get<ExecRequest>(RoundTrip(e)).rootfs);
+}
+
+TEST(AgentProtocolTest, SmallMessagesRoundTrip) {
+  Hello h{kProtocolVersion, Role::kStream, 7, StreamKind::kStderr};
+  auto ho = std::get<Hello>(RoundTrip(h));
+  EXPECT_EQ(ho.role, Role::kStream);
+  EXPECT_EQ(ho.exec_id, 7u);
+  EXPECT_EQ(ho.stream, StreamKind::kStderr);
+  EXPECT_EQ(std::get<ExecAccepted>(RoundTrip(ExecAccepted{1ull << 40})).exec_id, 1ull << 40);
+  EXPECT_EQ(std::get<Started>(RoundTrip(Started{4242})).pid, 4242);
+  EXPECT_EQ(std::get<SignalRequest>(RoundTrip(SignalRequest{9})).signal, 9);
+  auto rz = std::get<ResizeRequest>(RoundTrip(ResizeRequest{24, 80}));
+  EXPECT_EQ(rz.rows, 24);
+  EXPECT_EQ(rz.cols, 80);
+  EXPECT_EQ(std::get<ErrorReply>(RoundTrip(ErrorReply{"bad"})).message, "bad");
+  Exit x{-1, 0, ExecError::kNotFound, 2, "sh: not found"};
+  auto xo = std::get<Exit>(RoundTrip(x));
+  EXPECT_EQ(xo.error, ExecError::kNotFound);
+  EXPECT_EQ(xo.error_errno, 2);
+  EXPECT_EQ(xo.message, "sh: not found");
+}
+
+TEST(AgentProtocolTest, ShellExitCodes) {
+  EXPECT_EQ(ShellExitCode(Exit{0, 0, ExecError::kNone, 0, ""}), 0);
+  EXPECT_EQ(ShellExitCode(Exit{42, 0, ExecError::kNone, 0, ""}), 42);
+  EXPECT_EQ(ShellExitCode(Exit{-1, 9, ExecError::kNone, 0, ""}), 137);
+  EXPECT_EQ(ShellExitCode(Exit{-1, 0, ExecError::kNotFound, 2, ""}), 127);
+  EXPECT_EQ(ShellExitCode(Exit{-1, 0, ExecError::kCannotExecute, 13, ""}), 126);
+  EXPECT_EQ(ShellExitCode(Exit{-1, 0, ExecError::kSetup, 5, ""}), 125);
+  EXPECT_EQ(Describe(Exit{-1, 9, ExecError::kNone, 0, ""}), "killed by signal 9 (SIGKILL)");
+}
+
+TEST(AgentProtocolTest, FramesSplitAtEveryByteDecode) {
+  auto a = EncodeFrame(Started{1});
+  auto b = EncodeFrame(Started{2});
+  std::string both = *a + *b;
+  FrameDecoder d;
+  std::vector<int64_t> pids;
+  for (char c : both) {
+    d.Feed(std::string_view(&c, 1));
+    auto m = d.Next();
+    ASSERT_TRUE(m) << m.error().message;
+    if (m->has_value()) pids.push_back(std::get<Started>(**m).pid);
+  }
+  EXPECT_EQ(pids, (std::vector<int64_t>{1, 2}));
+}
+
+TEST(AgentProtocolTest, TruncatedFrameWaitsForMore) {
+  auto f = EncodeFrame(Started{1});
+  auto m = DecodeOne(std::string_view(*f).substr(0, f->size() - 1));
+  ASSERT_TRUE(m);
+  EXPECT_FALSE(m->has_value());
+  m = DecodeOne(std::string_view(*f).substr(0, 2));
+  ASSERT_TRUE(m);
+  EXPECT_FALSE(m->has_value());
+}
+
+TEST(AgentProtocolTest, OversizedAndEmptyFramesAreRefusedBeforeTheirPayload) {
+  auto m = DecodeOne(std::string("\x00\x10\x00\x01", 4));
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("exceeds the limit"), std::string::npos);
+  m = DecodeOne(std::string("\xff\xff\xff\xff", 4));
+  ASSERT_FALSE(m);
+  m = DecodeOne(std::string("\x00\x00\x00\x00", 4));
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("empty"), std::string::npos);
+}
+
+TEST(AgentProtocolTest, DecoderStaysFailedAfterAnError) {
+  FrameDecoder d;
+  d.Feed(Frame("nope"));
+  EXPECT_FALSE(d.Next());
+  d.Feed(*EncodeFrame(Started{1}));
+  EXPECT_FALSE(d.Next());
+}
+
+TEST(AgentProtocolTest, GarbageIsRefusedWithAReason) {
+  struct Case {
+    const char* json;
+    const char* reason;
+  } cases[] = {
+      {"not json", "not valid JSON"},
+      {"[1,2]", "JSON object"},
+      {"{}", "no 'type'"},
+      {R"({"type":"launch"})", "unknown message type 'launch'"},
+      {R"({"type":7})", "'type' must be a string"},
+      {R"({"type":"exec","argv":"ls"})", "'argv' must be an array"},
+      {R"({"type":"exec","argv":["ls",1]})", "'argv' must be an array"},
+      {R"({"type":"exec","tty":"yes"})", "'tty' must be true or false"},
+      {R"({"type":"exec","rows":70000})", "'rows' must be an integer"},
+      {R"({"type":"exec","rootfs":"/dev/vdb"})", "'rootfs' must be an object"},
+      {R"({"type":"exec","rootfs":{"overlay_mib":0}})", "'overlay_mib'"},
+      {R"({"type":"signal","signal":0})", "'signal' must be an integer"},
+      {R"({"type":"signal"})", "'signal' is missing"},  // found by agent_frame_fuzz
+      {R"({"type":"signal","signal":-9})", "'signal' must be an integer"},
+      {R"({"type":"signal","signal":1.5})", "'signal' must be an integer"},
+      {R"({"type":"hello","role":"admin"})", "unknown value 'admin'"},
+      {R"({"type":"exit","exit_code":256})", "'exit_code'"},
+      {R"({"type":"exit","error":"oops"})", "unknown value 'oops'"},
+      {R"({"type":"started","pid":-1})", "'pid'"},
+      {"{\"type\":\"error\",\"message\":\"\xff\"}", "not valid JSON"},
+  };
+  for (const auto& c : cases) {
+    auto m = DecodeMessage(c.json);
+    ASSERT_FALSE(m) << c.json;
+    EXPECT_NE(m.error().message.find(c.reason), std::string::npos)
+        << c.json << " -> " << m.error().message;
+  }
+}
+
+TEST(AgentProtocolTest, UnknownFieldsAreIgnoredAndTheVersionIsCarried) {
+  auto m = DecodeMessage(R"({"type":"hello","version":99,"role":"control","future":{"x":1}})");
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(std::get<Hello>(*m).version, 99u);
+  m = DecodeMessage(R"({"type":"started","pid":5,"extra":[1]})");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(std::get<Started>(*m).pid, 5);
+}
+
+TEST(AgentProtocolTest, NonUtf8StringsCannotBeEncoded) {
+  ExecRequest e;
+  e.argv = {"\xff"};
+  EXPECT_FALSE(EncodeMessage(e));
+}
+
+TEST(AgentProtocolTest, ReadMessageLeavesTheBytesAfterTheFrameInTheSocket) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ASSERT_TRUE(WriteMessage(sv[0], Hello{}));
+  ASSERT_TRUE(WriteAll(sv[0], "payload"));
+  auto m = ReadMessage(sv[1]);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_TRUE(std::holds_alternative<Hello>(*m));
+  char buf[16];
+  EXPECT_EQ(read(sv[1], buf, sizeof buf), 7);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+TEST(AgentProtocolTest, ReadMessageTimesOutAndReportsEof) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  auto m = ReadMessage(sv[1], std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("timed out"), std::string::npos);
+  ASSERT_TRUE(WriteAll(sv[0], std::string("\x00\x00\x00\x10{", 5)));
+  close(sv[0]);
+  m = ReadMessage(sv[1]);
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("middle of a frame"), std::string::npos);
+  close(sv[1]);
+}
+
+}  // namespace
+}  // namespace uvm::agent

@@ -1,0 +1,147 @@
+// e2e for the guest agent (DESIGN.md §7): `uvm boot` with the agent initramfs, the container image
+// (an ext4 filesystem holding a static busybox) as a read-only virtio-blk disk and vsock; the host
+// agent client runs processes in it. One boot serves every test (boots are slow in the lab).
+// Skipped (reported as not run) where this host's KVM cannot run Linux.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "tests/e2e/linux_guests.h"
+#include "tests/support/background_process.h"
+#include "vmm/agent/agent_client.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using uvm::UniqueFd;
+using uvm::testing::BackgroundProcess;
+namespace agent = uvm::agent;
+
+struct Ran {
+  agent::Exit exit;
+  std::string out, err;
+};
+
+std::string ReadBack(int fd) {
+  std::string s;
+  lseek(fd, 0, SEEK_SET);
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
+  return s;
+}
+
+UniqueFd MemFile(const std::string& content) {
+  UniqueFd fd(memfd_create("agent-e2e", MFD_CLOEXEC));
+  EXPECT_TRUE(agent::WriteAll(fd.get(), content));
+  lseek(fd.get(), 0, SEEK_SET);
+  return fd;
+}
+
+class AgentE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!uvm::testing::LinuxGuestsRunHere()) return;
+    // Not /tmp: in the lab that is the 9p share (no unix sockets, slow writes).
+    char tmpl[] = "/run/uvm-agent-e2e-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = new std::string(tmpl);
+    const std::string image = *dir_ + "/image.ext4";
+    std::string build =
+        std::string(UVM_SOURCE_DIR) + "/tests/support/make-busybox-image.sh " + *dir_ + " " + image;
+    ASSERT_EQ(system(build.c_str()), 0) << build;
+    vm_ = new BackgroundProcess(
+        {UVM_BINARY, "boot", "--kernel", std::string(UVM_IMAGES) + "/vmlinux", "--initrd",
+         std::string(UVM_IMAGES) + "/agent-initramfs.cpio.gz", "--memory", "256", "--cpus", "2",
+         "--vsock", *dir_ + "/vsock.sock", "--disk", image + ",ro"});
+    ASSERT_TRUE(vm_->started());
+  }
+  static void TearDownTestSuite() {
+    delete vm_;  // kills uvm
+    vm_ = nullptr;
+    if (dir_) {
+      EXPECT_EQ(system(("rm -rf '" + *dir_ + "'").c_str()), 0);
+    }
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    UVM_SKIP_UNLESS_LINUX_GUESTS();
+    ASSERT_NE(vm_, nullptr);
+    auto c = agent::AgentClient::Connect(agent::AgentAddress::Vsock(*dir_ + "/vsock.sock"), 300s);
+    ASSERT_TRUE(c) << c.error().message << "\nconsole:\n" << vm_->out();
+    client_.emplace(std::move(*c));
+  }
+
+  static agent::ExecRequest InContainer(std::vector<std::string> argv) {
+    agent::ExecRequest r;
+    r.argv = std::move(argv);
+    r.rootfs = agent::Rootfs{"/dev/vda", "ext4", 32};
+    r.hostname = "uvm-e2e";
+    return r;
+  }
+  Ran Run(const agent::ExecRequest& request, const std::string& input = "") {
+    auto p = client_->Exec(request);
+    EXPECT_TRUE(p) << p.error().message << "\nconsole:\n" << vm_->out();
+    if (!p) return {};
+    UniqueFd in = MemFile(input), out = MemFile(""), err = MemFile("");
+    auto relayed = agent::RelayStdio(*p, in.get(), out.get(), err.get());
+    EXPECT_TRUE(relayed) << relayed.error().message;
+    auto exit = p->WaitExit(120s);
+    EXPECT_TRUE(exit) << exit.error().message;
+    return {exit.value_or(agent::Exit{}), ReadBack(out.get()), ReadBack(err.get())};
+  }
+
+  static inline std::string* dir_ = nullptr;
+  static inline BackgroundProcess* vm_ = nullptr;
+  std::optional<agent::AgentClient> client_;
+};
+
+TEST_F(AgentE2eTest, ContainerRunsAsPid1OfItsNamespacesInTheImage) {
+  Ran r = Run(InContainer(
+      {"/bin/sh", "-c", "echo pid=$$; hostname; ls /; echo err >&2; cat /proc/1/cmdline; exit 7"}));
+  EXPECT_EQ(r.exit.exit_code, 7) << r.exit.message << r.err;
+  EXPECT_NE(r.out.find("pid=1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("uvm-e2e\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bin"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("init"), std::string::npos) << "the agent's root is visible: " << r.out;
+  EXPECT_EQ(r.err, "err\n");
+}
+
+TEST_F(AgentE2eTest, OverlayIsWritableAndEachExecStartsFromTheImage) {
+  Ran r = Run(InContainer({"/bin/sh", "-c", "echo data > /bin/new && cat /bin/new"}));
+  EXPECT_EQ(r.exit.exit_code, 0) << r.exit.message << r.err;
+  EXPECT_EQ(r.out, "data\n");
+  r = Run(InContainer({"/bin/sh", "-c", "test -e /bin/new && echo leaked || echo clean"}));
+  EXPECT_EQ(r.out, "clean\n");
+}
+
+TEST_F(AgentE2eTest, ExecFailuresAndSignalsMapToShellCodes) {
+  EXPECT_EQ(agent::ShellExitCode(Run(InContainer({"no-such-tool"})).exit), 127);
+  EXPECT_EQ(agent::ShellExitCode(Run(InContainer({"/etc/passwd"})).exit), 126);
+  auto p = client_->Exec(InContainer({"sleep", "100"}));
+  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_TRUE(p->Signal(SIGKILL));
+  ASSERT_TRUE(agent::RelayStdio(*p, -1, STDOUT_FILENO, STDERR_FILENO));
+  auto exit = p->WaitExit(60s);
+  ASSERT_TRUE(exit) << exit.error().message;
+  EXPECT_EQ(exit->signal, 9);
+  agent::ExecRequest as_nobody = InContainer({"id", "-u"});
+  as_nobody.user = "nobody";
+  EXPECT_EQ(Run(as_nobody).out, "65534\n");
+}
+
+TEST_F(AgentE2eTest, FourMebibytesThroughCat) {
+  std::string data(4 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 131 + i / 977) & 0xff);
+  Ran r = Run(InContainer({"cat"}), data);
+  EXPECT_EQ(r.exit.exit_code, 0) << r.exit.message;
+  ASSERT_EQ(r.out.size(), data.size());
+  EXPECT_TRUE(r.out == data);
+}
+
+}  // namespace

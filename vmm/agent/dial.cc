@@ -1,0 +1,52 @@
+#include "vmm/agent/dial.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace uvm::agent {
+
+Result<UniqueFd> Dial(const AgentAddress& address, Deadline deadline) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (address.path.size() >= sizeof addr.sun_path) {
+    return Err("socket path too long: " + address.path);
+  }
+  address.path.copy(addr.sun_path, address.path.size());
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoErr("socket");
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    return ErrnoErr("connecting to " + address.path);
+  }
+  if (address.direct) return fd;
+
+  UVM_CHECK(WriteAll(fd.get(), "CONNECT " + std::to_string(address.port) + "\n"));
+  // Byte by byte: whatever follows the newline already belongs to the guest's stream.
+  std::string line;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Err("timed out in the vsock CONNECT handshake");
+    pollfd p{fd.get(), POLLIN, 0};
+    int r = poll(&p, 1, static_cast<int>(left.count()) + 1);
+    if (r < 0 && errno != EINTR) return ErrnoErr("poll");
+    if (r <= 0) continue;
+    char c;
+    ssize_t n = read(fd.get(), &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoErr("vsock CONNECT handshake");
+    // The VMM closes the socket when the guest refuses (nothing listens on the port yet).
+    if (n == 0) return Err("the guest refused vsock port " + std::to_string(address.port));
+    if (c == '\n') break;
+    line.push_back(c);
+    if (line.size() > 64) return Err("vsock CONNECT handshake: reply too long");
+  }
+  if (line.rfind("OK ", 0) != 0)
+    return Err("vsock CONNECT handshake: unexpected reply '" + line + "'");
+  return fd;
+}
+
+}  // namespace uvm::agent
