@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "cli/exit_codes.h"
 #include "cli/image_command.h"
 #include "cli/lab_runner.h"
+#include "cli/run_command.h"
 #include "store/image_store.h"
 
 namespace {
@@ -23,6 +25,43 @@ namespace {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "uvm: %s\n", message.c_str());
   return uvm::cli::kExitUvmError;
+}
+
+// `uvm [GLOBAL] run [OPTIONS] IMAGE [--] CMD [ARG...]`: everything after IMAGE is the container's
+// command, verbatim, its own options included (`sh -c ...`, `ls -l`), as in docker. CLI11 has no
+// "stop at the first positional" mode that keeps such words intact, so the words are split here:
+// `args` keeps what CLI11 parses (up to IMAGE) and the command is returned.
+std::vector<std::string> SplitRunCommand(CLI::App& app, CLI::App& run_cmd,
+                                         std::vector<std::string>& args) {
+  auto takes_value = [](CLI::App& scope, const std::string& word) {
+    if (word.find('=') != std::string::npos) return false;  // --opt=value
+    if (word.size() > 2 && word[1] != '-') return false;    // -eK=V style, value attached
+    const CLI::Option* opt = scope.get_option_no_throw(word);
+    return opt != nullptr && opt->get_items_expected_min() > 0;
+  };
+  // Global options (and their values) come first, then the subcommand's name.
+  size_t i = 0;
+  while (i < args.size() && args[i] != run_cmd.get_name()) {
+    if (args[i].size() < 2 || args[i][0] != '-') return {};  // another subcommand
+    i += takes_value(app, args[i]) ? 2 : 1;
+  }
+  for (++i; i < args.size(); ++i) {
+    const std::string& word = args[i];
+    if (word == "--") {
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+      break;  // the next word is IMAGE
+    }
+    if (word.size() > 1 && word[0] == '-') {
+      if (takes_value(run_cmd, word)) ++i;
+      continue;
+    }
+    break;  // IMAGE
+  }
+  if (i >= args.size()) return {};
+  std::vector<std::string> command(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+  args.resize(i + 1);
+  if (!command.empty() && command.front() == "--") command.erase(command.begin());
+  return command;
 }
 
 }  // namespace
@@ -50,6 +89,23 @@ int main(int argc, char** argv) {
   boot_cmd->add_option("--vsock", boot.vsock_uds, "unix socket for the vsock device");
   boot_cmd->add_option("--memory", boot.memory_mib, "guest RAM in MiB")->capture_default_str();
   boot_cmd->add_option("--cpus", boot.cpus, "vCPUs (1-16)")->capture_default_str();
+
+  uvm::cli::RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "Run a command from an image in a new utility VM");
+  run_cmd->add_flag("--rm", run.remove, "remove the container when it exits (always true)");
+  run_cmd->add_flag("-i,--interactive", run.interactive, "keep stdin open and pass it on");
+  run_cmd->add_flag("-t,--tty", run.tty, "give the process a terminal");
+  run_cmd->add_option("-e,--env", run.env, "K=V, or K to pass uvm's own K");
+  run_cmd->add_option("-w,--workdir", run.workdir, "working directory inside the container");
+  run_cmd->add_option("-u,--user", run.user, "user[:group] (names or numbers)");
+  run_cmd->add_option("--memory", run.memory_mib, "the VM's RAM in MiB")->capture_default_str();
+  run_cmd->add_option("--cpus", run.cpus, "the VM's vCPUs (1-16)")->capture_default_str();
+  run_cmd->add_option("--net", run.net, "none")->capture_default_str();
+  run_cmd->add_option("--isolation", run.isolation, "vm")->capture_default_str();
+  run_cmd->add_flag("--cold", run.cold, "boot the VM instead of cloning a template");
+  run_cmd->add_option("image", run.image, "image name (see `uvm image ls`; busybox is built in)")
+      ->required();
+  run_cmd->footer("CMD [ARG...] after IMAGE replace the image's Cmd (default: the image's).");
 
   uvm::cli::DoctorOptions doctor;
   auto* doctor_cmd = app.add_subcommand("doctor", "What this host's KVM can do, and why");
@@ -116,7 +172,10 @@ int main(int argc, char** argv) {
   image_rm->add_option("name", image.name, "image name")->required();
 
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    run.command = SplitRunCommand(app, *run_cmd, args);
+    std::reverse(args.begin(), args.end());  // CLI11 takes the words last-first
+    app.parse(args);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -128,7 +187,10 @@ int main(int argc, char** argv) {
   if (verbose) uvm::SetLogLevel(uvm::LogLevel::kDebug);
 
   uvm::Result<int> result = uvm::Err("no command");
-  if (boot_cmd->parsed()) {
+  if (run_cmd->parsed()) {
+    run.root = root;
+    result = uvm::cli::RunContainer(run);
+  } else if (boot_cmd->parsed()) {
     result = uvm::cli::RunBoot(boot);
   } else if (doctor_cmd->parsed()) {
     result = uvm::cli::RunDoctor(doctor);

@@ -19,6 +19,7 @@
 #include "boot/layout.h"
 #include "cli/boot_command.h"
 #include "cli/file_util.h"
+#include "cli/image_command.h"
 #include "cli/stdio_relay.h"
 #include "guest-agent/protocol/messages.h"
 #include "store/image_store.h"
@@ -157,11 +158,16 @@ std::string ConsoleTail(const std::string& path) {
 
 Result<int> RunContainer(const RunOptions& o) {
   UVM_CHECK(Validate(o));
-  const std::string images = SelfDir() + "/images";
+  const std::string images = BuiltinImagesDir();
   const std::string kernel = images + "/vmlinux";
   const std::string initrd = images + "/agent-initramfs.cpio.gz";
   for (const auto& f : {kernel, initrd}) {
     if (::access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
+  }
+  if (!vmm::ProbeHost().linux_direct()) {
+    return Err(
+        "this host's KVM cannot run Linux guests (see `uvm doctor`); run uvm inside the lab: "
+        "`uvm lab -- uvm run ...`");
   }
   UVM_TRY(store::ImageStore store, store::ImageStore::Open(o.root, images));
   UVM_TRY(store::ImageRecord image, store.Resolve(o.image));
@@ -181,11 +187,6 @@ Result<int> RunContainer(const RunOptions& o) {
   if (o.tty) std::tie(exec.rows, exec.cols) = TerminalSize();
   exec.rootfs = agent::Rootfs{"/dev/vda", "ext4", 256};
 
-  if (!vmm::ProbeHost().linux_direct()) {
-    return Err(
-        "this host's KVM cannot run Linux guests (see `uvm doctor`); run uvm inside the lab: "
-        "`uvm lab -- uvm run ...`");
-  }
   exec.hostname = RandomId().substr(0, 12);
 
   // Signals are for the container: block them before any thread starts (the VM's threads inherit

@@ -1,5 +1,6 @@
 #include "cli/stdio_relay.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -60,6 +61,11 @@ Result<void> RelayStdio(const RelayFds& fds, const RelayHooks& hooks) {
   UniqueFd sigfd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!sigfd.valid()) return ErrnoErr("signalfd");
 
+  // The container's streams never block the relay: a blocking write of stdin while the process
+  // waits for us to read its stdout would deadlock both.
+  for (int fd : {fds.container_in, fds.container_out, fds.container_err}) {
+    if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  }
   Pipe in{fds.host_in, fds.container_in, fds.host_in >= 0 && fds.container_in >= 0, {}, 0};
   Pipe out{fds.container_out, fds.host_out, fds.container_out >= 0, {}, 0};
   Pipe err{fds.container_err, fds.host_err, fds.container_err >= 0, {}, 0};

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -72,6 +74,46 @@ TEST(StdioRelayTest, CarriesStdinToTheContainerAndBothOutputsBackComplete) {
   EXPECT_EQ(container_got.size(), input.size());
   EXPECT_EQ(out, input);
   EXPECT_EQ(err, std::string(1 << 20, 'e'));
+}
+
+// `cat`: the container echoes while it reads, so the relay must keep draining stdout while stdin
+// still has bytes to write. With blocking writes both sides would wait on each other forever.
+TEST(StdioRelayTest, AnEchoingContainerDoesNotDeadlockTheRelay) {
+  BlockRelayedSignals();
+  Pair host_in, host_out, c_in, c_out, c_err;
+  const std::string input(8 << 20, 'c');
+  std::string out;
+  std::thread container([&] {
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(c_in.fd[1], buf, sizeof buf)) > 0) WriteAll(c_out.fd[1], std::string(buf, n));
+    close(c_out.fd[1]);
+    c_out.fd[1] = -1;
+    close(c_err.fd[1]);
+    c_err.fd[1] = -1;
+  });
+  std::thread user([&] {
+    WriteAll(host_in.fd[1], input);
+    close(host_in.fd[1]);
+    host_in.fd[1] = -1;
+  });
+  std::thread out_reader([&] { out = ReadAll(host_out.fd[1]); });
+  std::atomic<bool> done{false};
+  std::thread relay([&] {
+    RelayFds fds{host_in.fd[0], host_out.fd[0], 2, c_in.fd[0], c_out.fd[0], c_err.fd[0]};
+    EXPECT_TRUE(RelayStdio(fds, {}));
+    done = true;
+  });
+  for (int i = 0; i < 300 && !done; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(done.load()) << "relay deadlocked";
+  relay.join();
+  container.join();
+  user.join();
+  close(host_out.fd[0]);
+  host_out.fd[0] = -1;
+  out_reader.join();
+  EXPECT_EQ(out.size(), input.size());
 }
 
 TEST(StdioRelayTest, WithoutHostStdinTheContainerSeesEofAtOnce) {

@@ -80,8 +80,8 @@ TEST_F(RunE2eTest, ExitCodesPassThrough) {
   EXPECT_NE(missing.err.find("no-such-command"), std::string::npos) << missing.err;
   ProcessResult not_exec = Run({"busybox", "/etc/passwd"});
   EXPECT_EQ(not_exec.exit_code, 126) << not_exec.err;
-  ProcessResult killed = Run({"busybox", "sh", "-c", "kill -9 $$"});
-  EXPECT_EQ(killed.exit_code, 137) << killed.err;
+  // 137 for a process killed by SIGKILL: see SignalsReachTheProcessAndASecondOneKillsIt (the
+  // process is PID 1 of its namespace, so it cannot SIGKILL itself, as in docker).
 }
 
 TEST_F(RunE2eTest, TenMiBThroughCatComeBackIdentical) {
