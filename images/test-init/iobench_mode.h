@@ -224,15 +224,7 @@ inline int ConnectTcp(const char* peer, uint16_t port) {
     errno = EINVAL;
     return -1;
   }
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&host), sizeof host) < 0) {
-    const int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
-  }
-  return fd;
+  return vsock_mode::ConnectStream(host);
 }
 
 // The net phases (eth0 configured first); true if both ran.
