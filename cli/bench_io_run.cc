@@ -308,8 +308,10 @@ Result<IoRunResult> RunIoGuest(IoVmm vmm, const IoRunConfig& c) {
   // isa-debug-exit ends QEMU with (status << 1) | 1; uvm exits with the status itself.
   const int expected = vmm == IoVmm::kUvm ? 0 : 1;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != expected || !ended) {
+    // QEMU with -no-reboot exits 0 when the guest resets (a triple fault prints nothing).
+    const bool qemu_reset = vmm != IoVmm::kUvm && WIFEXITED(status) && WEXITSTATUS(status) == 0;
     return Err(who + " did not finish the benchmark (exit status " + std::to_string(status) +
-               ", last console line: '" + tail + "')");
+               (qemu_reset ? ": the guest reset" : "") + ", last console line: '" + tail + "')");
   }
   if (c.vsock_mib > 0 && !only_net) {
     if (!vsock.error().empty()) return Err(who + ": " + vsock.error());
