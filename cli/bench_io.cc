@@ -6,10 +6,12 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <vector>
 
 #include "base/unique_fd.h"
 #include "cli/bench_io_run.h"
+#include "cli/bench_net.h"
 #include "cli/bench_util.h"
 
 namespace uvm::cli {
@@ -21,29 +23,21 @@ struct Figure {
   const char* label;  // table row
   const char* phase;  // the guest phase it comes from (iobench_mode.h)
   bool iops;          // operations per second rather than MB/s
+  bool net;           // measured only with --net-mib > 0; also against QEMU with vhost-net
 };
 
 constexpr Figure kFigures[] = {
-    {"block_seq_write_mbps", "block seq write (1 MiB)", "seq_write", false},
-    {"block_seq_read_mbps", "block seq read (1 MiB)", "seq_read", false},
-    {"block_rand_read_iops", "block rand read (4 KiB)", "rand_read", true},
-    {"block_rand_write_iops", "block rand write (4 KiB)", "rand_write", true},
-    {"vsock_guest_to_host_mbps", "vsock guest -> host", "vsock_g2h", false},
-    {"vsock_host_to_guest_mbps", "vsock host -> guest", "vsock_h2g", false},
+    {"block_seq_write_mbps", "block seq write (1 MiB)", "seq_write", false, false},
+    {"block_seq_read_mbps", "block seq read (1 MiB)", "seq_read", false, false},
+    {"block_rand_read_iops", "block rand read (4 KiB)", "rand_read", true, false},
+    {"block_rand_write_iops", "block rand write (4 KiB)", "rand_write", true, false},
+    {"vsock_guest_to_host_mbps", "vsock guest -> host", "vsock_g2h", false, false},
+    {"vsock_host_to_guest_mbps", "vsock host -> guest", "vsock_h2g", false, false},
+    {"net_guest_to_host_mbps", "net TCP guest -> host", "net_g2h", false, true},
+    {"net_host_to_guest_mbps", "net TCP host -> guest", "net_h2g", false, true},
 };
 
-// Figures the structure is ready for but that are not measured, with the reason.
-struct Unmeasured {
-  const char* key;
-  const char* label;
-  const char* why;
-};
-constexpr char kNoNet[] =
-    "not measured: uvm has no virtio-net yet (`--net` is refused); nothing is faked";
-constexpr Unmeasured kUnmeasured[] = {
-    {"net_guest_to_host_mbps", "net guest -> host", kNoNet},
-    {"net_host_to_guest_mbps", "net host -> guest", kNoNet},
-};
+constexpr char kNetSkipped[] = "not measured: --net-mib 0";
 
 constexpr double kGiB = 1024.0 * 1024 * 1024;
 
@@ -83,18 +77,23 @@ class ScratchDisk {
   std::string path_;
 };
 
-struct Medians {
-  double uvm = 0, qemu = 0;
+// Every run of each system; `vhost` (QEMU with vhost-net, net phases only) may be empty.
+struct Runs {
+  std::vector<IoRunResult> uvm, qemu, vhost;
 };
 
-Medians MedianOf(const std::vector<IoRunResult>& uvm, const std::vector<IoRunResult>& qemu,
-                 double (*value)(const Figure&, const PhaseResult&), const Figure& f) {
-  auto med = [&](const std::vector<IoRunResult>& runs) {
+struct Medians {
+  double uvm = 0, qemu = 0, vhost = 0;
+};
+
+Medians MedianOf(const Runs& runs, double (*value)(const Figure&, const PhaseResult&),
+                 const Figure& f) {
+  auto med = [&](const std::vector<IoRunResult>& of) {
     std::vector<double> v;
-    for (const auto& r : runs) v.push_back(value(f, r.at(f.phase)));
-    return Median(v);
+    for (const auto& r : of) v.push_back(value(f, r.at(f.phase)));
+    return v.empty() ? 0.0 : Median(v);
   };
-  return {med(uvm), med(qemu)};
+  return {med(runs.uvm), med(runs.qemu), f.net ? med(runs.vhost) : 0.0};
 }
 
 double CpuFigure(const Figure&, const PhaseResult& r) { return GibPerCpuSecond(r); }
@@ -115,61 +114,103 @@ Result<int> RunBenchIo(const IoBenchOptions& o) {
   if (o.secs < 1 || o.secs > 600) return Err("--secs must be 1 to 600");
   if (o.threads < 1 || o.threads > 256) return Err("--threads must be 1 to 256");
   if (o.vsock_mib < 1 || o.vsock_mib > 65536) return Err("--vsock-mib must be 1 to 65536");
+  if (o.net_mib < 0 || o.net_mib > 65536) return Err("--net-mib must be 0 to 65536");
   UVM_TRY(BenchGuest guest, ResolveBenchGuest(o.kernel, o.initrd, "io"));
   UVM_TRY(ScratchDisk disk, ScratchDisk::Create(o.dir, o.mib));
-  IoRunConfig config{guest, disk.path(), o.dir, 256, o.mib, o.secs, o.threads, o.vsock_mib};
+  const bool net = o.net_mib > 0;
+  // Before any thread exists: the namespace switch is per thread (bench_net.h).
+  std::optional<BenchNetwork> network;
+  if (net) {
+    UVM_TRY(BenchNetwork n, BenchNetwork::Create());
+    network.emplace(std::move(n));
+  }
+  const bool vhost = net && VhostNetAvailable();
+  IoRunConfig config{guest,  disk.path(), o.dir,       256,      o.mib,
+                     o.secs, o.threads,   o.vsock_mib, o.net_mib};
 
-  // Alternating runs spread slow drift of the environment over both VMMs.
-  std::vector<IoRunResult> uvm_runs, qemu_runs;
+  // Alternating runs spread slow drift of the environment over the systems.
+  Runs runs;
   for (int i = 0; i < o.runs; ++i) {
     UVM_TRY(IoRunResult u, RunIoGuest(IoVmm::kUvm, config));
-    uvm_runs.push_back(std::move(u));
+    runs.uvm.push_back(std::move(u));
     UVM_TRY(IoRunResult q, RunIoGuest(IoVmm::kQemuMicrovm, config));
-    qemu_runs.push_back(std::move(q));
+    runs.qemu.push_back(std::move(q));
+    if (vhost) {
+      UVM_TRY(IoRunResult v, RunIoGuest(IoVmm::kQemuMicrovmVhostNet, config));
+      runs.vhost.push_back(std::move(v));
+    }
   }
-  for (const auto* runs : {&uvm_runs, &qemu_runs}) {
-    for (const auto& r : *runs) {
-      for (const auto& f : kFigures) {
+  std::vector<Figure> figures;
+  for (const auto& f : kFigures) {
+    if (!f.net || net) figures.push_back(f);
+  }
+  for (const auto* of : {&runs.uvm, &runs.qemu, &runs.vhost}) {
+    for (const auto& r : *of) {
+      for (const auto& f : figures) {
+        if (of == &runs.vhost && !f.net) continue;
         if (!r.count(f.phase)) return Err(std::string("a run reported no ") + f.phase + " result");
       }
     }
   }
 
-  const std::string setup = "1 vCPU, 256 MiB, " + std::to_string(o.mib) + " MiB raw image in " +
-                            o.dir + ", " + std::to_string(o.threads) + " random-I/O threads, " +
-                            std::to_string(o.secs) + " s per random phase, " +
-                            std::to_string(o.vsock_mib) + " MiB each way over vsock";
-  const std::string qemu_devices =
+  std::string setup = "1 vCPU, 256 MiB, " + std::to_string(o.mib) + " MiB raw image in " + o.dir +
+                      ", " + std::to_string(o.threads) + " random-I/O threads, " +
+                      std::to_string(o.secs) + " s per random phase, " +
+                      std::to_string(o.vsock_mib) + " MiB each way over vsock";
+  if (net) {
+    setup += ", " + std::to_string(o.net_mib) + " MiB each way over TCP on tap " + kBenchTap +
+             " (" + kBenchHostIp + " host, " + kBenchGuestIp + " guest) in a network namespace";
+  }
+  std::string qemu_devices =
       std::string("virtio-blk-device (") + kQemuDriveOptions + "), vhost-vsock-device";
+  if (net) qemu_devices += ", virtio-net-device (-netdev " + QemuNetdev(false) + ")";
+  const std::string vhost_note =
+      !net    ? ""
+      : vhost ? "also against QEMU with vhost-net (-netdev " + QemuNetdev(true) + ")"
+              : "QEMU with vhost-net not measured: no /dev/vhost-net here";
   if (o.json) {
     nlohmann::json j = {
         {"benchmark", "io"}, {"runs", o.runs}, {"setup", setup}, {"qemu_devices", qemu_devices}};
+    if (net) j["qemu_vhost_net"] = vhost_note;
     auto number = [](double v) { return std::isinf(v) ? nlohmann::json() : nlohmann::json(v); };
-    for (const auto& f : kFigures) {
-      Medians t = MedianOf(uvm_runs, qemu_runs, Throughput, f);
+    for (const auto& f : figures) {
+      Medians t = MedianOf(runs, Throughput, f);
       j[f.key] = {{"uvm", t.uvm}, {"qemu_microvm", t.qemu}, {"unit", f.iops ? "IOPS" : "MB/s"}};
-      Medians c = MedianOf(uvm_runs, qemu_runs, CpuFigure, f);
+      Medians c = MedianOf(runs, CpuFigure, f);
       j[std::string(f.key) + "_vmm_cpu"] = {{"uvm", number(c.uvm)},
                                             {"qemu_microvm", number(c.qemu)},
                                             {"unit", "GiB moved per VMM CPU-second"}};
+      if (f.net && vhost) {
+        j[f.key]["qemu_microvm_vhost_net"] = t.vhost;
+        j[std::string(f.key) + "_vmm_cpu"]["qemu_microvm_vhost_net"] = number(c.vhost);
+      }
     }
-    for (const auto& u : kUnmeasured) j["not_measured"][u.key] = u.why;
+    if (!net) {
+      for (const auto& f : kFigures) {
+        if (f.net) j["not_measured"][f.key] = kNetSkipped;
+      }
+    }
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
   std::printf("io: uvm vs QEMU microvm, median of %d runs each (%s)\n", o.runs, setup.c_str());
-  std::printf("QEMU devices: %s; uvm: virtio-blk (buffered libaio), userspace virtio-vsock\n",
-              qemu_devices.c_str());
+  std::printf("QEMU devices: %s; uvm: virtio-blk (buffered libaio), userspace virtio-vsock%s\n",
+              qemu_devices.c_str(), net ? ", userspace virtio-net on the same tap" : "");
+  if (net) std::printf("%s\n", vhost_note.c_str());
   std::printf("%-26s %10s %10s %6s %8s  %-17s\n", "", "uvm", "qemu", "unit", "uvm/qemu",
               "VMM CPU ms/GiB uvm / qemu");
-  for (const auto& f : kFigures) {
-    Medians t = MedianOf(uvm_runs, qemu_runs, Throughput, f);
-    Medians c = MedianOf(uvm_runs, qemu_runs, CpuFigure, f);
+  for (const auto& f : figures) {
+    Medians t = MedianOf(runs, Throughput, f);
+    Medians c = MedianOf(runs, CpuFigure, f);
     std::printf("%-26s %10.1f %10.1f %6s %7.2fx  %8s / %s\n", f.label, t.uvm, t.qemu,
                 f.iops ? "IOPS" : "MB/s", t.qemu > 0 ? t.uvm / t.qemu : 0.0,
                 CpuMsPerGib(c.uvm).c_str(), CpuMsPerGib(c.qemu).c_str());
+    if (f.net && vhost) {
+      std::printf("%-26s %10s %10.1f %6s %7.2fx  %8s / %s\n", "  vs QEMU vhost-net", "", t.vhost,
+                  "MB/s", t.vhost > 0 ? t.uvm / t.vhost : 0.0, "", CpuMsPerGib(c.vhost).c_str());
+    }
   }
-  for (const auto& u : kUnmeasured) std::printf("%-26s %s\n", u.label, u.why);
+  if (!net) std::printf("%-26s %s\n", "net", kNetSkipped);
   std::printf(
       "target: uvm/qemu >= 1.00 on every figure. VMM CPU: utime + stime minus guest time\n"
       "of the VMM process, plus QEMU's vhost worker threads; lower is better.\n");

@@ -1,4 +1,4 @@
-// `uvm bench io`: block, vsock (and, once virtio-net exists, net) throughput of uvm side by side
+// `uvm bench io`: block, vsock and net (TCP over a tap) throughput of uvm side by side
 // with QEMU's microvm machine and its virtio-mmio devices, on the same kernel, disk file and
 // environment; the VMM's CPU time per GiB moved beside each figure. Medians over repeated runs.
 #pragma once
@@ -19,6 +19,7 @@ struct IoBenchOptions {
   int secs = 3;              // each random phase, seconds
   int threads = 8;           // random-I/O requests in flight
   int vsock_mib = 64;        // vsock bytes each way, MiB
+  int net_mib = 64;          // TCP bytes each way over the bench tap, MiB; 0 skips net (no root)
 };
 
 Result<int> RunBenchIo(const IoBenchOptions& options);

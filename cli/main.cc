@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   auto* bench_boot = bench_cmd->add_subcommand("boot", "VMM start to guest init in user space");
   uvm::cli::IoBenchOptions bench_io;
   auto* bench_io_cmd =
-      bench_cmd->add_subcommand("io", "block, vsock (net: not yet) throughput and VMM CPU per GiB");
+      bench_cmd->add_subcommand("io", "block, vsock and net throughput and VMM CPU per GiB");
   for (auto* c : {bench_cmd, bench_boot}) {
     c->add_flag("--json", bench.json, "one JSON object instead of a table");
   }
@@ -143,6 +143,10 @@ int main(int argc, char** argv) {
   bench_io_cmd->add_option("--threads", bench_io.threads, "random-I/O requests in flight")
       ->capture_default_str();
   bench_io_cmd->add_option("--vsock-mib", bench_io.vsock_mib, "vsock MiB each way")
+      ->capture_default_str();
+  bench_io_cmd
+      ->add_option("--net-mib", bench_io.net_mib,
+                   "TCP MiB each way over a tap in a network namespace (needs root; 0: skip)")
       ->capture_default_str();
   bench_boot->add_option("--runs", bench.runs, "repetitions per system")->capture_default_str();
   bench_boot->add_option("--kernel", bench.kernel, "guest kernel (default: the built one)");

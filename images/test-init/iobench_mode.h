@@ -6,6 +6,9 @@
 //   uvmio_secs=N       duration of each random phase (seconds)
 //   uvmio_threads=N    random-I/O threads, each with one 4 KiB request in flight
 //   uvmio_vsock_mib=N  bytes moved each way over vsock (MiB); 0 skips the vsock phases
+//   uvmio_net_mib=N    bytes moved each way over TCP on eth0 (MiB); 0 (the default) skips them
+//   uvmio_net_ip=A     eth0's IPv4 address (/24) and uvmio_net_peer=A the host's, on the tap
+//   uvmio_only_net=1   run the net phases only (no block, no vsock)
 //
 // Phases, in order, on /dev/vda with O_DIRECT (so the guest page cache is out of the way and
 // every request reaches the device): seq_write (1 MiB writes, then fsync), seq_read (1 MiB reads),
@@ -13,7 +16,8 @@
 // rand_write ends with an fsync inside the measured time); then vsock_g2h (connect to host port
 // 7000, send, half-close, wait for the host's one-byte acknowledgement) and vsock_h2g (connect to
 // host port 7001, read to EOF, acknowledge with one byte). The host times the vsock phases
-// itself; the guest's times are printed too.
+// itself; the guest's times are printed too. Then net_g2h and net_h2g: the same two exchanges
+// over TCP to the host's ports 7002 and 7003 on the tap (eth0 is configured first, with ioctls).
 //
 // Console protocol, one line each (the host also samples the VMM's CPU time at start and result):
 //   UVMIO start PHASE
@@ -23,8 +27,10 @@
 // Included by test_init.cc only (the initramfs is built from one translation unit).
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -40,15 +46,18 @@
 #include <thread>
 #include <vector>
 
+#include "../../base/netif.h"
 #include "vsock_mode.h"
 
 namespace iobench_mode {
 
 constexpr unsigned kG2hPort = 7000;
 constexpr unsigned kH2gPort = 7001;
+constexpr uint16_t kNetG2hPort = 7002;
+constexpr uint16_t kNetH2gPort = 7003;
 constexpr size_t kSeqChunk = 1 << 20;
 constexpr size_t kRandBlock = 4096;
-constexpr size_t kVsockChunk = 256 * 1024;
+constexpr size_t kStreamChunk = 256 * 1024;
 
 inline long EnvNumber(const char* name, long fallback, long max) {
   const char* v = std::getenv(name);
@@ -160,10 +169,11 @@ inline Outcome Random(int fd, uint64_t span, long secs, long threads, bool write
   return {"", ops * kRandBlock, ops};
 }
 
-inline Outcome VsockSend(uint64_t bytes) {
-  int fd = vsock_mode::ConnectHost(kG2hPort);
+// Guest -> host over a connected stream socket `fd` (closed here): send, half-close, wait for
+// the host's one-byte acknowledgement.
+inline Outcome StreamSend(int fd, uint64_t bytes) {
   if (fd < 0) return {Errno("connect"), 0, 0};
-  std::string chunk(kVsockChunk, 'u');
+  std::string chunk(kStreamChunk, 'u');
   Outcome o;
   while (o.bytes < bytes) {
     ssize_t w = write(fd, chunk.data(), std::min<uint64_t>(chunk.size(), bytes - o.bytes));
@@ -182,10 +192,10 @@ inline Outcome VsockSend(uint64_t bytes) {
   return o;
 }
 
-inline Outcome VsockReceive(uint64_t bytes) {
-  int fd = vsock_mode::ConnectHost(kH2gPort);
+// Host -> guest over `fd` (closed here): read to EOF, acknowledge with one byte.
+inline Outcome StreamReceive(int fd, uint64_t bytes) {
   if (fd < 0) return {Errno("connect"), 0, 0};
-  std::string buf(kVsockChunk, '\0');
+  std::string buf(kStreamChunk, '\0');
   Outcome o;
   for (;;) {
     ssize_t n = read(fd, buf.data(), buf.size());
@@ -205,35 +215,72 @@ inline Outcome VsockReceive(uint64_t bytes) {
   return o;
 }
 
+// A TCP connection to the host's `port` on the tap; -1 with errno set.
+inline int ConnectTcp(const char* peer, uint16_t port) {
+  sockaddr_in host{};
+  host.sin_family = AF_INET;
+  host.sin_port = htons(port);
+  if (inet_pton(AF_INET, peer, &host.sin_addr) != 1) {
+    errno = EINVAL;
+    return -1;
+  }
+  return vsock_mode::ConnectStream(host);
+}
+
+// The net phases (eth0 configured first); true if both ran.
+inline bool NetPhases(uint64_t bytes) {
+  const char* ip = std::getenv("uvmio_net_ip");
+  const char* peer = std::getenv("uvmio_net_peer");
+  if (!ip || !peer) {
+    std::printf("UVMIO error net: needs uvmio_net_ip and uvmio_net_peer\n");
+    return false;
+  }
+  if (!uvm::netif::LoopbackUp() || !uvm::netif::ConfigureIpv4("eth0", ip)) {
+    std::printf("UVMIO error net: configuring eth0: %s\n", std::strerror(errno));
+    return false;
+  }
+  return Phase("net_g2h", [&] { return StreamSend(ConnectTcp(peer, kNetG2hPort), bytes); }) &&
+         Phase("net_h2g", [&] { return StreamReceive(ConnectTcp(peer, kNetH2gPort), bytes); });
+}
+
 // Returns the power-off status: 0 when every phase ran.
 inline int Run() {
   const long mib = EnvNumber("uvmio_mib", 64, 1 << 20);
   const long secs = EnvNumber("uvmio_secs", 3, 3600);
   const long threads = EnvNumber("uvmio_threads", 8, 256);
   const long vsock_mib = EnvNumber("uvmio_vsock_mib", 64, 1 << 20);
-  int fd = open("/dev/vda", O_RDWR | O_DIRECT | O_CLOEXEC);
-  if (fd < 0) {
-    std::printf("UVMIO error open: %s\n", std::strerror(errno));
-    return 9;
+  const long net_mib = EnvNumber("uvmio_net_mib", 0, 1 << 20);
+  const bool only_net = EnvNumber("uvmio_only_net", 0, 1) == 1;
+  const uint64_t vsock_bytes = static_cast<uint64_t>(vsock_mib) << 20;
+  int fd = -1;
+  bool ok = true;
+  if (!only_net) {
+    fd = open("/dev/vda", O_RDWR | O_DIRECT | O_CLOEXEC);
+    if (fd < 0) {
+      std::printf("UVMIO error open: %s\n", std::strerror(errno));
+      return 9;
+    }
+    uint64_t size = 0;
+    if (ioctl(fd, BLKGETSIZE64, &size) != 0) size = 0;
+    const uint64_t bytes =
+        std::min<uint64_t>(static_cast<uint64_t>(mib) << 20, size) / kSeqChunk * kSeqChunk;
+    if (bytes == 0 || threads == 0) {
+      std::printf("UVMIO error setup: disk of %llu bytes, %ld threads\n",
+                  static_cast<unsigned long long>(size), threads);
+      return 9;
+    }
+    ok = Phase("seq_write", [&] { return Sequential(fd, bytes, true); }) &&
+         Phase("seq_read", [&] { return Sequential(fd, bytes, false); }) &&
+         Phase("rand_read", [&] { return Random(fd, bytes, secs, threads, false); }) &&
+         Phase("rand_write", [&] { return Random(fd, bytes, secs, threads, true); }) &&
+         (vsock_mib == 0 ||
+          (Phase("vsock_g2h",
+                 [&] { return StreamSend(vsock_mode::ConnectHost(kG2hPort), vsock_bytes); }) &&
+           Phase("vsock_h2g",
+                 [&] { return StreamReceive(vsock_mode::ConnectHost(kH2gPort), vsock_bytes); })));
   }
-  uint64_t size = 0;
-  if (ioctl(fd, BLKGETSIZE64, &size) != 0) size = 0;
-  const uint64_t bytes =
-      std::min<uint64_t>(static_cast<uint64_t>(mib) << 20, size) / kSeqChunk * kSeqChunk;
-  if (bytes == 0 || threads == 0) {
-    std::printf("UVMIO error setup: disk of %llu bytes, %ld threads\n",
-                static_cast<unsigned long long>(size), threads);
-    return 9;
-  }
-  const bool ok =
-      Phase("seq_write", [&] { return Sequential(fd, bytes, true); }) &&
-      Phase("seq_read", [&] { return Sequential(fd, bytes, false); }) &&
-      Phase("rand_read", [&] { return Random(fd, bytes, secs, threads, false); }) &&
-      Phase("rand_write", [&] { return Random(fd, bytes, secs, threads, true); }) &&
-      (vsock_mib == 0 ||
-       (Phase("vsock_g2h", [&] { return VsockSend(static_cast<uint64_t>(vsock_mib) << 20); }) &&
-        Phase("vsock_h2g", [&] { return VsockReceive(static_cast<uint64_t>(vsock_mib) << 20); })));
-  close(fd);
+  ok = ok && (net_mib == 0 || NetPhases(static_cast<uint64_t>(net_mib) << 20));
+  if (fd >= 0) close(fd);
   std::printf("UVMIO end\n");
   return ok ? 0 : 9;
 }

@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "../../base/netif.h"
+
 namespace net_mode {
 
 constexpr uint16_t kGuestPort = 7000;
@@ -42,34 +44,6 @@ inline uint8_t Pattern(uint64_t i) { return static_cast<uint8_t>((i * 31) ^ (i >
 inline int Fail(const std::string& why) {
   std::printf("UVMTEST net failed: %s: %s\n", why.c_str(), std::strerror(errno));
   return 1;
-}
-
-inline bool SetAddr(int s, const char* ifname, unsigned long req, const char* ip) {
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-  auto* sin = reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr);
-  sin->sin_family = AF_INET;
-  if (inet_pton(AF_INET, ip, &sin->sin_addr) != 1) return false;
-  return ioctl(s, req, &ifr) == 0;
-}
-
-inline bool Up(int s, const char* ifname) {
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) return false;
-  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-  return ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
-}
-
-// An ethtool "get" (ETHTOOL_GTXCSUM, ETHTOOL_GTSO, ...) on ifname: 1 on, 0 off, -1 error.
-inline int EthtoolGet(int s, const char* ifname, uint32_t cmd) {
-  ethtool_value v{};
-  v.cmd = cmd;
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-  ifr.ifr_data = reinterpret_cast<char*>(&v);
-  if (ioctl(s, SIOCETHTOOL, &ifr) < 0) return -1;
-  return v.data ? 1 : 0;
 }
 
 inline bool SendAll(int fd, const void* data, size_t len) {
@@ -93,20 +67,18 @@ inline int Run() {
     return 2;
   }
   const uint64_t bytes = std::strtoull(mib_text, nullptr, 10) << 20;
+  if (!uvm::netif::LoopbackUp()) return Fail("lo up");
+  if (!uvm::netif::ConfigureIpv4("eth0", ip)) return Fail("eth0 address, netmask or up");
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0 || !Up(s, "lo")) return Fail("lo up");
-  if (!SetAddr(s, "eth0", SIOCSIFADDR, ip)) return Fail("eth0 address");
-  if (!SetAddr(s, "eth0", SIOCSIFNETMASK, "255.255.255.0")) return Fail("eth0 netmask");
-  if (!Up(s, "eth0")) return Fail("eth0 up");
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, "eth0", IFNAMSIZ - 1);
-  if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0) return Fail("eth0 MAC");
+  ifreq ifr = uvm::netif::Request("eth0");
+  if (s < 0 || ioctl(s, SIOCGIFHWADDR, &ifr) < 0) return Fail("eth0 MAC");
   const auto* m = reinterpret_cast<const uint8_t*>(ifr.ifr_hwaddr.sa_data);
   std::printf("UVMTEST net mac=%02x:%02x:%02x:%02x:%02x:%02x\n", m[0], m[1], m[2], m[3], m[4],
               m[5]);
   // The offloads the driver took from the device (HOST_CSUM/HOST_TSO4: what eth0 may send).
-  std::printf("UVMTEST net eth0 tx-csum=%d tso=%d\n", EthtoolGet(s, "eth0", ETHTOOL_GTXCSUM),
-              EthtoolGet(s, "eth0", ETHTOOL_GTSO));
+  std::printf("UVMTEST net eth0 tx-csum=%d tso=%d\n",
+              uvm::netif::EthtoolGet(s, "eth0", ETHTOOL_GTXCSUM),
+              uvm::netif::EthtoolGet(s, "eth0", ETHTOOL_GTSO));
   close(s);
 
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

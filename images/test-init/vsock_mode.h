@@ -59,21 +59,27 @@ inline void Echo(int fd) {
 // The pattern byte at offset i of the guest-to-host stream.
 inline char PatternByte(size_t i) { return static_cast<char>((i * 31 + i / 4096) & 0xff); }
 
-// A stream connected to the host (CID 2) port `port`, or -1 with errno set.
-inline int ConnectHost(unsigned port) {
-  int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_vm addr{};
-  addr.svm_family = AF_VSOCK;
-  addr.svm_cid = VMADDR_CID_HOST;
-  addr.svm_port = port;
+// A stream socket of the address's family connected to `addr`, or -1 with errno set.
+template <typename SockAddr>
+int ConnectStream(const SockAddr& addr) {
+  int fd = socket(reinterpret_cast<const sockaddr&>(addr).sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
     const int saved = errno;
     close(fd);
     errno = saved;
     return -1;
   }
   return fd;
+}
+
+// A stream connected to the host (CID 2) port `port`, or -1 with errno set.
+inline int ConnectHost(unsigned port) {
+  sockaddr_vm addr{};
+  addr.svm_family = AF_VSOCK;
+  addr.svm_cid = VMADDR_CID_HOST;
+  addr.svm_port = port;
+  return ConnectStream(addr);
 }
 
 inline std::string GuestToHost() {

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/netif.h"
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/background_process.h"
 
@@ -51,23 +52,6 @@ uint64_t Fnv1a(const std::string& data) {
   return h;
 }
 
-bool SetAddr(int s, const char* ifname, unsigned long req, const char* ip) {
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-  auto* sin = reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr);
-  sin->sin_family = AF_INET;
-  inet_pton(AF_INET, ip, &sin->sin_addr);
-  return ioctl(s, req, &ifr) == 0;
-}
-
-bool Up(int s, const char* ifname) {
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) return false;
-  ifr.ifr_flags |= IFF_UP;
-  return ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
-}
-
 // A stuck peer fails the test instead of hanging it (the lab is slow: generous).
 void SetTimeouts(int fd) {
   timeval tv{120, 0};
@@ -77,14 +61,9 @@ void SetTimeouts(int fd) {
 
 int EthtoolGet(const char* ifname, uint32_t cmd) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ethtool_value v{};
-  v.cmd = cmd;
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-  ifr.ifr_data = reinterpret_cast<char*>(&v);
-  const int r = ioctl(s, SIOCETHTOOL, &ifr);
+  const int r = uvm::netif::EthtoolGet(s, ifname, cmd);
   close(s);
-  return r < 0 ? -1 : (v.data ? 1 : 0);
+  return r;
 }
 
 std::string ReadAll(int fd) {
@@ -107,9 +86,7 @@ class NetE2eTest : public ::testing::Test {
     orig_ns_ = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     ASSERT_GE(orig_ns_, 0);
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << std::strerror(errno);
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ASSERT_TRUE(Up(s, "lo"));
-    close(s);
+    ASSERT_TRUE(uvm::netif::LoopbackUp());
   }
   void TearDown() override {
     if (orig_ns_ >= 0) {
@@ -143,11 +120,7 @@ TEST_F(NetE2eTest, TcpBothWaysOverTheTap) {
     if (!tap) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(tap) << "uvm did not create " << kTap << "\n" << vm.out();
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ASSERT_TRUE(SetAddr(s, kTap, SIOCSIFADDR, kHostIp));
-  ASSERT_TRUE(SetAddr(s, kTap, SIOCSIFNETMASK, "255.255.255.0"));
-  ASSERT_TRUE(Up(s, kTap));
-  close(s);
+  ASSERT_TRUE(uvm::netif::ConfigureIpv4(kTap, kHostIp)) << std::strerror(errno);
 
   // Host -> guest bytes over the guest's connection; the guest answers their hash.
   std::mt19937 rng(7);

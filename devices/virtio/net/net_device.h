@@ -11,12 +11,15 @@
 // straight from guest memory, after the private copy of the header. When the backend is full
 // (EAGAIN) the chain is kept, the rest stay in the ring, and the device waits for EPOLLOUT.
 //
-// RX (host -> driver): an RX chain is taken first and only then is one frame read from the backend
-// (into a host buffer, then copied: a read straight into guest buffers could not tell a truncated
-// frame). With no RX buffer the backend fd is not polled for input at all until the driver posts
-// buffers and kicks the queue: frames wait in the tap's queue (where the kernel drops them when it
-// is full), and the event loop never spins. At most kMaxRxFramesPerWakeup frames per wake-up, so a
-// busy tap cannot starve the loop's other fds (epoll is level-triggered: the rest come next round).
+// RX (host -> driver): an RX chain is taken first and only then is one frame read from the backend:
+// straight into the chain's buffers when they can hold the largest frame plus one byte (so a
+// truncated frame is still seen: Linux's GSO "big packets" buffers qualify), else into a host
+// buffer, then copied (a read straight into a smaller chain could not tell a truncated frame).
+// Either way the header the driver sees is a sanitized private copy. With no RX buffer the backend
+// fd is not polled for input at all until the driver posts buffers and kicks the queue: frames wait
+// in the tap's queue (where the kernel drops them when it is full), and the event loop never spins.
+// At most kMaxRxFramesPerWakeup frames per wake-up, so a busy tap cannot starve the loop's other
+// fds (epoll is level-triggered: the rest come next round).
 //
 // A queue error (a bad ring or descriptor) marks the device DEVICE_NEEDS_RESET; a backend error
 // other than EAGAIN is logged and the backend is no longer polled (TX packets are then dropped).

@@ -279,6 +279,39 @@ TEST_F(NetDeviceTest, RxFramesReachTheDriverWithNumBuffersOne) {
   EXPECT_EQ(dev_->stats().rx_frames, 2u);
 }
 
+// A chain that holds the largest frame (Linux's GSO "big packets" buffers: the header, then
+// pages) is read into directly: the frame lands intact, the header is still sanitized, and a
+// frame too large for any driver is still seen as truncated and dropped.
+TEST_F(NetDeviceTest, BigRxChainTakesFramesDirectlyWithASanitizedHeader) {
+  ASSERT_EQ(Init(), kOk);
+  const uint64_t hdr_addr = rx_.Alloc(kHdr);
+  const uint64_t a = rx_.Alloc(40000), b = rx_.Alloc(40000);
+  const uint16_t head = rx_.Post({{hdr_addr, kHdr, true}, {a, 40000, true}, {b, 40000, true}});
+  Kick(NetDevice::kRxQueue);
+  HostSend(WithHeader({}, Frame(kMaxFrameBytes + 1, 9)));  // larger than any frame
+  VirtioNetHdr h{};
+  h.flags = kHdrFDataValid | 0x80;  // an unknown flag the driver must not see
+  h.num_buffers = 7;
+  HostSend(WithHeader(h, Frame(60000, 5)));
+  Pump();
+  auto used = rx_.PopUsed();
+  ASSERT_TRUE(used);
+  EXPECT_EQ(used->id, head);
+  EXPECT_EQ(used->len, kHdr + 60000);
+  VirtioNetHdr got;
+  auto hdr_bytes = rx_.ReadBytes(hdr_addr, kHdr);
+  std::memcpy(&got, hdr_bytes.data(), kHdr);
+  EXPECT_EQ(got.flags, kHdrFDataValid);
+  EXPECT_EQ(got.num_buffers, 1);
+  auto data = rx_.ReadBytes(a, 40000);
+  auto rest = rx_.ReadBytes(b, 20000);
+  data.insert(data.end(), rest.begin(), rest.end());
+  EXPECT_EQ(data, Frame(60000, 5));
+  EXPECT_FALSE(rx_.PopUsed());
+  EXPECT_EQ(dev_->stats().rx_frames, 1u);
+  EXPECT_EQ(dev_->stats().rx_dropped, 1u);
+}
+
 TEST_F(NetDeviceTest, NoRxBuffersStopsPollingUntilTheDriverPostsSome) {
   ASSERT_EQ(Init(), kOk);
   for (uint8_t i = 0; i < 3; ++i) HostSend(WithHeader({}, Frame(100, i)));
