@@ -35,16 +35,18 @@ Result<Pipe> MakePipe() {
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-// A pty pair, both ends close-on-exec from the start (openpty() cannot do that atomically, and
-// another thread may be cloning at any moment).
-Result<Pipe> MakePty(uint16_t rows, uint16_t cols) {
-  UniqueFd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
-  if (!master.valid()) return ErrnoErr("posix_openpt");
-  if (grantpt(master.get()) < 0 || unlockpt(master.get()) < 0) return ErrnoErr("unlockpt");
-  char name[64];
-  if (ptsname_r(master.get(), name, sizeof name) != 0) return ErrnoErr("ptsname");
-  UniqueFd slave(open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
-  if (!slave.valid()) return ErrnoErr(std::string("open ") + name);
+// A pty pair from the devpts instance whose ptmx is `ptmx`, both ends close-on-exec from the
+// start (openpty() cannot do that atomically, and another thread may be cloning at any moment).
+// A container has its own devpts instance (container_root.cc): its terminal must come from there,
+// or the process's ttyname() finds no /dev/pts/N for it. The peer is opened through the master
+// (TIOCGPTPEER), since its name would be looked up in the agent's /dev/pts.
+Result<Pipe> MakePty(const std::string& ptmx, uint16_t rows, uint16_t cols) {
+  UniqueFd master(open(ptmx.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master.valid()) return ErrnoErr("open " + ptmx);
+  int unlock = 0;
+  if (ioctl(master.get(), TIOCSPTLCK, &unlock) < 0) return ErrnoErr("unlockpt");
+  UniqueFd slave(ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave.valid()) return ErrnoErr("TIOCGPTPEER");
   if (rows && cols) {
     winsize ws{rows, cols, 0, 0};
     ioctl(master.get(), TIOCSWINSZ, &ws);
@@ -98,7 +100,8 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
   UniqueFd child_in, child_out, child_err;
   s->tty_ = request.tty;
   if (request.tty) {
-    auto pty = MakePty(request.rows, request.cols);
+    auto pty = MakePty(s->root_ ? s->root_->root() + "/dev/pts/ptmx" : "/dev/ptmx", request.rows,
+                       request.cols);
     if (!pty) return fail(pty.error().message);
     s->stdout_source_ = std::move(pty->read);
     s->stdin_sink_.Reset(dup(s->stdout_source_.get()));

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -35,6 +36,10 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
   if (stdin_data.empty()) {
     close(in[1]);
     in[1] = -1;
+  } else {
+    // Non-blocking: a blocking write of all of stdin_data would stop this loop from reading the
+    // child's output, and a child that echoes (cat) would then block us both.
+    fcntl(in[1], F_SETFL, fcntl(in[1], F_GETFL) | O_NONBLOCK);
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
   bool out_open = true, err_open = true;
@@ -69,7 +74,7 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
     if (in[1] >= 0 && (fds[2].revents & (POLLOUT | POLLERR))) {
       ssize_t n = write(in[1], stdin_data.data() + written, stdin_data.size() - written);
       if (n > 0) written += static_cast<size_t>(n);
-      if (n < 0 || written == stdin_data.size()) {
+      if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == stdin_data.size()) {
         close(in[1]);
         in[1] = -1;
       }
