@@ -11,6 +11,8 @@
 #include <string>
 #include <utility>
 
+#include "vmm/kvm_ioctl.h"
+
 namespace uvm::vmm {
 namespace {
 
@@ -46,27 +48,9 @@ struct VarBuffer {
   std::unique_ptr<uint64_t[]> storage;
 };
 
-// ioctl that retries on EINTR, except where the caller must see it (KVM_RUN).
-int Ioctl(int fd, unsigned long request, const void* arg) {
-  int r;
-  do {
-    r = ::ioctl(fd, request, arg);
-  } while (r < 0 && errno == EINTR);
-  return r;
-}
-
-template <class T>
-Result<T> GetStruct(int fd, unsigned long request, const char* what) {
-  T value{};
-  if (Ioctl(fd, request, &value) < 0) return ErrnoErr(what);
-  return value;
-}
-
-template <class T>
-Result<void> SetStruct(int fd, unsigned long request, const T& value, const char* what) {
-  if (Ioctl(fd, request, &value) < 0) return ErrnoErr(what);
-  return {};
-}
+using kvm_ioctl::GetStruct;
+using kvm_ioctl::Ioctl;
+using kvm_ioctl::SetStruct;
 
 }  // namespace
 

@@ -3,7 +3,6 @@
 // VM, so the tests stay few and each checks several things. Skipped (reported as not run) where
 // this host's KVM cannot run Linux.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/background_process.h"
 #include "tests/support/process.h"
+#include "tests/support/sha256.h"
 
 namespace {
 
@@ -23,18 +23,7 @@ using uvm::testing::BackgroundProcess;
 using uvm::testing::ProcessResult;
 using uvm::testing::RunProcess;
 
-std::string Sha256(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 15];
-  }
-  return hex;
-}
+std::string Sha256(const std::string& data) { return uvm::testing::Sha256Hex(data); }
 
 class RunE2eTest : public ::testing::Test {
  protected:
@@ -115,8 +104,9 @@ TEST_F(RunE2eTest, LargeAndInterleavedOutputArrivesCompleteOnTheRightStreams) {
 
 TEST_F(RunE2eTest, EnvWorkdirUserAndImageDefaults) {
   setenv("UVM_E2E_PASSED", "from-host", 1);
-  ProcessResult r = Run({"-e", "FOO=bar", "-e", "UVM_E2E_PASSED", "-w", "/tmp", "--user", "65534",
-                         "busybox", "sh", "-c", "echo $FOO $UVM_E2E_PASSED; pwd; id -u; echo $PATH"});
+  ProcessResult r =
+      Run({"-e", "FOO=bar", "-e", "UVM_E2E_PASSED", "-w", "/tmp", "--user", "65534", "busybox",
+           "sh", "-c", "echo $FOO $UVM_E2E_PASSED; pwd; id -u; echo $PATH"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
             "bar from-host\n/tmp\n65534\n"

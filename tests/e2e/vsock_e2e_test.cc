@@ -3,7 +3,6 @@
 // One boot serves every check below (boots are slow in the lab). Skipped (reported as not run)
 // where this host's KVM cannot run Linux.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/background_process.h"
+#include "tests/support/sha256.h"
 
 namespace {
 
@@ -66,18 +66,7 @@ std::string ReadAll(int fd) {
   }
 }
 
-std::string Sha256(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 15];
-  }
-  return hex;
-}
+std::string Sha256(const std::string& data) { return uvm::testing::Sha256Hex(data); }
 
 std::string RandomBytes(size_t n, unsigned seed) {
   std::mt19937 rng(seed);

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "vmm/kvm_ioctl.h"
+
 namespace uvm::vmm::snapshot {
 namespace {
 
@@ -31,26 +33,9 @@ constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, XsaveRegion);
 constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, XsaveRegion);
 constexpr unsigned long kGetXsave2 = _IOR(KVMIO, 0xcf, XsaveRegion);
 
-int Ioctl(int fd, unsigned long request, const void* arg) {
-  int r;
-  do {
-    r = ::ioctl(fd, request, arg);
-  } while (r < 0 && errno == EINTR);
-  return r;
-}
-
-template <class T>
-Result<T> Get(int fd, unsigned long request, const char* what) {
-  T v{};
-  if (Ioctl(fd, request, &v) < 0) return ErrnoErr(what);
-  return v;
-}
-
-template <class T>
-Result<void> Set(int fd, unsigned long request, const T& v, const char* what) {
-  if (Ioctl(fd, request, &v) < 0) return ErrnoErr(what);
-  return {};
-}
+using kvm_ioctl::GetStruct;
+using kvm_ioctl::Ioctl;
+using kvm_ioctl::SetStruct;
 
 // Header + entries in one 8-byte-aligned buffer.
 template <class Header, class Entry>
@@ -143,12 +128,12 @@ Result<VcpuState> CaptureVcpu(Vcpu& vcpu, const HostState& host) {
   s.xsave.assign(host.xsave_bytes, 0);
   const unsigned long get_xsave = host.xsave_bytes > kMinXsaveBytes ? kGetXsave2 : kGetXsave;
   if (Ioctl(fd, get_xsave, s.xsave.data()) < 0) return ErrnoErr("KVM_GET_XSAVE");
-  UVM_TRY(s.xcrs, Get<kvm_xcrs>(fd, KVM_GET_XCRS, "KVM_GET_XCRS"));
-  UVM_TRY(s.debugregs, Get<kvm_debugregs>(fd, KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS"));
+  UVM_TRY(s.xcrs, GetStruct<kvm_xcrs>(fd, KVM_GET_XCRS, "KVM_GET_XCRS"));
+  UVM_TRY(s.debugregs, GetStruct<kvm_debugregs>(fd, KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS"));
   UVM_TRY(s.msrs, ReadMsrs(fd, host.msr_indices));
   UVM_TRY(s.lapic, vcpu.GetLapic());
-  UVM_TRY(s.events, Get<kvm_vcpu_events>(fd, KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS"));
-  UVM_TRY(s.mp_state, Get<kvm_mp_state>(fd, KVM_GET_MP_STATE, "KVM_GET_MP_STATE"));
+  UVM_TRY(s.events, GetStruct<kvm_vcpu_events>(fd, KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS"));
+  UVM_TRY(s.mp_state, GetStruct<kvm_mp_state>(fd, KVM_GET_MP_STATE, "KVM_GET_MP_STATE"));
   UVM_TRY(s.cpuid, ReadCpuid(fd));
   return s;
 }
@@ -178,22 +163,22 @@ Result<void> ApplyVcpu(Vcpu& vcpu, const VcpuState& s) {
   UVM_CHECK(vcpu.SetSregs(s.sregs));
   UVM_CHECK(vcpu.SetRegs(s.regs));
   // XCR0 before the XSAVE area, so the area's components are enabled when KVM checks them.
-  UVM_CHECK(Set(fd, KVM_SET_XCRS, s.xcrs, "KVM_SET_XCRS"));
+  UVM_CHECK(SetStruct(fd, KVM_SET_XCRS, s.xcrs, "KVM_SET_XCRS"));
   if (Ioctl(fd, kSetXsave, s.xsave.data()) < 0) return ErrnoErr("KVM_SET_XSAVE");
-  UVM_CHECK(Set(fd, KVM_SET_DEBUGREGS, s.debugregs, "KVM_SET_DEBUGREGS"));
+  UVM_CHECK(SetStruct(fd, KVM_SET_DEBUGREGS, s.debugregs, "KVM_SET_DEBUGREGS"));
   UVM_CHECK(vcpu.SetLapic(s.lapic));
   // MSRs after the LAPIC: IA32_TSC_DEADLINE only holds once the LAPIC timer is in deadline mode,
   // and setting the LAPIC would cancel an armed deadline.
   UVM_CHECK(vcpu.SetMsrs(s.msrs));
   // Pending events last: an exception or interrupt is injected on top of the registers above.
-  UVM_CHECK(Set(fd, KVM_SET_VCPU_EVENTS, s.events, "KVM_SET_VCPU_EVENTS"));
-  UVM_CHECK(Set(fd, KVM_SET_MP_STATE, s.mp_state, "KVM_SET_MP_STATE"));
+  UVM_CHECK(SetStruct(fd, KVM_SET_VCPU_EVENTS, s.events, "KVM_SET_VCPU_EVENTS"));
+  UVM_CHECK(SetStruct(fd, KVM_SET_MP_STATE, s.mp_state, "KVM_SET_MP_STATE"));
   return {};
 }
 
 Result<VmState> CaptureVm(const Vm& vm) {
   VmState s;
-  UVM_TRY(s.clock, Get<kvm_clock_data>(vm.fd(), KVM_GET_CLOCK, "KVM_GET_CLOCK"));
+  UVM_TRY(s.clock, GetStruct<kvm_clock_data>(vm.fd(), KVM_GET_CLOCK, "KVM_GET_CLOCK"));
   for (uint32_t chip : {KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC}) {
     kvm_irqchip ic{};
     ic.chip_id = chip;
@@ -204,7 +189,7 @@ Result<VmState> CaptureVm(const Vm& vm) {
     if (chip == KVM_IRQCHIP_PIC_SLAVE) s.pic_slave = ic.chip.pic;
     if (chip == KVM_IRQCHIP_IOAPIC) s.ioapic = ic.chip.ioapic;
   }
-  UVM_TRY(s.pit, Get<kvm_pit_state2>(vm.fd(), KVM_GET_PIT2, "KVM_GET_PIT2"));
+  UVM_TRY(s.pit, GetStruct<kvm_pit_state2>(vm.fd(), KVM_GET_PIT2, "KVM_GET_PIT2"));
   return s;
 }
 
@@ -215,9 +200,9 @@ Result<void> ApplyIrqchipAndPit(const Vm& vm, const VmState& s) {
     if (chip == KVM_IRQCHIP_PIC_MASTER) ic.chip.pic = s.pic_master;
     if (chip == KVM_IRQCHIP_PIC_SLAVE) ic.chip.pic = s.pic_slave;
     if (chip == KVM_IRQCHIP_IOAPIC) ic.chip.ioapic = s.ioapic;
-    UVM_CHECK(Set(vm.fd(), KVM_SET_IRQCHIP, ic, "KVM_SET_IRQCHIP"));
+    UVM_CHECK(SetStruct(vm.fd(), KVM_SET_IRQCHIP, ic, "KVM_SET_IRQCHIP"));
   }
-  return Set(vm.fd(), KVM_SET_PIT2, s.pit, "KVM_SET_PIT2");
+  return SetStruct(vm.fd(), KVM_SET_PIT2, s.pit, "KVM_SET_PIT2");
 }
 
 Result<void> ApplyClock(const Vm& vm, const kvm_clock_data& clock) {
@@ -225,7 +210,7 @@ Result<void> ApplyClock(const Vm& vm, const kvm_clock_data& clock) {
   // the wall clock is the agent's job in a clone (DESIGN.md §6).
   kvm_clock_data c{};
   c.clock = clock.clock;
-  return Set(vm.fd(), KVM_SET_CLOCK, c, "KVM_SET_CLOCK");
+  return SetStruct(vm.fd(), KVM_SET_CLOCK, c, "KVM_SET_CLOCK");
 }
 
 }  // namespace uvm::vmm::snapshot
