@@ -48,7 +48,11 @@ class RunE2eTest : public ::testing::Test {
     return argv;
   }
   ProcessResult Run(const std::vector<std::string>& run_args, const std::string& stdin_data = "") {
-    return RunProcess(Argv(run_args), stdin_data, 600);
+    // Below ctest's 600 s, so a stalled run fails here with what it printed so far.
+    ProcessResult r = RunProcess(Argv(run_args), stdin_data, 240);
+    EXPECT_FALSE(r.timed_out) << "uvm run timed out; stdout so far: " << r.out.size()
+                              << " bytes; stderr: " << r.err;
+    return r;
   }
   static std::string root_;
 };
