@@ -20,10 +20,10 @@
 #include "cli/boot_command.h"
 #include "cli/file_util.h"
 #include "cli/image_command.h"
-#include "cli/stdio_relay.h"
 #include "guest-agent/protocol/messages.h"
 #include "store/image_store.h"
 #include "vmm/agent/agent_client.h"
+#include "vmm/agent/stdio_relay.h"
 #include "vmm/host_probe.h"
 #include "vmm/utility_vm.h"
 
@@ -49,7 +49,8 @@ Result<void> Validate(const RunOptions& o) {
                ": uvm runs every container in its own VM (only `vm` is supported)");
   }
   if (o.net != "none") {
-    return Err("--net " + o.net + ": only `none` is available in this build (virtio-net is coming)");
+    return Err("--net " + o.net +
+               ": only `none` is available in this build (virtio-net is coming)");
   }
   return {};
 }
@@ -179,7 +180,7 @@ Result<int> RunContainer(const RunOptions& o) {
                " has no Entrypoint or Cmd)");
   }
   exec.env = ContainerEnv(image.config, o.env);
-  exec.cwd = !o.workdir.empty() ? o.workdir
+  exec.cwd = !o.workdir.empty()                  ? o.workdir
              : !image.config.working_dir.empty() ? image.config.working_dir
                                                  : "/";
   exec.user = !o.user.empty() ? o.user : image.config.user;
@@ -191,7 +192,7 @@ Result<int> RunContainer(const RunOptions& o) {
 
   // Signals are for the container: block them before any thread starts (the VM's threads inherit
   // the mask) and take them through the relay's signalfd.
-  BlockRelayedSignals();
+  agent::BlockRelayedSignals();
   UVM_TRY(RuntimeDir dir, RuntimeDir::Create());
   const std::string uds = dir.path() + "/vsock.sock";
   const std::string console_log = dir.path() + "/console.log";
@@ -232,7 +233,8 @@ Result<int> RunContainer(const RunOptions& o) {
         return 128 + sig;
       }
     }
-    if (vm->finished()) return tl::unexpected(vm_failure("the utility VM ended before its agent answered"));
+    if (vm->finished())
+      return tl::unexpected(vm_failure("the utility VM ended before its agent answered"));
     if (std::chrono::steady_clock::now() > deadline) {
       return tl::unexpected(vm_failure("the guest agent did not answer within 120 s"));
     }
@@ -255,12 +257,12 @@ Result<int> RunContainer(const RunOptions& o) {
   {
     std::optional<RawTerminal> raw;
     if (o.tty) raw.emplace(STDIN_FILENO);
-    RelayFds fds;
+    agent::RelayFds fds;
     fds.host_in = o.interactive ? STDIN_FILENO : -1;
     fds.container_in = proc.stdin_fd();
     fds.container_out = proc.stdout_fd();
     fds.container_err = proc.stderr_fd();
-    RelayHooks hooks;
+    agent::RelayHooks hooks;
     int terminations = 0;
     hooks.on_signal = [&](int signo) {
       // docker: the first SIGINT/SIGTERM/SIGHUP goes to the process, a second one kills it.
@@ -273,12 +275,13 @@ Result<int> RunContainer(const RunOptions& o) {
       auto [rows, cols] = TerminalSize();
       (void)proc.Resize(rows, cols);
     };
-    UVM_CHECK(RelayStdio(fds, hooks));
+    UVM_CHECK(agent::RelayStdio(fds, hooks));
     proc.CloseStdout();
     proc.CloseStderr();
   }
   auto exit = proc.WaitExit(std::chrono::seconds(30));
-  if (!exit) return tl::unexpected(vm_failure("waiting for the exit status: " + exit.error().message));
+  if (!exit)
+    return tl::unexpected(vm_failure("waiting for the exit status: " + exit.error().message));
   vm->Stop("the container exited");
   (void)vm->Wait();
   if (exit->error != agent::ExecError::kNone) {

@@ -36,17 +36,7 @@ constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeader);
 constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
 constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
 
-// A header-plus-entries buffer with the entries right after the header.
-template <class Header, class Entry>
-struct VarBuffer {
-  explicit VarBuffer(size_t n)
-      : storage(std::make_unique<uint64_t[]>((sizeof(Header) + n * sizeof(Entry) + 7) / 8)) {}
-  Header* header() { return reinterpret_cast<Header*>(storage.get()); }
-  Entry* entries() {
-    return reinterpret_cast<Entry*>(reinterpret_cast<uint8_t*>(storage.get()) + sizeof(Header));
-  }
-  std::unique_ptr<uint64_t[]> storage;
-};
+using kvm_ioctl::VarBuffer;
 
 using kvm_ioctl::GetStruct;
 using kvm_ioctl::Ioctl;

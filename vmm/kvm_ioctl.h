@@ -5,6 +5,9 @@
 #include <sys/ioctl.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 
 #include "base/result.h"
 
@@ -31,5 +34,18 @@ Result<void> SetStruct(int fd, unsigned long request, const T& value, const char
   if (Ioctl(fd, request, &value) < 0) return ErrnoErr(what);
   return {};
 }
+
+// A flex-array ioctl argument (kvm_msrs, kvm_cpuid2, ...): header and `n` entries in one
+// 8-byte-aligned buffer, the entries right after the header.
+template <class Header, class Entry>
+struct VarBuffer {
+  explicit VarBuffer(size_t n)
+      : storage(std::make_unique<uint64_t[]>((sizeof(Header) + n * sizeof(Entry) + 7) / 8)) {}
+  Header* header() { return reinterpret_cast<Header*>(storage.get()); }
+  Entry* entries() {
+    return reinterpret_cast<Entry*>(reinterpret_cast<uint8_t*>(storage.get()) + sizeof(Header));
+  }
+  std::unique_ptr<uint64_t[]> storage;
+};
 
 }  // namespace uvm::vmm::kvm_ioctl

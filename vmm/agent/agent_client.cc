@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <thread>
 
+#include "vmm/agent/stdio_relay.h"
+
 namespace uvm::agent {
 namespace {
 
@@ -120,63 +122,11 @@ Result<Exit> RemoteProcess::WaitExit(std::optional<std::chrono::milliseconds> ti
 }
 
 Result<void> RelayStdio(RemoteProcess& p, int in, int out, int err) {
-  int sock_in = p.stdin_fd();
-  if (in < 0 || sock_in < 0) {
-    UVM_CHECK(p.CloseStdin());
-    sock_in = -1;
-    in = -1;
-  } else {
-    fcntl(sock_in, F_SETFL, fcntl(sock_in, F_GETFL) | O_NONBLOCK);
-  }
-  std::string pending;  // read from `in`, not yet taken by the stdin socket
-  bool in_eof = false;
-  char buf[64 * 1024];
-  auto copy_out = [&](int sock, int to, void (RemoteProcess::*close)()) -> Result<void> {
-    ssize_t n = read(sock, buf, sizeof buf);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return {};
-    if (n <= 0) {
-      (p.*close)();  // closing is our word to the agent that everything was read
-      return {};
-    }
-    return WriteAll(to, std::string_view(buf, static_cast<size_t>(n)));
-  };
-  while (p.stdout_fd() >= 0 || p.stderr_fd() >= 0) {
-    pollfd fds[4];
-    int n = 0, i_in = -1, i_sock = -1, i_out = -1, i_err = -1;
-    if (in >= 0 && !in_eof && pending.empty()) fds[i_in = n++] = {in, POLLIN, 0};
-    if (sock_in >= 0 && !pending.empty()) fds[i_sock = n++] = {sock_in, POLLOUT, 0};
-    if (p.stdout_fd() >= 0) fds[i_out = n++] = {p.stdout_fd(), POLLIN, 0};
-    if (p.stderr_fd() >= 0) fds[i_err = n++] = {p.stderr_fd(), POLLIN, 0};
-    if (poll(fds, n, -1) < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoErr("poll");
-    }
-    if (i_in >= 0 && fds[i_in].revents) {
-      ssize_t k = read(in, buf, sizeof buf);
-      if (k > 0) {
-        pending.assign(buf, static_cast<size_t>(k));
-      } else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
-        in_eof = true;
-      }
-    }
-    if (i_sock >= 0 && fds[i_sock].revents) {
-      ssize_t k = send(sock_in, pending.data(), pending.size(), MSG_NOSIGNAL);
-      if (k > 0) {
-        pending.erase(0, static_cast<size_t>(k));
-      } else if (k < 0 && errno != EINTR && errno != EAGAIN) {
-        pending.clear();  // the process is gone or closed its stdin: drop the rest
-        in_eof = true;
-      }
-    }
-    if (in_eof && pending.empty() && sock_in >= 0) {
-      UVM_CHECK(p.CloseStdin());
-      sock_in = -1;
-    }
-    if (i_out >= 0 && fds[i_out].revents)
-      UVM_CHECK(copy_out(p.stdout_fd(), out, &RemoteProcess::CloseStdout));
-    if (i_err >= 0 && fds[i_err].revents)
-      UVM_CHECK(copy_out(p.stderr_fd(), err, &RemoteProcess::CloseStderr));
-  }
+  RelayFds fds{in, out, err, p.stdin_fd(), p.stdout_fd(), p.stderr_fd()};
+  UVM_CHECK(RelayStdio(fds, {}));
+  // Closing the streams is our word to the agent that everything was read.
+  p.CloseStdout();
+  p.CloseStderr();
   return {};
 }
 

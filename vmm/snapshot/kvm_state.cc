@@ -37,17 +37,7 @@ using kvm_ioctl::GetStruct;
 using kvm_ioctl::Ioctl;
 using kvm_ioctl::SetStruct;
 
-// Header + entries in one 8-byte-aligned buffer.
-template <class Header, class Entry>
-struct VarBuffer {
-  explicit VarBuffer(size_t n)
-      : storage(std::make_unique<uint64_t[]>((sizeof(Header) + n * sizeof(Entry) + 7) / 8)) {}
-  Header* header() { return reinterpret_cast<Header*>(storage.get()); }
-  Entry* entries() {
-    return reinterpret_cast<Entry*>(reinterpret_cast<uint8_t*>(storage.get()) + sizeof(Header));
-  }
-  std::unique_ptr<uint64_t[]> storage;
-};
+using kvm_ioctl::VarBuffer;
 
 // KVM_GET_MSRS reads entries in order and stops at the first it cannot read; the count it returns
 // says where. An MSR that KVM lists but cannot read for this vCPU (a feature the CPUID hides) is

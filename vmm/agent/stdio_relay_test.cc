@@ -1,4 +1,4 @@
-#include "cli/stdio_relay.h"
+#include "vmm/agent/stdio_relay.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-namespace uvm::cli {
+namespace uvm::agent {
 namespace {
 
 struct Pair {
@@ -157,4 +157,4 @@ TEST(StdioRelayTest, ASignalIsHandedToTheHookAndTheRelayContinues) {
 }
 
 }  // namespace
-}  // namespace uvm::cli
+}  // namespace uvm::agent

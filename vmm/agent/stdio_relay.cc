@@ -1,4 +1,4 @@
-#include "cli/stdio_relay.h"
+#include "vmm/agent/stdio_relay.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,7 +12,7 @@
 
 #include "base/unique_fd.h"
 
-namespace uvm::cli {
+namespace uvm::agent {
 namespace {
 
 sigset_t RelayedSignals() {
@@ -144,4 +144,4 @@ Result<void> RelayStdio(const RelayFds& fds, const RelayHooks& hooks) {
   return {};
 }
 
-}  // namespace uvm::cli
+}  // namespace uvm::agent

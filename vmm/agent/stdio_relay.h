@@ -1,13 +1,15 @@
 // Moves a container's standard streams between uvm's own fds and the agent's vsock streams, and
-// turns host signals into requests for the container (uvm run). Output is never dropped: a stream
-// is read only when the previous chunk has been written out in full.
+// turns host signals into requests for the container (uvm run). The one copy loop for a remote
+// process's stdio: agent_client's RelayStdio(RemoteProcess&, ...) is this with no signal hooks.
+// Output is never dropped: a stream is read only when the previous chunk has been written out in
+// full.
 #pragma once
 
 #include <functional>
 
 #include "base/result.h"
 
-namespace uvm::cli {
+namespace uvm::agent {
 
 struct RelayFds {
   int host_in = -1;  // uvm's stdin; -1: the container gets EOF at once
@@ -37,4 +39,4 @@ Result<void> RelayStdio(const RelayFds& fds, const RelayHooks& hooks);
 // The signals RelayStdio forwards, blocked for the whole process by the caller.
 void BlockRelayedSignals();
 
-}  // namespace uvm::cli
+}  // namespace uvm::agent
