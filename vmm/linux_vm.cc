@@ -203,6 +203,10 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
     if (console) console->OnTick();
   });
   timer.Mark(std::string("VM ended: ") + ExitKindName(result.exit.kind));
+  // What the guest handed to the vsock device before it stopped still reaches the host readers
+  // (a guest may write and power off at once); bounded, so a reader that went away cannot hold
+  // uvm up.
+  if (vsock) vsock->DrainToHost(std::chrono::seconds(1), std::chrono::seconds(10));
   if (config.stop_on_signals) pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   std::lock_guard lock(panic_mu);
   result.panicked = panic.panicked();

@@ -3,10 +3,15 @@
 // VM, so the tests stay few and each checks several things. Skipped (reported as not run) where
 // this host's KVM cannot run Linux.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <random>
 #include <string>
 #include <thread>
@@ -142,6 +147,110 @@ TEST_F(RunE2eTest, TtyGivesTheProcessATerminalAndRestoresOurs) {
   }
   ASSERT_GE(lines.size(), 3u) << r.out;
   EXPECT_EQ(lines.front(), lines.back()) << r.out;
+}
+
+// Images made by real tools run in the VM: umoci builds an OCI layout in two layers (busybox, then
+// a layer that deletes a file, i.e. a whiteout) with an image config; skopeo turns it into a
+// docker-archive. Both import and run with the config's entrypoint, cmd, env, working dir and user.
+TEST_F(RunE2eTest, ImagesMadeByUmociAndSkopeoRun) {
+  const std::string dir = root_ + "/tools";
+  ProcessResult made = RunProcess({"/bin/sh", "-ec", "mkdir -p " + dir + "; cd " + dir + R"sh(
+    umoci init --layout layout
+    umoci new --image layout:v1
+    umoci unpack --image layout:v1 bundle
+    mkdir -p bundle/rootfs/bin bundle/rootfs/srv bundle/rootfs/tmp
+    cp /bin/busybox bundle/rootfs/bin/busybox
+    for t in sh echo id pwd test cat; do ln -s busybox bundle/rootfs/bin/$t; done
+    echo doomed > bundle/rootfs/srv/old
+    umoci repack --image layout:v1 bundle
+    rm -rf bundle
+    umoci unpack --image layout:v1 bundle
+    rm bundle/rootfs/srv/old
+    echo new > bundle/rootfs/srv/new
+    umoci repack --image layout:v1 bundle
+    umoci config --image layout:v1 --config.entrypoint /bin/sh --config.entrypoint -c \
+      --config.cmd 'echo $GREETING; pwd; id -u; test -e old || echo old-gone; cat new' \
+      --config.env GREETING=hello --config.workingdir /srv --config.user 65534:65534
+    skopeo copy -q oci:layout:v1 docker-archive:docker.tar:example/app:v1
+  )sh"});
+  ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
+  const std::string want = "hello\n/srv\n65534\nold-gone\nnew\n";
+  for (const auto& [source, name] : std::vector<std::pair<std::string, std::string>>{
+           {"oci:" + dir + "/layout:v1", "umoci"},
+           {"docker-archive:" + dir + "/docker.tar", "skopeo"}}) {
+    ProcessResult imported =
+        RunProcess({UVM_BINARY, "--root", root_, "image", "import", source, name});
+    ASSERT_EQ(imported.exit_code, 0) << source << ": " << imported.err;
+    ProcessResult r = Run({name});
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    EXPECT_EQ(r.out, want) << name << ": " << r.err;
+  }
+}
+
+// -t follows the host terminal's size: uvm runs on a pseudo-terminal of ours; when we resize it
+// (the kernel sends SIGWINCH to uvm), the container's terminal takes the new size.
+TEST_F(RunE2eTest, TtyFollowsWindowSizeChanges) {
+  winsize initial{};
+  initial.ws_row = 24;
+  initial.ws_col = 80;
+  int master = -1;
+  const std::vector<std::string> argv =
+      Argv({"-i", "-t", "busybox", "sh", "-c", "stty size; while read x; do stty size; done"});
+  const pid_t pid = forkpty(&master, nullptr, nullptr, &initial);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  std::string out;
+  // Reads what uvm wrote to the terminal until `want` shows up; false after `seconds`.
+  auto wait_for = [&](const std::string& want, int seconds, const char* poke) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (out.find(want) != std::string::npos) return true;
+      pollfd p{master, POLLIN, 0};
+      if (::poll(&p, 1, 500) > 0) {
+        char buf[4096];
+        ssize_t n = ::read(master, buf, sizeof buf);
+        if (n <= 0) return out.find(want) != std::string::npos;
+        out.append(buf, static_cast<size_t>(n));
+      } else if (poke) {
+        ssize_t w = ::write(master, poke, std::strlen(poke));  // another `stty size`
+        (void)w;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(wait_for("24 80", 240, nullptr)) << out;
+  winsize bigger{};
+  bigger.ws_row = 40;
+  bigger.ws_col = 100;
+  ASSERT_EQ(ioctl(master, TIOCSWINSZ, &bigger), 0);
+  // The resize travels on the control stream, the newlines on stdin: poke until it shows.
+  EXPECT_TRUE(wait_for("40 100", 120, "\n")) << out;
+  ssize_t w = ::write(master, "\x04", 1);  // EOF ends the loop
+  (void)w;
+  // Drain the terminal until uvm exits (its output must not block it), for at most 60 s.
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 600 && (done = ::waitpid(pid, &status, WNOHANG)) == 0; ++i) {
+    pollfd p{master, POLLIN, 0};
+    char buf[4096];
+    if (::poll(&p, 1, 100) > 0 && ::read(master, buf, sizeof buf) <= 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // closed: wait for the exit
+    }
+  }
+  if (done == 0) {
+    kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    ADD_FAILURE() << "uvm run -t did not end after EOF: " << out;
+  } else {
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  }
+  ::close(master);
 }
 
 TEST_F(RunE2eTest, SignalsReachTheProcessAndASecondOneKillsIt) {

@@ -1,5 +1,6 @@
 #include "devices/virtio/vsock/vsock_device.h"
 
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -180,6 +181,40 @@ void VsockDevice::SendTransportReset() {
   pending_events_ = 1;
   if (auto r = FlushEvents(); !r) Fail(r.error());
   MaybeInterrupt();
+}
+
+void VsockDevice::DrainToHost(std::chrono::milliseconds stall_limit,
+                              std::chrono::milliseconds total_limit) {
+  std::lock_guard lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + total_limit;
+  std::vector<pollfd> fds;
+  std::vector<Key> keys;
+  for (;;) {
+    fds.clear();
+    keys.clear();
+    for (const auto& [key, c] : conns_) {
+      if (c->out.empty()) continue;
+      fds.push_back({c->fd.get(), POLLOUT, 0});
+      keys.push_back(key);
+    }
+    if (fds.empty()) return;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    const int n =
+        ::poll(fds.data(), fds.size(), static_cast<int>(std::min(left, stall_limit).count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // no reader took anything for stall_limit
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].revents != 0 && conns_.contains(keys[i])) FlushOut(keys[i]);
+    }
+  }
+  size_t dropped = 0;
+  for (const auto& [key, c] : conns_) dropped += c->out.size() - c->out_uncounted;
+  if (dropped > 0) {
+    Log(LogLevel::kWarn, "vsock: the VM ended with " + std::to_string(dropped) +
+                             " bytes from the guest that no host reader took; dropped");
+  }
 }
 
 size_t VsockDevice::connection_count() const {

@@ -27,6 +27,7 @@
 // must run on the event loop's thread (or while it is not running).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -93,6 +94,12 @@ class VsockDevice final : public VirtioDevice {
   // itself) and posts VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue (5.10.6.7), at once or
   // as soon as the driver posts an event buffer. Used after restoring a snapshot.
   void SendTransportReset();
+
+  // After the VM has stopped (no more guest activity): writes out what the guest sent that the host
+  // sockets have not taken yet, so a guest that writes and powers off at once loses nothing.
+  // Gives up on the sockets whose readers took nothing for `stall_limit`, and after `total_limit`
+  // in all; what is left then is dropped with a warning.
+  void DrainToHost(std::chrono::milliseconds stall_limit, std::chrono::milliseconds total_limit);
 
   // For tests and diagnostics.
   uint64_t guest_cid() const { return guest_cid_; }

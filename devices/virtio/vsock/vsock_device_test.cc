@@ -430,6 +430,44 @@ TEST_F(VsockDeviceTest, GuestCloseWhileHostReaderLagsLosesNothing) {
   EXPECT_TRUE(PumpUntil([&] { return dev_->connection_count() == 0; }));
 }
 
+// The VM stops (a guest may write and power off at once) while the host reader lags: what the
+// device took from the guest is still written out, and the reader gets every byte.
+TEST_F(VsockDeviceTest, BytesBufferedWhenTheVmStopsStillReachTheReader) {
+  UniqueFd client;
+  const uint32_t hp = HostConnect(client, 5009);
+  std::string sent;
+  for (int i = 0; i < 4; ++i) {
+    std::string chunk(60000, static_cast<char>('p' + i));
+    Tx(Op::kRw, 5009, hp, chunk);
+    sent += chunk;
+  }
+  std::string got;
+  std::thread reader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(client.get(), buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+      if (got.size() == sent.size()) break;
+    }
+  });
+  dev_->DrainToHost(std::chrono::seconds(5), std::chrono::seconds(10));
+  reader.join();
+  EXPECT_EQ(got.size(), sent.size());
+  EXPECT_TRUE(got == sent);
+}
+
+// A reader that never reads cannot hold the VM's end up for longer than the stall limit.
+TEST_F(VsockDeviceTest, DrainGivesUpOnAReaderThatTakesNothing) {
+  UniqueFd client;
+  const uint32_t hp = HostConnect(client, 5010);
+  for (int i = 0; i < 4; ++i) Tx(Op::kRw, 5010, hp, std::string(60000, 'z'));
+  const auto start = std::chrono::steady_clock::now();
+  dev_->DrainToHost(std::chrono::milliseconds(100), std::chrono::seconds(10));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
 TEST_F(VsockDeviceTest, TransportResetEventDropsConnections) {
   UniqueFd client;
   HostConnect(client, 5005);
