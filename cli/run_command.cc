@@ -20,6 +20,7 @@
 #include "cli/boot_command.h"
 #include "cli/file_util.h"
 #include "cli/image_command.h"
+#include "cli/run_network.h"
 #include "guest-agent/protocol/messages.h"
 #include "store/image_store.h"
 #include "vmm/agent/agent_client.h"
@@ -48,9 +49,8 @@ Result<void> Validate(const RunOptions& o) {
     return Err("--isolation " + o.isolation +
                ": uvm runs every container in its own VM (only `vm` is supported)");
   }
-  if (o.net != "none") {
-    return Err("--net " + o.net +
-               ": only `none` is available in this build (virtio-net is coming)");
+  if (o.net != "none" && o.net != "tap") {
+    return Err("--net " + o.net + ": must be `none` (loopback only) or `tap` (a tap of its own)");
   }
   return {};
 }
@@ -114,6 +114,7 @@ class RuntimeDir {
     ::rmdir(path_.c_str());
   }
   const std::string& path() const { return path_; }
+  std::string id() const { return path_.substr(path_.rfind('/') + 1); }
 
  private:
   std::string path_;
@@ -194,6 +195,11 @@ Result<int> RunContainer(const RunOptions& o) {
   // the mask) and take them through the relay's signalfd.
   agent::BlockRelayedSignals();
   UVM_TRY(RuntimeDir dir, RuntimeDir::Create());
+  std::optional<TapNetwork> net;
+  if (o.net == "tap") {
+    UVM_TRY(net, PlanTapNetwork(dir.id(), HostIpv4Addresses()));
+    exec.network = agent::Network{"eth0", net->guest_address, net->prefix, net->host_address};
+  }
   const std::string uds = dir.path() + "/vsock.sock";
   const std::string console_log = dir.path() + "/console.log";
   UniqueFd console(::open(console_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -205,6 +211,7 @@ Result<int> RunContainer(const RunOptions& o) {
   spec.cmdline = std::string(kDefaultCmdline) + " " + kUtilityVmCmdline;
   spec.disks = {image.disk_path + ",ro"};
   spec.vsock_uds = uds;
+  if (net) spec.nets = {net->tap + ",mac=" + net->mac};
   spec.memory_bytes = o.memory_mib << 20;
   spec.cpus = o.cpus;
   spec.console_fd = console.get();
@@ -243,6 +250,10 @@ Result<int> RunContainer(const RunOptions& o) {
     if (c) client.emplace(std::move(*c));
   }
   Log(LogLevel::kDebug, "agent ready");
+  // The VM made the tap before its vCPUs started, so it is there now; it goes when the VM ends.
+  if (net) {
+    if (auto r = ConfigureHostTap(*net); !r) return tl::unexpected(vm_failure(r.error().message));
+  }
 
   auto started = client->Exec(exec);
   if (!started) return tl::unexpected(vm_failure("exec: " + started.error().message));

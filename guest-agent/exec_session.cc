@@ -9,6 +9,7 @@
 
 #include <thread>
 
+#include "guest-agent/network.h"
 #include "guest-agent/relay.h"
 #include "guest-agent/spawn.h"
 
@@ -85,6 +86,7 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
 
   auto plan = PlanSpawn(request);
   if (!plan) return fail(plan.error().message);
+  if (auto net = ConfigureNetwork(request.network); !net) return fail(net.error().message);
   if (request.rootfs) {
     auto root = ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id));
     if (!root) return fail("container root: " + root.error().message);

@@ -23,6 +23,7 @@ struct UtilityVmSpec {
   std::string initrd;              // the agent initramfs
   std::string cmdline;             // the whole kernel command line
   std::vector<std::string> disks;  // PATH[,ro], in order (vda, vdb, ...)
+  std::vector<std::string> nets;   // TAP[,mac=..], one virtio-net device each (eth0, ...)
   std::string vsock_uds;           // host side of the vsock device
   uint64_t memory_bytes = 0;
   int cpus = 1;

@@ -1,5 +1,7 @@
 #include "guest-agent/protocol/messages.h"
 
+#include <arpa/inet.h>
+
 #include <csignal>
 #include <cstring>
 #include <limits>
@@ -122,6 +124,12 @@ json ToJson(const ExecRequest& m) {
                    {"fstype", m.rootfs->fstype},
                    {"overlay_mib", m.rootfs->overlay_mib}};
   }
+  if (m.network) {
+    j["network"] = {{"interface", m.network->interface},
+                    {"address", m.network->address},
+                    {"prefix", m.network->prefix},
+                    {"gateway", m.network->gateway}};
+  }
   return j;
 }
 json ToJson(const ExecAccepted& m) { return {{"type", "exec_accepted"}, {"exec_id", m.exec_id}}; }
@@ -165,6 +173,18 @@ Result<Message> DecodeExec(const json& j, const Reader& r) {
     UVM_CHECK(rr.String("fstype", fs.fstype));
     UVM_CHECK(rr.Int("overlay_mib", fs.overlay_mib, 1, 1 << 20));
     m.rootfs = fs;
+  }
+  it = j.find("network");
+  if (it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return Err("'network' must be an object");
+    Reader nr(*it);
+    Network net;
+    UVM_CHECK(nr.String("interface", net.interface));
+    UVM_CHECK(nr.String("address", net.address));
+    UVM_CHECK(nr.Int("prefix", net.prefix, 1, 32));
+    UVM_CHECK(nr.String("gateway", net.gateway));
+    UVM_CHECK(ValidateNetwork(net));
+    m.network = net;
   }
   return m;
 }
@@ -219,6 +239,31 @@ Result<Message> DecodeObject(const json& j) {
 }
 
 }  // namespace
+
+Result<void> ValidateNetwork(const Network& net) {
+  const std::string& ifname = net.interface;
+  if (ifname.empty() || ifname.size() > 15 || ifname == "." || ifname == ".." ||
+      ifname.find_first_of("/: \t\n") != std::string::npos) {
+    return Err("network: bad interface name '" + ifname + "'");
+  }
+  in_addr address{}, gateway{};
+  if (inet_pton(AF_INET, net.address.c_str(), &address) != 1) {
+    return Err("network: bad IPv4 address '" + net.address + "'");
+  }
+  if (inet_pton(AF_INET, net.gateway.c_str(), &gateway) != 1) {
+    return Err("network: bad IPv4 gateway '" + net.gateway + "'");
+  }
+  if (net.prefix < 1 || net.prefix > 32) {
+    return Err("network: prefix length " + std::to_string(net.prefix) + " is not in 1..32");
+  }
+  const uint32_t mask = net.prefix == 32 ? ~0u : ~(~0u >> net.prefix);
+  const uint32_t a = ntohl(address.s_addr), g = ntohl(gateway.s_addr);
+  if (a == g || (a & mask) != (g & mask)) {
+    return Err("network: gateway " + net.gateway + " is not another address of " + net.address +
+               "/" + std::to_string(net.prefix));
+  }
+  return {};
+}
 
 Result<std::string> EncodeMessage(const Message& message) {
   json j = std::visit([](const auto& m) { return ToJson(m); }, message);

@@ -45,15 +45,30 @@ struct Rootfs {
   uint64_t overlay_mib = 256;
 };
 
+// The VM's network interface for the container (uvm run --net tap): an IPv4 address on a
+// point-to-point subnet whose other end, the gateway, is the host's tap. The container shares the
+// VM's network namespace (the VM is the isolation boundary), so this configures the VM.
+struct Network {
+  std::string interface = "eth0";
+  std::string address;  // dotted IPv4
+  int prefix = 30;      // 1..32
+  std::string gateway;  // dotted IPv4, inside address/prefix
+};
+
+// Both addresses parse, lie in one subnet of `prefix` bits and differ; the interface name is a
+// valid Linux one (1-15 characters, no '/', ':' or spaces).
+Result<void> ValidateNetwork(const Network& net);
+
 struct ExecRequest {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // "K=V"; PATH gets a default when absent
   std::string cwd = "/";
   std::string user;  // "", "uid[:gid]" or names from the image's /etc/passwd and /etc/group
   bool tty = false;
-  uint16_t rows = 0, cols = 0;   // initial window size with tty
-  std::string hostname;          // with rootfs only (needs its own UTS namespace)
-  std::optional<Rootfs> rootfs;  // absent: run in the agent's own root, no namespaces
+  uint16_t rows = 0, cols = 0;     // initial window size with tty
+  std::string hostname;            // with rootfs only (needs its own UTS namespace)
+  std::optional<Rootfs> rootfs;    // absent: run in the agent's own root, no namespaces
+  std::optional<Network> network;  // absent: loopback only
 };
 
 struct ExecAccepted {

@@ -43,6 +43,7 @@ TEST(AgentProtocolTest, ExecRoundTripsEveryField) {
   e.cols = 132;
   e.hostname = "box";
   e.rootfs = Rootfs{"/dev/vdb", "ext4", 64};
+  e.network = Network{"eth0", "172.30.0.6", 30, "172.30.0.5"};
   auto out = std::get<ExecRequest>(RoundTrip(e));
   EXPECT_EQ(out.argv, e.argv);
   EXPECT_EQ(out.env, e.env);
@@ -55,6 +56,32 @@ TEST(AgentProtocolTest, ExecRoundTripsEveryField) {
   ASSERT_TRUE(out.rootfs);
   EXPECT_EQ(out.rootfs->device, "/dev/vdb");
   EXPECT_EQ(out.rootfs->overlay_mib, 64u);
+  ASSERT_TRUE(out.network);
+  EXPECT_EQ(out.network->interface, "eth0");
+  EXPECT_EQ(out.network->address, "172.30.0.6");
+  EXPECT_EQ(out.network->prefix, 30);
+  EXPECT_EQ(out.network->gateway, "172.30.0.5");
+}
+
+TEST(AgentProtocolTest, NetworksThatCannotWorkAreRefused) {
+  EXPECT_TRUE(ValidateNetwork({"eth0", "10.0.0.2", 24, "10.0.0.1"}));
+  EXPECT_TRUE(ValidateNetwork({"eth0", "10.0.0.2", 31, "10.0.0.3"}));
+  const Network bad[] = {
+      {"eth0", "10.0.0.2", 30, "10.0.0.9"},    // gateway outside the subnet
+      {"eth0", "10.0.0.2", 30, "10.0.0.2"},    // gateway is the address itself
+      {"eth0", "10.0.0.256", 30, "10.0.0.1"},  // not an address
+      {"eth0", "10.0.0.2", 0, "10.0.0.1"},     // prefix out of range
+      {"eth0", "10.0.0.2", 33, "10.0.0.1"},   {"", "10.0.0.2", 30, "10.0.0.1"},  // interface names
+      {"a/b", "10.0.0.2", 30, "10.0.0.1"},    {"sixteen-chars-xx", "10.0.0.2", 30, "10.0.0.1"},
+  };
+  for (const Network& n : bad) {
+    EXPECT_FALSE(ValidateNetwork(n)) << n.interface << " " << n.address << "/" << n.prefix;
+  }
+  // The decoder applies the same checks to what arrives on the wire.
+  auto r = DecodeOne(
+      Frame(R"({"type":"exec","argv":["x"],"network":{"interface":"eth0","address":"1.2.3.4",)"
+            R"("prefix":30,"gateway":"9.9.9.9"}})"));
+  EXPECT_FALSE(r);
 }
 
 TEST(AgentProtocolTest, ExecWithoutRootfsStaysWithout) {

@@ -2,14 +2,18 @@
 // the built-in busybox image. Each test is one or a few `uvm run`s; in the lab every run boots a
 // VM, so the tests stay few and each checks several things. Skipped (reported as not run) where
 // this host's KVM cannot run Linux.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -17,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/background_process.h"
 #include "tests/support/process.h"
@@ -24,6 +29,7 @@
 
 namespace {
 
+using uvm::UniqueFd;
 using uvm::testing::BackgroundProcess;
 using uvm::testing::ProcessResult;
 using uvm::testing::RunProcess;
@@ -251,6 +257,57 @@ TEST_F(RunE2eTest, TtyFollowsWindowSizeChanges) {
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
   }
   ::close(master);
+}
+
+// --net none: loopback only, and up. --net tap: eth0 on a /30 shared with a tap of its own on the
+// host; the container reaches the host over TCP (a listener of ours on every address) and the tap
+// is gone once the run ends.
+TEST_F(RunE2eTest, NetworkNoneHasLoopbackAndTapReachesTheHost) {
+  ProcessResult none = Run({"busybox", "sh", "-c", "ip -o link; ping -c 1 -W 5 127.0.0.1"});
+  EXPECT_EQ(none.exit_code, 0) << none.out << none.err;
+  EXPECT_NE(none.out.find("lo: <LOOPBACK,UP"), std::string::npos) << none.out;
+  EXPECT_EQ(none.out.find("eth0"), std::string::npos) << none.out;
+
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  socklen_t len = sizeof any;
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&any), &len), 0);
+  const std::string port = std::to_string(ntohs(any.sin_port));
+  std::string received;
+  std::atomic<bool> accepted{false};
+  std::thread server([&] {
+    pollfd p{listener.get(), POLLIN, 0};
+    if (::poll(&p, 1, 240'000) <= 0) return;
+    UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    accepted = true;
+    char buf[256];
+    ssize_t n;
+    while ((n = ::read(conn.get(), buf, sizeof buf)) > 0) received.append(buf, n);
+  });
+  ProcessResult tap = Run({"--net", "tap", "busybox", "sh", "-c",
+                           "ip -o -4 addr show eth0; gw=$(ip route | awk '/default/ {print $3}'); "
+                           "echo from-the-container | nc -w 10 $gw " +
+                               port + " && echo sent"});
+  if (!accepted) {  // the container could not connect: do not wait for the listener
+    ::shutdown(listener.get(), SHUT_RDWR);
+  }
+  server.join();
+  EXPECT_EQ(tap.exit_code, 0) << tap.out << tap.err;
+  EXPECT_NE(tap.out.find("inet 172.30."), std::string::npos) << tap.out;
+  EXPECT_NE(tap.out.find("sent"), std::string::npos) << tap.out << tap.err;
+  EXPECT_EQ(received, "from-the-container\n");
+  // The guest had the second address of its /30; the host's first address of it went with the tap.
+  const size_t at = tap.out.find("inet 172.30.");
+  if (at != std::string::npos) {
+    const std::string guest = tap.out.substr(at + 5, tap.out.find('/', at) - at - 5);
+    const std::string host_side = guest.substr(0, guest.rfind('.') + 1) +
+                                  std::to_string(std::stoi(guest.substr(guest.rfind('.') + 1)) - 1);
+    ProcessResult addrs = RunProcess({"ip", "-o", "-4", "addr"});
+    EXPECT_EQ(addrs.out.find(host_side + "/"), std::string::npos) << addrs.out;
+  }
 }
 
 TEST_F(RunE2eTest, SignalsReachTheProcessAndASecondOneKillsIt) {
