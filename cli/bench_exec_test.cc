@@ -51,11 +51,13 @@ TEST(Percentile, NearestRankOfTheSortedValues) {
 // The marker is found even when it arrives in pieces (the sleeps make separate reads likely; the
 // expectations hold either way).
 TEST(TimeRun, RecordsOutputFirstByteMarkerAndExit) {
-  auto r = TimeRun(
-      {"/bin/sh", "-c", "printf x; sleep 0.05; printf MAR; sleep 0.05; printf 'KER\\n'"}, "MARKER");
+  auto r =
+      TimeRun({"/bin/sh", "-c",
+               "printf 'boot log\\n'; sleep 0.05; printf 'text MAR'; sleep 0.05; printf 'KER\\n'"},
+              "MARKER");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_TRUE(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0);
-  EXPECT_EQ(r->output, "xMARKER\n");
+  EXPECT_EQ(r->output, "boot log\ntext MARKER\n");
   EXPECT_GE(r->first_byte_ms, 0);
   EXPECT_GE(r->marker_ms, r->first_byte_ms);
   EXPECT_GE(r->exit_ms, r->marker_ms);
