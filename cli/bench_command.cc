@@ -1,10 +1,7 @@
 #include "cli/bench_command.h"
 
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -29,45 +26,32 @@ struct Timed {
 // Both VMMs relay the guest's serial console to stdout unchanged, so the marker is measured the
 // same way for each.
 Result<Timed> TimeProcess(const std::vector<std::string>& argv) {
-  auto start = std::chrono::steady_clock::now();
-  UVM_TRY(Spawned p, SpawnWithStdoutPipe(argv));
-  auto since_start = [&] {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-        .count();
-  };
-  double marker_ms = -1;
-  std::string seen;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(p.out.get(), buf, sizeof buf)) != 0) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (marker_ms < 0) {
-      seen.append(buf, static_cast<size_t>(n));
-      if (seen.find(kMarker) != std::string::npos) marker_ms = since_start();
-      if (seen.size() > 1 << 20) seen.erase(0, seen.size() - 64);
-    }
+  UVM_TRY(TimedRun run, TimeRun(argv, kMarker));
+  if (!WIFEXITED(run.status)) {
+    return Err(argv[0] + " was killed by signal " + std::to_string(WTERMSIG(run.status)));
   }
-  UVM_TRY(int status, WaitProcess(p.pid));
-  double exit_ms = since_start();
-  if (!WIFEXITED(status)) {
-    return Err(argv[0] + " was killed by signal " + std::to_string(WTERMSIG(status)));
-  }
-  if (marker_ms < 0) return Err(argv[0] + ": the guest's marker never appeared on its console");
-  return Timed{WEXITSTATUS(status), marker_ms, exit_ms};
+  if (run.marker_ms < 0) return Err(argv[0] + ": the guest's marker never appeared on its console");
+  return Timed{WEXITSTATUS(run.status), run.marker_ms, run.exit_ms};
 }
 
 }  // namespace
+
+std::vector<std::string> UvmBootBenchArgv(const BenchGuest& guest) {
+  return {"/proc/self/exe", "boot",     "--kernel", guest.kernel, "--initrd",
+          guest.initrd,     "--memory", "256",      "--cmdline",  kBenchCmdline};
+}
+
+Result<double> TimeUvmBootToInit(const BenchGuest& guest) {
+  UVM_TRY(Timed t, TimeProcess(UvmBootBenchArgv(guest)));
+  if (t.status != 0) return Err("uvm boot exited " + std::to_string(t.status) + " (expected 0)");
+  return t.marker_ms;
+}
 
 Result<int> RunBenchBoot(const BenchOptions& o) {
   if (o.runs < 1 || o.runs > 1000) return Err("--runs must be 1 to 1000");
   UVM_TRY(BenchGuest guest, ResolveBenchGuest(o.kernel, o.initrd, "boot"));
   const std::string full_cmdline = std::string(kDefaultCmdline) + " " + kBenchCmdline;
-  const std::vector<std::string> uvm_argv = {
-      "/proc/self/exe", "boot",     "--kernel", guest.kernel, "--initrd",
-      guest.initrd,     "--memory", "256",      "--cmdline",  kBenchCmdline};
+  const std::vector<std::string> uvm_argv = UvmBootBenchArgv(guest);
   // QEMU's microvm with the same kernel (PVH entry), initrd, command line, memory and vCPUs.
   const std::vector<std::string> qemu_argv = QemuMicrovmArgv(guest, full_cmdline, 256, "", {});
   std::vector<double> uvm_ms, qemu_ms, uvm_exit_ms, qemu_exit_ms;

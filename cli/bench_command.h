@@ -3,8 +3,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "base/result.h"
+#include "cli/bench_util.h"
 
 namespace uvm::cli {
 
@@ -19,5 +21,11 @@ struct BenchOptions {
 // as its first act in user space arrives on the VMM's stdout (both VMMs relay the console there).
 // The time to process exit after the guest powers off is reported beside it.
 Result<int> RunBenchBoot(const BenchOptions& options);
+
+// uvm's side of `uvm bench boot`: `uvm boot` of `guest` with 256 MiB and one vCPU, as this binary.
+std::vector<std::string> UvmBootBenchArgv(const BenchGuest& guest);
+// One such boot: ms from starting the process to the guest init's marker on its console; an error
+// unless the marker came and the process exited 0.
+Result<double> TimeUvmBootToInit(const BenchGuest& guest);
 
 }  // namespace uvm::cli

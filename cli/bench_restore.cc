@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench_util.h"
 #include "vmm/snapshot/probe_guest.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/snapshot/vm_pool.h"
@@ -47,12 +48,6 @@ Result<std::string> MakeScratchDir() {
     if (::mkdtemp(tmpl.data())) return tmpl;
   }
   return ErrnoErr("creating a scratch directory for the snapshot");
-}
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
 }
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }

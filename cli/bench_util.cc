@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 
 #include "cli/file_util.h"
 #include "vmm/host_probe.h"
@@ -59,6 +60,44 @@ Result<int> WaitProcess(pid_t pid) {
   return status;
 }
 
+Result<TimedRun> TimeRun(const std::vector<std::string>& argv, const std::string& marker) {
+  const auto start = std::chrono::steady_clock::now();
+  UVM_TRY(Spawned p, SpawnWithStdoutPipe(argv));
+  auto since_start = [&] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
+  TimedRun run;
+  // The marker may arrive split over reads: search what came since the last miss, plus the
+  // marker's length - 1 bytes before it.
+  std::string window;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(p.out.get(), buf, sizeof buf)) != 0) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    const double now = since_start();
+    if (run.first_byte_ms < 0) run.first_byte_ms = now;
+    const size_t got = static_cast<size_t>(n);
+    if (run.output.size() < kTimedRunOutputLimit) {
+      run.output.append(buf, std::min(got, kTimedRunOutputLimit - run.output.size()));
+    }
+    if (!marker.empty() && run.marker_ms < 0) {
+      window.append(buf, got);
+      if (window.find(marker) != std::string::npos) {
+        run.marker_ms = now;
+      } else if (window.size() >= marker.size()) {
+        window.erase(0, window.size() - (marker.size() - 1));
+      }
+    }
+  }
+  UVM_TRY(run.status, WaitProcess(p.pid));
+  run.exit_ms = since_start();
+  return run;
+}
+
 std::vector<std::string> QemuMicrovmArgv(const BenchGuest& guest, const std::string& cmdline,
                                          int memory_mib, const std::string& machine_extra,
                                          const std::vector<std::string>& extra) {
@@ -96,6 +135,12 @@ double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
 }
 
 double Min(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }

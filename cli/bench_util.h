@@ -1,5 +1,5 @@
 // What the `uvm bench` subcommands share: finding the guest kernel and initrd, starting a VMM with
-// its console on a pipe, QEMU microvm's command line, and medians.
+// its console on a pipe and timing its output, QEMU microvm's command line, and medians.
 #pragma once
 
 #include <sys/types.h>
@@ -32,6 +32,18 @@ Result<Spawned> SpawnWithStdoutPipe(const std::vector<std::string>& argv);
 // waitpid without EINTR; the raw status.
 Result<int> WaitProcess(pid_t pid);
 
+// One run of a process with its stdout on a pipe, timed on the monotonic clock from just before
+// the spawn. Times are -1 when the event never happened.
+struct TimedRun {
+  int status = 0;             // waitpid's raw status
+  double first_byte_ms = -1;  // the first byte on stdout
+  double marker_ms = -1;      // the first complete `marker` on stdout
+  double exit_ms = -1;        // the process exited (after its stdout reached EOF)
+  std::string output;         // stdout's first kTimedRunOutputLimit bytes
+};
+inline constexpr size_t kTimedRunOutputLimit = 64 << 10;
+Result<TimedRun> TimeRun(const std::vector<std::string>& argv, const std::string& marker = "");
+
 // QEMU's microvm machine (`-accel kvm`, no option ROMs, no RTC; `machine_extra` is appended to
 // the -M options) with the kernel, initrd, command line, memory and one vCPU; the serial console
 // on stdout and isa-debug-exit at uvm's debug-exit port 0xf4 (QEMU then exits (N << 1) | 1).
@@ -41,6 +53,8 @@ std::vector<std::string> QemuMicrovmArgv(const BenchGuest& guest, const std::str
                                          const std::vector<std::string>& extra);
 
 double Median(std::vector<double> v);
+// Nearest rank: the element at round(p * (n - 1)) of the sorted values, p in [0, 1]; v not empty.
+double Percentile(std::vector<double> v, double p);
 double Min(const std::vector<double>& v);
 double Max(const std::vector<double>& v);
 

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "cli/bench_command.h"
+#include "cli/bench_exec.h"
 #include "cli/bench_io.h"
 #include "cli/bench_restore.h"
 #include "cli/boot_command.h"
@@ -151,6 +152,12 @@ int main(int argc, char** argv) {
   bench_boot->add_option("--runs", bench.runs, "repetitions per system")->capture_default_str();
   bench_boot->add_option("--kernel", bench.kernel, "guest kernel (default: the built one)");
   bench_boot->add_option("--initrd", bench.initrd, "initrd (default: the built bench init)");
+  uvm::cli::BenchExecOptions bench_exec_opts;
+  auto* bench_exec = bench_cmd->add_subcommand(
+      "exec", "uvm run (cold boot) to the container's first byte and exit, beside boot to init");
+  bench_exec->add_flag("--json", bench_exec_opts.json, "one JSON object instead of a table");
+  bench_exec->add_option("--runs", bench_exec_opts.runs, "repetitions of each measurement")
+      ->capture_default_str();
   uvm::cli::BenchRestoreOptions bench_restore_opts;
   auto* bench_restore = bench_cmd->add_subcommand(
       "restore", "snapshot restore latency and clones/s, directly on /dev/kvm (tiny guest)");
@@ -210,6 +217,9 @@ int main(int argc, char** argv) {
     if (image_rm->parsed()) result = uvm::cli::RunImageRemove(image);
   } else if (bench_io_cmd->parsed()) {
     result = uvm::cli::RunBenchIo(bench_io);
+  } else if (bench_exec->parsed()) {
+    bench_exec_opts.json = bench_exec_opts.json || bench.json;
+    result = uvm::cli::RunBenchExec(bench_exec_opts);
   } else if (bench_restore->parsed()) {
     bench_restore_opts.json = bench_restore_opts.json || bench.json;
     result = uvm::cli::RunBenchRestore(bench_restore_opts);
