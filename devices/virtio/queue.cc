@@ -222,13 +222,20 @@ Result<Chain> Queue::WalkChain(const GuestMemory& mem, uint16_t head) const {
 }
 
 void Queue::PushUsed(const GuestMemory& mem, uint16_t head, uint32_t len) {
+  const UsedElem one{head, len};
+  PushUsedMany(mem, std::span(&one, 1));
+}
+
+void Queue::PushUsedMany(const GuestMemory& mem, std::span<const UsedElem> elems) {
   uint8_t* used = UsedRing(mem);
-  if (!s_.ready || !used) return;  // cannot happen after Enable(); never write outside RAM
-  uint16_t slot = s_.next_used & (s_.size - 1);
-  uint32_t elem[2] = {head, len};
-  std::memcpy(used + 4 + 8 * slot, elem, sizeof elem);
-  s_.next_used++;
-  // Release: the element (and the data written into the buffers) is visible before the new idx.
+  if (!s_.ready || !used || elems.empty()) return;  // cannot happen after Enable()
+  for (const UsedElem& e : elems) {
+    uint16_t slot = s_.next_used & (s_.size - 1);
+    uint32_t elem[2] = {e.head, e.len};
+    std::memcpy(used + 4 + 8 * slot, elem, sizeof elem);
+    s_.next_used++;
+  }
+  // Release: the elements (and the data written into the buffers) are visible before the new idx.
   Store16(used + 2, s_.next_used, __ATOMIC_RELEASE);
 }
 

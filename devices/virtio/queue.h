@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 
 #include "base/guest_memory.h"
 #include "base/result.h"
@@ -83,6 +84,14 @@ class Queue {
   // ordering (2.7.8). `len` is the number of bytes written into the chain's writable buffers. The
   // rings were validated by Enable() and guest RAM never shrinks, so this cannot fail.
   void PushUsed(const GuestMemory& mem, uint16_t head, uint32_t len);
+  // Several chains that the driver must see together (a mergeable net packet's buffers, 5.1.6.4):
+  // every element is written first and used idx is published once, so a driver polling the ring
+  // never finds only some of them.
+  struct UsedElem {
+    uint16_t head;
+    uint32_t len;
+  };
+  void PushUsedMany(const GuestMemory& mem, std::span<const UsedElem> elems);
 
   // Whether the driver wants an interrupt for what was pushed since the last call that returned
   // true (2.7.7 / 2.7.10): without EVENT_IDX unless the driver set VIRTQ_AVAIL_F_NO_INTERRUPT;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "base/log.h"
 #include "devices/virtio/net/net_header.h"
@@ -18,8 +19,8 @@ namespace {
 
 constexpr uint64_t kOffered = Bit(kNetFCsum) | Bit(kNetFGuestCsum) | Bit(kNetFMac) |
                               Bit(kNetFGuestTso4) | Bit(kNetFGuestTso6) | Bit(kNetFHostTso4) |
-                              Bit(kNetFHostTso6) | Bit(kNetFStatus) | Bit(kFeatureIndirectDesc) |
-                              Bit(kFeatureEventIdx);
+                              Bit(kNetFHostTso6) | Bit(kNetFMrgRxbuf) | Bit(kNetFStatus) |
+                              Bit(kFeatureIndirectDesc) | Bit(kFeatureEventIdx);
 
 // 5.1.3.1 "Feature bit requirements": each offload needs its checksum feature.
 Result<void> CheckFeatureDependencies(uint64_t f) {
@@ -101,7 +102,7 @@ void NetDevice::Reset() {
   active_ = false;
   broken_ = false;
   UpdateInterest();  // stops polling the backend before the queues go away
-  spare_rx_.reset();
+  DropRxChains();
   tx_waiting_.reset();
   rx_starved_ = false;
   rx_pushed_ = tx_pushed_ = false;
@@ -124,7 +125,7 @@ Result<void> NetDevice::ProcessQueue(size_t index) {
   }
   if (!r) {
     broken_ = true;  // the transport sets DEVICE_NEEDS_RESET
-    spare_rx_.reset();
+    DropRxChains();
     tx_waiting_.reset();
   }
   UpdateInterest();
@@ -200,6 +201,7 @@ bool NetDevice::SendFrame(const Chain& chain) {
 
 Result<void> NetDevice::ProcessRx() {
   if (!rx_ || backend_failed_) return {};
+  if (features_ & Bit(kNetFMrgRxbuf)) return ProcessRxMergeable();
   for (int i = 0; i < kMaxRxFramesPerWakeup; ++i) {
     if (!spare_rx_) {
       auto popped = rx_->PopChain(*mem_);
@@ -276,6 +278,125 @@ Result<void> NetDevice::ProcessRx() {
   return {};
 }
 
+// 5.1.6.4: a frame spans as many buffers as it needs; the first one's header says how many.
+Result<void> NetDevice::ProcessRxMergeable() {
+  for (int i = 0; i < kMaxRxFramesPerWakeup; ++i) {
+    // Hold chains until they can take the largest frame plus the byte that shows truncation.
+    while (rx_held_bytes_ < rx_buf_.size()) {
+      auto popped = rx_->PopChain(*mem_);
+      if (!popped) return tl::unexpected<Error>(popped.error());
+      if (!*popped) break;
+      if ((*popped)->writable_bytes() < sizeof(VirtioNetHdr)) {
+        // 5.1.6.3.1: every buffer must hold at least the header; give it back empty.
+        rx_->PushUsed(*mem_, (*popped)->head, 0);
+        rx_pushed_ = true;
+        ++stats_.rx_dropped;
+        continue;
+      }
+      rx_held_bytes_ += (*popped)->writable_bytes();
+      rx_held_.push_back(std::move(**popped));
+    }
+    if (rx_pending_len_ > 0) {  // a frame read earlier waits for buffers
+      if (rx_pending_len_ > rx_held_bytes_) {
+        rx_starved_ = true;  // resumed by the driver's next RX kick
+        return {};
+      }
+      const size_t len = std::exchange(rx_pending_len_, 0);
+      UVM_TRY(bool delivered, DeliverMergeable(len, false));
+      (void)delivered;
+      continue;
+    }
+    if (rx_held_.empty()) {
+      rx_starved_ = true;
+      return {};
+    }
+    // Straight into the held chains when they can take any frame, else through rx_buf_.
+    const bool direct = rx_held_bytes_ >= rx_buf_.size();
+    std::vector<iovec> iov;
+    if (direct) {
+      size_t want = rx_buf_.size();
+      for (Chain& chain : rx_held_) {
+        if (want == 0) break;
+        const size_t take = static_cast<size_t>(std::min<uint64_t>(want, chain.writable_bytes()));
+        for (auto span : ChainWriter(chain).Take(take)) iov.push_back({span.data(), span.size()});
+        want -= take;
+      }
+    }
+    if (!direct || iov.size() > IOV_MAX) {
+      iov.assign(1, {rx_buf_.data(), rx_buf_.size()});
+    }
+    const bool in_place = iov.size() > 1 || iov[0].iov_base != rx_buf_.data();
+    const ssize_t n = ::readv(backend_->fd(), iov.data(), static_cast<int>(iov.size()));
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {};
+      Log(LogLevel::kWarn, "virtio-net: " + backend_->Describe() + " read: " + strerror(errno) +
+                               "; no more packets from it");
+      backend_failed_ = true;
+      return {};
+    }
+    if (n == 0) {
+      Log(LogLevel::kWarn, "virtio-net: " + backend_->Describe() + " closed");
+      backend_failed_ = true;
+      return {};
+    }
+    const size_t len = static_cast<size_t>(n);
+    if (len < sizeof(VirtioNetHdr) + kEthHeaderBytes || len == rx_buf_.size()) {
+      ++stats_.rx_dropped;  // runt, or larger than any frame (truncated); the chains stay
+      continue;
+    }
+    if (!in_place && len > rx_held_bytes_) {
+      rx_pending_len_ = len;  // waits in rx_buf_ for more buffers
+      rx_starved_ = true;
+      return {};
+    }
+    UVM_TRY(bool delivered, DeliverMergeable(len, in_place));
+    (void)delivered;
+  }
+  return {};
+}
+
+Result<bool> NetDevice::DeliverMergeable(size_t len, bool in_place) {
+  // The header is copied out once (from guest memory when the frame was read in place: the guest
+  // could change it meanwhile) and only the sanitized copy goes to the driver.
+  VirtioNetHdr from_backend;
+  if (in_place) {
+    std::vector<iovec> first;
+    for (auto span : ChainWriter(rx_held_.front()).Take(sizeof from_backend)) {
+      first.push_back({span.data(), span.size()});
+    }
+    GatherPrefix(first, &from_backend, sizeof from_backend);
+  } else {
+    std::memcpy(&from_backend, rx_buf_.data(), sizeof from_backend);
+  }
+  auto hdr = SanitizeRxHeader(from_backend, features_);
+  if (!hdr) {
+    ++stats_.rx_dropped;
+    return false;
+  }
+  std::vector<Queue::UsedElem> used;
+  size_t left = len;
+  for (Chain& chain : rx_held_) {
+    if (left == 0) break;
+    const size_t here = static_cast<size_t>(std::min<uint64_t>(left, chain.writable_bytes()));
+    if (!in_place) {
+      ChainWriter(chain).Write(std::span<const uint8_t>(rx_buf_.data() + (len - left), here));
+    }
+    used.push_back({chain.head, static_cast<uint32_t>(here)});
+    left -= here;
+  }
+  if (left > 0) return Err("virtio-net: frame larger than the held RX buffers");  // cannot happen
+  hdr->num_buffers = static_cast<uint16_t>(used.size());
+  ChainWriter(rx_held_.front()).WriteObj(*hdr);
+  rx_->PushUsedMany(*mem_, used);
+  rx_pushed_ = true;
+  ++stats_.rx_frames;
+  for (size_t k = 0; k < used.size(); ++k) {
+    rx_held_bytes_ -= rx_held_.front().writable_bytes();
+    rx_held_.pop_front();
+  }
+  return true;
+}
+
 // ---- event loop ----
 
 void NetDevice::UpdateInterest() {
@@ -314,9 +435,16 @@ void NetDevice::OnBackendEvent(uint32_t events) {
   MaybeInterrupt();
 }
 
+void NetDevice::DropRxChains() {
+  spare_rx_.reset();
+  rx_held_.clear();
+  rx_held_bytes_ = 0;
+  rx_pending_len_ = 0;
+}
+
 void NetDevice::Fail(const Error& why) {
   broken_ = true;
-  spare_rx_.reset();
+  DropRxChains();
   tx_waiting_.reset();
   if (irq_) irq_->SignalNeedsReset(why);
 }

@@ -3,8 +3,7 @@
 // Queues: receiveq1 = 0, transmitq1 = 1; no control queue, no multiqueue. Config space: mac
 // (VIRTIO_NET_F_MAC) and status (VIRTIO_NET_F_STATUS, link always up). Offered features:
 // CSUM/GUEST_CSUM, HOST_TSO4/6 and GUEST_TSO4/6 (the tap does the real work: uvm only checks the
-// header and passes it on), indirect descriptors and EVENT_IDX. MRG_RXBUF is not offered, so the
-// driver posts RX buffers large enough for any frame it negotiated (5.1.6.3.1).
+// header and passes it on), MRG_RXBUF, indirect descriptors and EVENT_IDX.
 //
 // TX (driver -> host): each chain is parsed (net_header.h; a bad header drops the packet, the chain
 // is returned with len 0 and counted in tx_dropped) and written to the backend with writev
@@ -15,7 +14,13 @@
 // straight into the chain's buffers when they can hold the largest frame plus one byte (so a
 // truncated frame is still seen: Linux's GSO "big packets" buffers qualify), else into a host
 // buffer, then copied (a read straight into a smaller chain could not tell a truncated frame).
-// Either way the header the driver sees is a sanitized private copy. With no RX buffer the backend
+// Either way the header the driver sees is a sanitized private copy.
+// With MRG_RXBUF (5.1.6.4) the driver posts small buffers (Linux: about 1.5-4 KiB each, instead of
+// 64 KiB "big packets" chains even for an ACK) and a frame spans as many as it needs: the device
+// holds chains until together they can take the largest frame plus one byte, reads straight into
+// them, and returns the ones the frame filled together (PushUsedMany) with num_buffers set. When
+// the ring runs dry first, the frame is read into the host buffer and waits there until enough
+// buffers arrive. With no RX buffer the backend
 // fd is not polled for input at all until the driver posts buffers and kicks the queue: frames wait
 // in the tap's queue (where the kernel drops them when it is full), and the event loop never spins.
 // At most kMaxRxFramesPerWakeup frames per wake-up, so a busy tap cannot starve the loop's other
@@ -31,6 +36,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -94,6 +100,11 @@ class NetDevice final : public VirtioDevice {
   // mu_ held for everything below.
   Result<void> ProcessTx();
   Result<void> ProcessRx();
+  Result<void> ProcessRxMergeable();
+  // Delivers `len` bytes already in the held chains (read straight into them) or, from rx_buf_,
+  // copies them in first; false if the header cannot go to the driver (the frame is dropped).
+  Result<bool> DeliverMergeable(size_t len, bool in_place);
+  void DropRxChains();  // forgets held chains and any pending frame (reset, broken queue)
   // Writes one parsed TX chain; false if the backend is full (the chain must be kept).
   bool SendFrame(const Chain& chain);
   void UpdateInterest();
@@ -117,6 +128,9 @@ class NetDevice final : public VirtioDevice {
   bool rx_pushed_ = false;
   bool tx_pushed_ = false;
   std::optional<Chain> spare_rx_;    // an RX chain taken but not yet filled
+  std::deque<Chain> rx_held_;        // MRG_RXBUF: chains taken, in order, not yet filled
+  uint64_t rx_held_bytes_ = 0;       // their writable bytes
+  size_t rx_pending_len_ = 0;        // MRG_RXBUF: a frame in rx_buf_ waiting for buffers
   std::optional<Chain> tx_waiting_;  // a TX chain the backend had no room for (EAGAIN)
   uint32_t interest_ = 0;            // registered with loop_ iff non-zero
   NetStats stats_;

@@ -312,6 +312,129 @@ TEST_F(NetDeviceTest, BigRxChainTakesFramesDirectlyWithASanitizedHeader) {
   EXPECT_EQ(dev_->stats().rx_dropped, 1u);
 }
 
+// ---- MRG_RXBUF (5.1.6.4): a frame spans as many small buffers as it needs ----
+
+constexpr uint64_t kMergeable = kDriverFeatures | Bit(kNetFMrgRxbuf);
+
+// The bytes of one mergeable packet: `count` used buffers, the first one's header says how many.
+struct MergedPacket {
+  VirtioNetHdr hdr{};
+  std::vector<uint8_t> frame;
+  size_t buffers = 0;
+};
+
+class MergeableNetDeviceTest : public NetDeviceTest {
+ protected:
+  std::optional<MergedPacket> NextPacket() {
+    auto first = rx_.PopUsed();
+    if (!first) return std::nullopt;
+    MergedPacket p;
+    auto bytes = rx_.ReadBytes(rx_bufs_.at(static_cast<uint16_t>(first->id)), first->len);
+    EXPECT_GE(bytes.size(), kHdr);
+    std::memcpy(&p.hdr, bytes.data(), kHdr);
+    p.frame.assign(bytes.begin() + kHdr, bytes.end());
+    p.buffers = 1;
+    for (; p.buffers < p.hdr.num_buffers; ++p.buffers) {
+      auto more = rx_.PopUsed();
+      EXPECT_TRUE(more) << "num_buffers " << p.hdr.num_buffers << ", only " << p.buffers;
+      if (!more) break;
+      auto b = rx_.ReadBytes(rx_bufs_.at(static_cast<uint16_t>(more->id)), more->len);
+      p.frame.insert(p.frame.end(), b.begin(), b.end());
+    }
+    return p;
+  }
+};
+
+TEST_F(MergeableNetDeviceTest, ALargeFrameSpansSmallBuffersAndSmallOnesTakeOne) {
+  ASSERT_EQ(Init(kMergeable), kOk);
+  for (int i = 0; i < 9; ++i) PostRx(8192);  // 72 KiB held: read straight into guest memory
+  Kick(NetDevice::kRxQueue);
+  VirtioNetHdr h{};
+  h.flags = kHdrFDataValid | 0x80;  // an unknown flag the driver must not see
+  h.num_buffers = 99;               // the tap's value is never passed on
+  HostSend(WithHeader(h, Frame(20000, 1)));
+  HostSend(WithHeader({}, Frame(60, 2)));
+  Pump();
+  auto big = NextPacket();
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->buffers, 3u);  // 8192 + 8192 + the rest of 20012 bytes
+  EXPECT_EQ(big->hdr.flags, kHdrFDataValid);
+  EXPECT_EQ(big->frame, Frame(20000, 1));
+  auto small = NextPacket();
+  ASSERT_TRUE(small);
+  EXPECT_EQ(small->buffers, 1u);
+  EXPECT_EQ(small->frame, Frame(60, 2));
+  EXPECT_FALSE(rx_.PopUsed());
+  EXPECT_EQ(dev_->stats().rx_frames, 2u);
+}
+
+// Fewer buffers than a frame needs: the frame waits in the device (not dropped, not reordered)
+// until the driver posts more, and the backend is not polled meanwhile.
+TEST_F(MergeableNetDeviceTest, AFrameWaitsForEnoughBuffers) {
+  ASSERT_EQ(Init(kMergeable), kOk);
+  PostRx(2048);
+  Kick(NetDevice::kRxQueue);
+  HostSend(WithHeader({}, Frame(5000, 3)));
+  HostSend(WithHeader({}, Frame(100, 4)));
+  Pump(2);
+  EXPECT_FALSE(rx_.PopUsed());
+  EXPECT_EQ(dev_->backend_interest(), 0u);
+  for (int i = 0; i < 3; ++i) PostRx(2048);
+  Kick(NetDevice::kRxQueue);
+  Pump(2);
+  auto first = NextPacket();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->buffers, 3u);
+  EXPECT_EQ(first->frame, Frame(5000, 3));
+  auto second = NextPacket();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->frame, Frame(100, 4));
+  EXPECT_EQ(dev_->stats().rx_dropped, 0u);
+}
+
+// Hostile buffers: one smaller than the header goes back empty; a truncated (oversized) frame is
+// dropped and the buffers serve the next one.
+TEST_F(MergeableNetDeviceTest, TinyBuffersAndOversizedFramesAreRefused) {
+  ASSERT_EQ(Init(kMergeable), kOk);
+  PostRx(4);
+  for (int i = 0; i < 9; ++i) PostRx(8192);
+  Kick(NetDevice::kRxQueue);
+  HostSend(WithHeader({}, Frame(kMaxFrameBytes + 1, 5)));
+  HostSend(WithHeader({}, Frame(1514, 6)));
+  Pump();
+  auto empty = rx_.PopUsed();
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->len, 0u);
+  auto p = NextPacket();
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->frame, Frame(1514, 6));
+  EXPECT_EQ(dev_->stats().rx_dropped, 2u);
+}
+
+// A reset forgets the held buffers and a waiting frame; the device works again afterwards with
+// the driver's new rings.
+TEST_F(MergeableNetDeviceTest, ResetForgetsHeldBuffers) {
+  ASSERT_EQ(Init(kMergeable), kOk);
+  PostRx(2048);
+  Kick(NetDevice::kRxQueue);
+  HostSend(WithHeader({}, Frame(5000, 7)));
+  Pump();
+  MmioWrite32(*t_, mmio::kStatus, 0);
+  FakeDriver rx2{ram_.mem(), 16, 0x5000, 0x600000}, tx2{ram_.mem(), 16, 0x7000, 0x700000};
+  std::array<FakeDriver*, 2> qs = {&rx2, &tx2};
+  ASSERT_EQ(InitMmioDevice(*t_, kMergeable, qs), kOk);
+  const uint64_t buf = rx2.Alloc(4096);
+  rx2.Post({{buf, 4096, true}});
+  Kick(NetDevice::kRxQueue);
+  HostSend(WithHeader({}, Frame(200, 8)));
+  Pump();
+  auto used = rx2.PopUsed();
+  ASSERT_TRUE(used);
+  EXPECT_EQ(used->len, kHdr + 200);
+  auto bytes = rx2.ReadBytes(buf, used->len);
+  EXPECT_EQ(std::vector<uint8_t>(bytes.begin() + kHdr, bytes.end()), Frame(200, 8));
+}
+
 TEST_F(NetDeviceTest, NoRxBuffersStopsPollingUntilTheDriverPostsSome) {
   ASSERT_EQ(Init(), kOk);
   for (uint8_t i = 0; i < 3; ++i) HostSend(WithHeader({}, Frame(100, i)));
