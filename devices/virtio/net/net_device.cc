@@ -231,20 +231,9 @@ Result<void> NetDevice::ProcessRx() {
     }
     const bool direct = !iov.empty();
     if (!direct) iov.push_back({rx_buf_.data(), rx_buf_.size()});
-    const ssize_t n = ::readv(backend_->fd(), iov.data(), static_cast<int>(iov.size()));
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {};
-      Log(LogLevel::kWarn, "virtio-net: " + backend_->Describe() + " read: " + strerror(errno) +
-                               "; no more packets from it");
-      backend_failed_ = true;
-      return {};
-    }
-    if (n == 0) {  // a socket backend whose peer left; a tap never returns 0
-      Log(LogLevel::kWarn, "virtio-net: " + backend_->Describe() + " closed");
-      backend_failed_ = true;
-      return {};
-    }
-    const size_t len = static_cast<size_t>(n);
+    const auto read = ReadFrame(iov);
+    if (!read) return {};
+    const size_t len = *read;
     if (len < sizeof(VirtioNetHdr) + kEthHeaderBytes || len == rx_buf_.size()) {
       ++stats_.rx_dropped;  // runt, or larger than any frame (truncated)
       continue;
@@ -276,6 +265,23 @@ Result<void> NetDevice::ProcessRx() {
     spare_rx_.reset();
   }
   return {};
+}
+
+std::optional<size_t> NetDevice::ReadFrame(const std::vector<iovec>& iov) {
+  const ssize_t n = ::readv(backend_->fd(), iov.data(), static_cast<int>(iov.size()));
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return std::nullopt;
+    Log(LogLevel::kWarn, "virtio-net: " + backend_->Describe() + " read: " + strerror(errno) +
+                             "; no more packets from it");
+    backend_failed_ = true;
+    return std::nullopt;
+  }
+  if (n == 0) {  // a socket backend whose peer left; a tap never returns 0
+    Log(LogLevel::kWarn, "virtio-net: " + backend_->Describe() + " closed");
+    backend_failed_ = true;
+    return std::nullopt;
+  }
+  return static_cast<size_t>(n);
 }
 
 // 5.1.6.4: a frame spans as many buffers as it needs; the first one's header says how many.
@@ -326,20 +332,9 @@ Result<void> NetDevice::ProcessRxMergeable() {
       iov.assign(1, {rx_buf_.data(), rx_buf_.size()});
     }
     const bool in_place = iov.size() > 1 || iov[0].iov_base != rx_buf_.data();
-    const ssize_t n = ::readv(backend_->fd(), iov.data(), static_cast<int>(iov.size()));
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {};
-      Log(LogLevel::kWarn, "virtio-net: " + backend_->Describe() + " read: " + strerror(errno) +
-                               "; no more packets from it");
-      backend_failed_ = true;
-      return {};
-    }
-    if (n == 0) {
-      Log(LogLevel::kWarn, "virtio-net: " + backend_->Describe() + " closed");
-      backend_failed_ = true;
-      return {};
-    }
-    const size_t len = static_cast<size_t>(n);
+    const auto read = ReadFrame(iov);
+    if (!read) return {};
+    const size_t len = *read;
     if (len < sizeof(VirtioNetHdr) + kEthHeaderBytes || len == rx_buf_.size()) {
       ++stats_.rx_dropped;  // runt, or larger than any frame (truncated); the chains stay
       continue;

@@ -35,6 +35,8 @@
 // thread-safe for Add/Remove.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -101,6 +103,9 @@ class NetDevice final : public VirtioDevice {
   Result<void> ProcessTx();
   Result<void> ProcessRx();
   Result<void> ProcessRxMergeable();
+  // One frame from the backend into `iov`: its length, or nullopt when none is waiting (EAGAIN)
+  // or the backend failed (logged; it is no longer polled).
+  std::optional<size_t> ReadFrame(const std::vector<iovec>& iov);
   // Delivers `len` bytes already in the held chains (read straight into them) or, from rx_buf_,
   // copies them in first; false if the header cannot go to the driver (the frame is dropped).
   Result<bool> DeliverMergeable(size_t len, bool in_place);
