@@ -34,6 +34,7 @@
 #include "base/log.h"
 #include "devices/bus.h"
 #include "devices/virtio/device.h"
+#include "devices/virtio/mmio_transport_state.h"
 #include "devices/virtio/queue.h"
 
 namespace uvm::devices::virtio {
@@ -53,6 +54,16 @@ class MmioTransport : public BusDevice, public InterruptSink {
   // The driver kicked `queue` (today from a QueueNotify write; later from an ioeventfd on the
   // event loop). Runs the device's ProcessQueue() unless the device is not live.
   void Notify(uint32_t queue);
+
+  // Snapshots (mmio_transport_state.h). SaveState() needs the device idle (no request in flight).
+  // RestoreState() refuses, changing nothing, any
+  // state a driver could not have produced through the registers on this device and this guest
+  // RAM; otherwise it resets the transport, takes the state and re-activates the device if the
+  // saved one was activated (as DRIVER_OK does; if that fails the device needs a reset and the
+  // error is returned). It sends no interrupt: pending ones are in the restored interrupt
+  // controller.
+  MmioTransportState SaveState() const;
+  Result<void> RestoreState(const MmioTransportState& s);
 
   // InterruptSink.
   void SignalUsed() override;
