@@ -74,6 +74,7 @@ class MmioTransport : public BusDevice, public InterruptSink {
   uint32_t status() const;  // as the driver reads it, NEEDS_RESET included
   uint32_t interrupt_status() const { return interrupt_status_.load(); }
   uint64_t offered_features() const { return offered_features_; }
+  uint32_t device_type() const { return device_->DeviceType(); }
   std::string last_error() const;  // why NEEDS_RESET was last set; empty if never
 
  private:
