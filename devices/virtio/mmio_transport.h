@@ -55,13 +55,13 @@ class MmioTransport : public BusDevice, public InterruptSink {
   // event loop). Runs the device's ProcessQueue() unless the device is not live.
   void Notify(uint32_t queue);
 
-  // Snapshots (mmio_transport_state.h). SaveState() needs the device idle (no request in flight).
-  // RestoreState() refuses, changing nothing, any
-  // state a driver could not have produced through the registers on this device and this guest
-  // RAM; otherwise it resets the transport, takes the state and re-activates the device if the
-  // saved one was activated (as DRIVER_OK does; if that fails the device needs a reset and the
-  // error is returned). It sends no interrupt: pending ones are in the restored interrupt
-  // controller.
+  // Snapshots (mmio_transport_state.h). SaveState() needs the device idle (no chain it took and
+  // has not returned: that is device state the struct does not hold). RestoreState() refuses,
+  // changing nothing, any state a driver could not have produced through the registers on this
+  // device and this guest RAM; otherwise it resets the transport, takes the state and
+  // re-activates the device if the saved one was activated (as DRIVER_OK does; if that fails the
+  // device needs a reset and the error is returned). It sends no interrupt: pending ones are in
+  // the restored interrupt controller.
   MmioTransportState SaveState() const;
   Result<void> RestoreState(const MmioTransportState& s);
 
