@@ -152,6 +152,9 @@ Result<void> RestoreDevices(const std::optional<devices::SerialState>& serial_st
                  std::to_string(saved) + ", this VM has " + std::to_string(here));
     }
   }
+  // The serial state needs no device to check: checked here so a refusal comes before any
+  // transport is restored.
+  if (serial_state) UVM_CHECK(devices::Serial::ValidateState(*serial_state));
   for (size_t i = 0; i < slots.size(); ++i) {
     UVM_CHECK(Context(slots[i]->RestoreState(slot_states[i].transport),
                       "virtio slot " + std::to_string(i)));
