@@ -1,5 +1,7 @@
 #include "devices/legacy/serial.h"
 
+#include <string>
+
 namespace uvm::devices {
 namespace {
 // Register offsets (DLAB = LCR bit 7 selects the divisor latch at 0 and 1).
@@ -152,6 +154,41 @@ size_t Serial::EnqueueInput(std::span<const uint8_t> bytes) {
 size_t Serial::RxSpace() {
   std::lock_guard lock(mu_);
   return kRxCapacity - rx_.size();
+}
+
+SerialState Serial::SaveState() const {
+  std::lock_guard lock(mu_);
+  SerialState s{ier_, lcr_, mcr_, scr_, dll_, dlm_, fifo_enabled_, thre_pending_, {}};
+  s.rx.assign(rx_.begin(), rx_.end());
+  return s;
+}
+
+Result<void> Serial::ValidateState(const SerialState& s) {
+  // WriteRegister() keeps only IER's four interrupt enables and MCR's five control bits; LCR,
+  // SCR and the divisor latch take any byte.
+  if (s.ier & ~kIerMask) return Err("serial state: IER has bits the UART does not keep");
+  if (s.mcr & ~kMcrMask) return Err("serial state: MCR has bits the UART does not keep");
+  if (s.rx.size() > kRxCapacity) {
+    return Err("serial state: " + std::to_string(s.rx.size()) +
+               " received bytes, more than the FIFO holds (" + std::to_string(kRxCapacity) + ")");
+  }
+  return {};
+}
+
+Result<void> Serial::RestoreState(const SerialState& s) {
+  UVM_CHECK(ValidateState(s));
+  std::lock_guard lock(mu_);
+  ier_ = s.ier;
+  lcr_ = s.lcr;
+  mcr_ = s.mcr;
+  scr_ = s.scr;
+  dll_ = s.dll;
+  dlm_ = s.dlm;
+  fifo_enabled_ = s.fifo_enabled;
+  thre_pending_ = s.thre_pending;
+  rx_.assign(s.rx.begin(), s.rx.end());
+  irq_asserted_ = InterruptId() != kIirNone;
+  return {};
 }
 
 }  // namespace uvm::devices

@@ -9,10 +9,24 @@
 #include <functional>
 #include <mutex>
 #include <span>
+#include <vector>
 
+#include "base/result.h"
 #include "devices/bus.h"
 
 namespace uvm::devices {
+
+// The UART's registers and receive FIFO, as plain data for snapshots (vmm/snapshot/
+// device_state.h encodes it). LSR, MSR and IIR are computed from these and not kept; neither is
+// the interrupt line's level, which follows from them.
+struct SerialState {
+  uint8_t ier = 0, lcr = 0, mcr = 0, scr = 0, dll = 0x0c, dlm = 0;
+  bool fifo_enabled = false;
+  bool thre_pending = false;  // a "transmitter empty" interrupt not yet seen in IIR
+  std::vector<uint8_t> rx;    // received bytes the guest has not read, oldest first
+
+  bool operator==(const SerialState&) const = default;
+};
 
 class Serial : public BusDevice {
  public:
@@ -34,6 +48,13 @@ class Serial : public BusDevice {
   size_t EnqueueInput(std::span<const uint8_t> bytes);
   size_t RxSpace();
 
+  // Snapshots. RestoreState() refuses, changing nothing, what no guest write or host input can
+  // produce (ValidateState()); it raises no interrupt: a pending one is in the restored interrupt
+  // controller, and the line counts as asserted while the restored state has one pending.
+  SerialState SaveState() const;
+  Result<void> RestoreState(const SerialState& s);
+  static Result<void> ValidateState(const SerialState& s);
+
  private:
   uint8_t ReadRegister(uint64_t offset);
   void WriteRegister(uint64_t offset, uint8_t value);
@@ -42,7 +63,7 @@ class Serial : public BusDevice {
 
   Sink sink_;
   Irq irq_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::deque<uint8_t> rx_;
   uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0, scr_ = 0, dll_ = 0x0c, dlm_ = 0;
   bool fifo_enabled_ = false;

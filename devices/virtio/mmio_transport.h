@@ -34,6 +34,7 @@
 #include "base/log.h"
 #include "devices/bus.h"
 #include "devices/virtio/device.h"
+#include "devices/virtio/mmio_transport_state.h"
 #include "devices/virtio/queue.h"
 
 namespace uvm::devices::virtio {
@@ -54,6 +55,16 @@ class MmioTransport : public BusDevice, public InterruptSink {
   // event loop). Runs the device's ProcessQueue() unless the device is not live.
   void Notify(uint32_t queue);
 
+  // Snapshots (mmio_transport_state.h). SaveState() needs the device idle (no chain it took and
+  // has not returned: that is device state the struct does not hold). RestoreState() refuses,
+  // changing nothing, any state a driver could not have produced through the registers on this
+  // device and this guest RAM; otherwise it resets the transport, takes the state and
+  // re-activates the device if the saved one was activated (as DRIVER_OK does; if that fails the
+  // device needs a reset and the error is returned). It sends no interrupt: pending ones are in
+  // the restored interrupt controller.
+  MmioTransportState SaveState() const;
+  Result<void> RestoreState(const MmioTransportState& s);
+
   // InterruptSink.
   void SignalUsed() override;
   void SignalConfigChange() override;
@@ -63,6 +74,7 @@ class MmioTransport : public BusDevice, public InterruptSink {
   uint32_t status() const;  // as the driver reads it, NEEDS_RESET included
   uint32_t interrupt_status() const { return interrupt_status_.load(); }
   uint64_t offered_features() const { return offered_features_; }
+  uint32_t device_type() const { return device_->DeviceType(); }
   std::string last_error() const;  // why NEEDS_RESET was last set; empty if never
 
  private:

@@ -49,6 +49,8 @@ struct QueueState {
   uint16_t next_used = 0;   // next used ring entry the device will fill (= published used idx)
   bool event_idx = false;   // VIRTIO_F_RING_EVENT_IDX negotiated
   bool indirect = false;    // VIRTIO_F_RING_INDIRECT_DESC negotiated
+
+  bool operator==(const QueueState&) const = default;
 };
 
 class Queue {

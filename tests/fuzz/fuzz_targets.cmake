@@ -41,8 +41,8 @@ uvm_fuzz_twin(uvm_virtio_net SOURCES net_header.cc LINKS uvm_virtio_fuzz uvm_bas
 
 uvm_fuzz_twin(uvm_store LINKS uvm_base nlohmann_json::nlohmann_json uvm_libarchive)
 # The snapshot state-file parser: pure code, without the KVM side of uvm_snapshot.
-uvm_fuzz_twin(uvm_snapshot SOURCES format.cc state_file.cc vcpu_state.cc vm_state.cc
-              LINKS uvm_base uvm_libz)
+uvm_fuzz_twin(uvm_snapshot SOURCES device_state.cc format.cc state_file.cc vcpu_state.cc
+              vm_state.cc LINKS uvm_virtio_fuzz uvm_base uvm_libz)
 uvm_fuzz_twin(uvm_agent_protocol LINKS uvm_base nlohmann_json::nlohmann_json)
 
 uvm_fuzz_target(boot_kernel_fuzz LIBS uvm_boot_fuzz)

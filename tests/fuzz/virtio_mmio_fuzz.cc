@@ -2,7 +2,8 @@
 // that pops every chain on a notify. Input: a sequence of 8-byte operations
 //   op (1) | offset (2) | value (4) | width (1)
 // op % 4: 0 register/config read, 1 register/config write, 2 write 4 bytes of guest RAM
-// (so queues can carry real, and broken, chains), 3 a notify from the event loop.
+// (so queues can carry real, and broken, chains), 3 a notify from the event loop. At the end the
+// transport's snapshot state must restore into a fresh transport (mmio_transport_state.h).
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -102,6 +103,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           break;
       }
     }
+    // Whatever state the registers reached, its snapshot restores into a fresh transport and
+    // saves back the same: the restore checks never refuse a state a driver can produce.
+    const virtio::MmioTransportState saved = t.SaveState();
+    virtio::MmioTransport fresh(mem, std::make_shared<SinkDevice>(), [] {});
+    if (!fresh.RestoreState(saved) || fresh.SaveState() != saved) std::abort();
   }
   std::free(ram);
   return 0;

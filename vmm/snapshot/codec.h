@@ -19,6 +19,8 @@ static_assert(std::endian::native == std::endian::little, "the state file is lit
 
 class ByteWriter {
  public:
+  void U8(uint8_t v) { bytes_.push_back(v); }
+  void U16(uint16_t v) { Raw(&v, sizeof v); }
   void U32(uint32_t v) { Raw(&v, sizeof v); }
   void U64(uint64_t v) { Raw(&v, sizeof v); }
   void Bytes(std::span<const uint8_t> b) { bytes_.insert(bytes_.end(), b.begin(), b.end()); }
@@ -47,6 +49,14 @@ class ByteReader {
   ByteReader(std::span<const uint8_t> bytes, std::string what)
       : bytes_(bytes), what_(std::move(what)) {}
 
+  Result<uint8_t> U8() { return Scalar<uint8_t>(); }
+  Result<uint16_t> U16() { return Scalar<uint16_t>(); }
+  // A flag written as one byte: anything but 0 or 1 is refused, so each state has one encoding.
+  Result<bool> Bool(const char* name) {
+    UVM_TRY(uint8_t v, U8());
+    if (v > 1) return Err(what_ + ": " + name + " is " + std::to_string(v) + ", not 0 or 1");
+    return v == 1;
+  }
   Result<uint32_t> U32() { return Scalar<uint32_t>(); }
   Result<uint64_t> U64() { return Scalar<uint64_t>(); }
   Result<std::span<const uint8_t>> Bytes(size_t n) {

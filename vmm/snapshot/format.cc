@@ -18,6 +18,8 @@ bool IsKnown(uint32_t id) {
     case SectionId::kIrqchip:
     case SectionId::kPit:
     case SectionId::kVcpu:
+    case SectionId::kSerial:
+    case SectionId::kVirtioMmio:
       return true;
   }
   return false;
@@ -45,6 +47,10 @@ const char* SectionName(SectionId id) {
       return "pit";
     case SectionId::kVcpu:
       return "vcpu";
+    case SectionId::kSerial:
+      return "serial";
+    case SectionId::kVirtioMmio:
+      return "virtio-mmio";
   }
   return "unknown";
 }
@@ -115,7 +121,7 @@ Result<std::vector<Section>> DecodeStateFile(std::span<const uint8_t> file) {
       return Err(std::string("state file: ") + SectionName(sid) + " section overruns the file");
     }
     UVM_TRY(auto payload, r.Bytes(static_cast<size_t>(len)));
-    if (sid != SectionId::kVcpu) {
+    if (sid != SectionId::kVcpu && sid != SectionId::kVirtioMmio) {
       for (const Section& s : sections) {
         if (s.id == sid) {
           return Err(std::string("state file: repeated ") + SectionName(sid) + " section");

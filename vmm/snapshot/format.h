@@ -6,7 +6,8 @@
 //
 // Each component owns one section id and its payload layout (vm_state.h, vcpu_state.h). This file
 // only frames: it refuses a wrong magic or version, a bad CRC, a section that overruns the file,
-// unknown ids or versions, repeated singleton sections and trailing bytes.
+// unknown ids or versions, repeated singleton sections (all but vCPU and virtio-mmio) and trailing
+// bytes.
 #pragma once
 
 #include <cstdint>
@@ -23,14 +24,16 @@ inline constexpr uint32_t kFormatVersion = 1;
 inline constexpr size_t kMaxStateBytes = 16u << 20;
 inline constexpr uint32_t kMaxSections = 256;
 
-// Section ids. Device sections (serial, virtio transports and devices) get ids from 0x100 up when
-// they exist; until then such an id is unknown and refused, never skipped.
+// Section ids. Device sections have ids from 0x100 up. An id not listed here is unknown and
+// refused, never skipped.
 enum class SectionId : uint32_t {
-  kMachine = 1,  // vCPU count, guest RAM layout (vm_state.h)
-  kClock = 2,    // kvmclock (KVM_GET_CLOCK)
-  kIrqchip = 3,  // PIC master, PIC slave, IOAPIC
-  kPit = 4,      // i8254 (KVM_GET_PIT2)
-  kVcpu = 16,    // one per vCPU, in index order
+  kMachine = 1,         // vCPU count, guest RAM layout (vm_state.h)
+  kClock = 2,           // kvmclock (KVM_GET_CLOCK)
+  kIrqchip = 3,         // PIC master, PIC slave, IOAPIC
+  kPit = 4,             // i8254 (KVM_GET_PIT2)
+  kVcpu = 16,           // one per vCPU, in index order
+  kSerial = 0x100,      // the COM1 UART (device_state.h)
+  kVirtioMmio = 0x101,  // one per virtio-mmio slot, in slot order (device_state.h)
 };
 
 struct Section {

@@ -80,8 +80,8 @@ TEST(SnapshotFormat, RefusesEveryTruncation) {
 }
 
 TEST(SnapshotFormat, RefusesUnknownSectionId) {
-  auto f = EncodeStateFile({{static_cast<SectionId>(0x100), 1, {}}});
-  EXPECT_NE(DecodeError(f).find("unknown section id 0x100"), std::string::npos);
+  auto f = EncodeStateFile({{static_cast<SectionId>(0x102), 1, {}}});
+  EXPECT_NE(DecodeError(f).find("unknown section id 0x102"), std::string::npos);
 }
 
 TEST(SnapshotFormat, RefusesUnknownSectionVersion) {
@@ -92,6 +92,11 @@ TEST(SnapshotFormat, RefusesUnknownSectionVersion) {
 TEST(SnapshotFormat, RefusesRepeatedSingletonSection) {
   auto f = EncodeStateFile({{SectionId::kClock, 1, {}}, {SectionId::kClock, 1, {}}});
   EXPECT_NE(DecodeError(f).find("repeated clock"), std::string::npos);
+  f = EncodeStateFile({{SectionId::kSerial, 1, {}}, {SectionId::kSerial, 1, {}}});
+  EXPECT_NE(DecodeError(f).find("repeated serial"), std::string::npos);
+  // One virtio-mmio section per slot.
+  f = EncodeStateFile({{SectionId::kVirtioMmio, 1, {}}, {SectionId::kVirtioMmio, 1, {}}});
+  EXPECT_EQ(DecodeError(f), "");
 }
 
 TEST(SnapshotFormat, RefusesSectionOverrunningTheFile) {

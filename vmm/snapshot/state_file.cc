@@ -17,6 +17,8 @@ std::vector<uint8_t> SerializeState(const SnapshotState& s) {
   add(SectionId::kIrqchip, EncodeIrqchip(s.vm));
   add(SectionId::kPit, EncodePit(s.vm.pit));
   for (const VcpuState& v : s.vcpus) add(SectionId::kVcpu, EncodeVcpu(v));
+  if (s.serial) add(SectionId::kSerial, EncodeSerial(*s.serial));
+  for (const VirtioSlotState& v : s.virtio) add(SectionId::kVirtioMmio, EncodeVirtioSlot(v));
   return EncodeStateFile(sections);
 }
 
@@ -51,6 +53,16 @@ Result<SnapshotState> ParseState(std::span<const uint8_t> file) {
         if (v.index != s.vcpus.size()) return Err("state file: vCPU sections out of order");
         if (s.vcpus.size() >= kMaxVcpus) return Err("state file: too many vCPU sections");
         s.vcpus.push_back(std::move(v));
+        break;
+      }
+      case SectionId::kSerial: {  // DecodeStateFile() refuses a second one
+        UVM_TRY(s.serial, DecodeSerial(sec.payload));
+        break;
+      }
+      case SectionId::kVirtioMmio: {
+        UVM_TRY(VirtioSlotState v, DecodeVirtioSlot(sec.payload));
+        if (v.slot != s.virtio.size()) return Err("state file: virtio-mmio sections out of order");
+        s.virtio.push_back(std::move(v));
         break;
       }
     }

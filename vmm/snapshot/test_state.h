@@ -43,6 +43,32 @@ inline SnapshotState ValidTestState(uint32_t vcpus = 2) {
     v.cpuid = {leaf0, leaf1, leaf_d};
     s.vcpus.push_back(v);
   }
+  devices::SerialState serial;
+  serial.ier = 0x03;
+  serial.lcr = 0x03;
+  serial.mcr = 0x0b;
+  serial.fifo_enabled = true;
+  serial.rx = {'l', 's', '\n'};
+  s.serial = serial;
+  // A block device after some requests: one queue of 256, FLUSH, EVENT_IDX and VERSION_1.
+  VirtioSlotState blk;
+  blk.transport.device_type = 2;
+  blk.transport.status = 1 | 2 | 8 | 4;  // ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK
+  blk.transport.activated = true;
+  blk.transport.driver_features = blk.transport.negotiated = (1ull << 32) | (1ull << 29) | 0x200;
+  blk.transport.interrupt_status = 1;
+  blk.transport.config_generation = 1;
+  devices::virtio::QueueState q;
+  q.size = q.max_size = 256;
+  q.ready = true;
+  q.desc_addr = 0x10000;
+  q.avail_addr = 0x11000;
+  q.used_addr = 0x12000;
+  q.next_avail = 5;
+  q.next_used = 3;
+  q.event_idx = true;
+  blk.transport.queues = {q};
+  s.virtio = {blk};
   return s;
 }
 
