@@ -123,6 +123,28 @@ TEST_F(QueueTest, ZeroLengthDescriptorsAreSkipped) {
   EXPECT_EQ(c.writable[0].len, 4u);
 }
 
+// A mergeable packet's buffers reach the driver together, in order, with their own lengths; the
+// ring wraps around like any other used element.
+TEST_F(QueueTest, PushUsedManyPublishesEveryElementInOrder) {
+  SetUpQueue();
+  uint64_t buf = drv_.Alloc(64);
+  for (int round = 0; round < 3; ++round) {  // 3 x 3 elements on a ring of 8: wraps once
+    uint16_t heads[3];
+    for (auto& h : heads) h = drv_.Post({{buf, 64, true}});
+    std::vector<Queue::UsedElem> elems;
+    for (uint32_t i = 0; i < 3; ++i) elems.push_back({Pop().head, 10 + i});
+    q_.PushUsedMany(ram_.mem(), elems);
+    for (uint32_t i = 0; i < 3; ++i) {
+      auto used = drv_.PopUsed();
+      ASSERT_TRUE(used) << round << " " << i;
+      EXPECT_EQ(used->id, heads[i]);
+      EXPECT_EQ(used->len, 10 + i);
+    }
+    EXPECT_FALSE(drv_.PopUsed());
+  }
+  EXPECT_EQ(q_.state().next_used, 9);
+}
+
 TEST_F(QueueTest, NoInterruptFlagSuppresses) {
   SetUpQueue();
   uint64_t buf = drv_.Alloc(4);
