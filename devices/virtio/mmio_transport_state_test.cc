@@ -7,12 +7,14 @@
 #include <string>
 
 #include "devices/virtio/mmio_transport.h"
+#include "devices/virtio/testing/echo_device.h"
 #include "devices/virtio/testing/fake_driver.h"
 #include "devices/virtio/virtio_spec.h"
 
 namespace uvm::devices::virtio {
 namespace {
 
+using testing::EchoDevice;
 using testing::FakeDriver;
 using testing::FakeRam;
 using testing::InitMmioDevice;
@@ -20,47 +22,6 @@ using testing::MmioRead32;
 using testing::MmioWrite32;
 
 constexpr uint64_t kFeatures = Bit(0) | Bit(kFeatureVersion1) | Bit(kFeatureEventIdx);
-
-// Answers every chain with the byte 0x42 in its first writable byte; two queues of 8.
-class EchoDevice : public VirtioDevice {
- public:
-  uint32_t DeviceType() const override { return kDeviceIdBlock; }
-  uint64_t Features() const override { return Bit(0) | Bit(kFeatureEventIdx); }
-  size_t NumQueues() const override { return 2; }
-  uint16_t QueueMaxSize(size_t) const override { return 8; }
-  void ReadConfig(uint64_t, std::span<uint8_t>) override {}
-  void WriteConfig(uint64_t, std::span<const uint8_t>) override {}
-  Result<void> Activate(const GuestMemory& m, uint64_t f, std::span<Queue> q,
-                        InterruptSink& i) override {
-    ++activations;
-    features = f;
-    mem = &m;
-    queues = q;
-    irq = &i;
-    if (fail_activate) return Err("no backend");
-    return {};
-  }
-  void Reset() override { queues = {}; }
-  Result<void> ProcessQueue(size_t index) override {
-    Queue& q = queues[index];
-    for (;;) {
-      UVM_TRY(auto chain, q.PopChain(*mem));
-      if (!chain) break;
-      ChainWriter w(*chain);
-      w.WriteObj(uint8_t{0x42});
-      q.PushUsed(*mem, chain->head, static_cast<uint32_t>(w.written()));
-    }
-    if (q.NeedsInterrupt(*mem)) irq->SignalUsed();
-    return {};
-  }
-
-  int activations = 0;
-  bool fail_activate = false;
-  uint64_t features = 0;
-  const GuestMemory* mem = nullptr;
-  std::span<Queue> queues;
-  InterruptSink* irq = nullptr;
-};
 
 class MmioStateTest : public ::testing::Test {
  protected:
