@@ -30,8 +30,13 @@ bool ExitLatch::Report(VmExit exit) {
     exit_ = std::move(exit);
     hooks = hooks_;
   }
-  cv_.notify_all();
+  // fired() is true from here on (vCPU loops stop early); Wait() returns only after the hooks.
   for (auto& h : hooks) h();
+  {
+    std::lock_guard lock(mu_);
+    hooks_done_ = true;
+  }
+  cv_.notify_all();
   return true;
 }
 
@@ -42,7 +47,7 @@ bool ExitLatch::fired() const {
 
 VmExit ExitLatch::Wait() const {
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return exit_.has_value(); });
+  cv_.wait(lock, [&] { return exit_.has_value() && hooks_done_; });
   return *exit_;
 }
 

@@ -34,6 +34,10 @@ class ExitLatch {
   // Records the exit if it is the first one; returns whether it was.
   bool Report(VmExit exit);
   bool fired() const;
+  // Waits until the latch has fired AND its hooks have returned: a hook may capture the waiter's
+  // locals (RunMachine's vCPU handles), which the waiter destroys once Wait() returns. (uvm run
+  // crashed now and then after the container exited: its main thread was still in the hook,
+  // kicking vCPUs of a machine the VM thread had already torn down.)
   VmExit Wait() const;
   std::optional<VmExit> Peek() const;
   // Called once, on the reporting thread, when the latch fires (e.g. kick the vCPU threads).
@@ -43,6 +47,7 @@ class ExitLatch {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::optional<VmExit> exit_;
+  bool hooks_done_ = false;
   std::vector<std::function<void()>> hooks_;
 };
 

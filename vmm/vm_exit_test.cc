@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 namespace uvm::vmm {
@@ -26,6 +28,25 @@ TEST(ExitLatchTest, WaitBlocksUntilReported) {
   t.join();
   EXPECT_EQ(e.kind, ExitKind::kPowerOff);
   EXPECT_EQ(e.status, 7);
+}
+
+// A waiter may destroy what the hooks use as soon as Wait() returns, so Wait() must not return
+// while a hook still runs on the reporting thread (uvm run's Stop() from its main thread raced the
+// VM thread's teardown this way).
+TEST(ExitLatchTest, WaitReturnsOnlyAfterTheHooksHaveRun) {
+  ExitLatch latch;
+  std::atomic<bool> hook_started{false}, hook_finished{false};
+  latch.OnFire([&] {
+    hook_started = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    hook_finished = true;
+  });
+  std::thread reporter([&] { latch.Report({ExitKind::kHostSignal, 0, "stop"}); });
+  while (!hook_started) std::this_thread::yield();
+  EXPECT_TRUE(latch.fired());  // vCPU loops see the exit at once
+  latch.Wait();
+  EXPECT_TRUE(hook_finished);
+  reporter.join();
 }
 
 }  // namespace
