@@ -50,13 +50,22 @@ inline int EthtoolGet(int s, const char* ifname, uint32_t cmd) {
   return v.data ? 1 : 0;
 }
 
-// Gives ifname the address ip with a /24 netmask and brings it up; false with errno set on
-// failure (the step that failed is not reported: callers say which interface).
-inline bool ConfigureIpv4(const char* ifname, const char* ip) {
+// The netmask of an IPv4 prefix length (0..32), host byte order.
+inline uint32_t PrefixMask(int prefix) {
+  return prefix <= 0 ? 0 : prefix >= 32 ? ~uint32_t{0} : ~(~uint32_t{0} >> prefix);
+}
+
+// Gives ifname the address ip/prefix and brings it up; false with errno set on failure (the step
+// that failed is not reported: callers say which interface).
+inline bool ConfigureIpv4(const char* ifname, const char* ip, int prefix = 24) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return false;
-  const bool ok = SetIpv4(s, ifname, SIOCSIFADDR, ip) &&
-                  SetIpv4(s, ifname, SIOCSIFNETMASK, "255.255.255.0") && SetUp(s, ifname);
+  ifreq ifr = Request(ifname);
+  auto* mask = reinterpret_cast<sockaddr_in*>(&ifr.ifr_netmask);
+  mask->sin_family = AF_INET;
+  mask->sin_addr.s_addr = htonl(PrefixMask(prefix));
+  const bool ok = SetIpv4(s, ifname, SIOCSIFADDR, ip) && ioctl(s, SIOCSIFNETMASK, &ifr) == 0 &&
+                  SetUp(s, ifname);
   const int saved = errno;
   close(s);
   errno = saved;

@@ -8,7 +8,6 @@
 #include <cstdio>
 
 #include "base/netif.h"
-#include "base/unique_fd.h"
 
 namespace uvm::cli {
 namespace {
@@ -58,13 +57,9 @@ std::vector<uint32_t> HostIpv4Addresses() {
 }
 
 Result<void> ConfigureHostTap(const TapNetwork& net) {
-  UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!s.valid()) return ErrnoErr("net: socket");
-  const char* tap = net.tap.c_str();
-  if (!netif::SetIpv4(s.get(), tap, SIOCSIFADDR, net.host_address.c_str()) ||
-      !netif::SetIpv4(s.get(), tap, SIOCSIFNETMASK, "255.255.255.252") ||
-      !netif::SetUp(s.get(), tap)) {
-    return ErrnoErr("net: configuring " + net.tap + " as " + net.host_address + "/30");
+  if (!netif::ConfigureIpv4(net.tap.c_str(), net.host_address.c_str(), net.prefix)) {
+    return ErrnoErr("net: configuring " + net.tap + " as " + net.host_address + "/" +
+                    std::to_string(net.prefix));
   }
   return {};
 }

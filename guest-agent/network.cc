@@ -14,13 +14,6 @@
 namespace uvm::agent {
 namespace {
 
-std::string Netmask(int prefix) {
-  const uint32_t mask = prefix >= 32 ? ~0u : ~(~0u >> prefix);
-  in_addr a{htonl(mask)};
-  char buf[INET_ADDRSTRLEN];
-  return inet_ntop(AF_INET, &a, buf, sizeof buf);
-}
-
 sockaddr_in Ipv4(const std::string& dotted) {
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
@@ -49,20 +42,17 @@ Result<void> AddDefaultRoute(int s, const std::string& ifname, const std::string
 }  // namespace
 
 Result<void> ConfigureNetwork(const std::optional<Network>& network) {
-  UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!s.valid()) return ErrnoErr("network: socket");
-  if (!netif::SetUp(s.get(), "lo")) return ErrnoErr("network: bringing lo up");
+  if (!netif::LoopbackUp()) return ErrnoErr("network: bringing lo up");
   if (!network) return {};
   UVM_CHECK(ValidateNetwork(*network));
-  const char* ifname = network->interface.c_str();
   const std::string where = "network: " + network->interface;
-  if (!netif::SetIpv4(s.get(), ifname, SIOCSIFADDR, network->address.c_str())) {
-    return ErrnoErr(where + ": address " + network->address);
+  if (!netif::ConfigureIpv4(network->interface.c_str(), network->address.c_str(),
+                            network->prefix)) {
+    return ErrnoErr(where + ": address " + network->address + "/" +
+                    std::to_string(network->prefix));
   }
-  if (!netif::SetIpv4(s.get(), ifname, SIOCSIFNETMASK, Netmask(network->prefix).c_str())) {
-    return ErrnoErr(where + ": netmask");
-  }
-  if (!netif::SetUp(s.get(), ifname)) return ErrnoErr(where + ": up");
+  UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s.valid()) return ErrnoErr("network: socket");
   return Context(AddDefaultRoute(s.get(), network->interface, network->gateway), where);
 }
 

@@ -7,6 +7,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "base/netif.h"
+
 namespace uvm::agent {
 namespace {
 
@@ -256,7 +258,7 @@ Result<void> ValidateNetwork(const Network& net) {
   if (net.prefix < 1 || net.prefix > 32) {
     return Err("network: prefix length " + std::to_string(net.prefix) + " is not in 1..32");
   }
-  const uint32_t mask = net.prefix == 32 ? ~0u : ~(~0u >> net.prefix);
+  const uint32_t mask = netif::PrefixMask(net.prefix);
   const uint32_t a = ntohl(address.s_addr), g = ntohl(gateway.s_addr);
   if (a == g || (a & mask) != (g & mask)) {
     return Err("network: gateway " + net.gateway + " is not another address of " + net.address +

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "tests/e2e/linux_guests.h"
+#include "tests/support/agent_memfiles.h"
 #include "tests/support/background_process.h"
 #include "vmm/agent/agent_client.h"
 
@@ -21,26 +22,7 @@ using uvm::UniqueFd;
 using uvm::testing::BackgroundProcess;
 namespace agent = uvm::agent;
 
-struct Ran {
-  agent::Exit exit;
-  std::string out, err;
-};
-
-std::string ReadBack(int fd) {
-  std::string s;
-  lseek(fd, 0, SEEK_SET);
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
-  return s;
-}
-
-UniqueFd MemFile(const std::string& content) {
-  UniqueFd fd(memfd_create("agent-e2e", MFD_CLOEXEC));
-  EXPECT_TRUE(agent::WriteAll(fd.get(), content));
-  lseek(fd.get(), 0, SEEK_SET);
-  return fd;
-}
+using uvm::testing::Ran;
 
 class AgentE2eTest : public ::testing::Test {
  protected:
@@ -88,12 +70,7 @@ class AgentE2eTest : public ::testing::Test {
     auto p = client_->Exec(request);
     EXPECT_TRUE(p) << p.error().message << "\nconsole:\n" << vm_->out();
     if (!p) return {};
-    UniqueFd in = MemFile(input), out = MemFile(""), err = MemFile("");
-    auto relayed = agent::RelayStdio(*p, in.get(), out.get(), err.get());
-    EXPECT_TRUE(relayed) << relayed.error().message;
-    auto exit = p->WaitExit(120s);
-    EXPECT_TRUE(exit) << exit.error().message;
-    return {exit.value_or(agent::Exit{}), ReadBack(out.get()), ReadBack(err.get())};
+    return uvm::testing::RelayThroughMemFiles(*p, input, 120s);
   }
 
   static inline std::string* dir_ = nullptr;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "guest-agent/protocol/frame.h"
+#include "tests/support/agent_memfiles.h"
 #include "vmm/agent/agent_client.h"
 
 namespace uvm::agent {
@@ -23,26 +24,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Ran {
-  Exit exit;
-  std::string out, err;
-};
-
-std::string ReadAllFd(int fd) {
-  std::string s;
-  lseek(fd, 0, SEEK_SET);
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
-  return s;
-}
-
-UniqueFd MemFile(const std::string& content) {
-  UniqueFd fd(memfd_create("agent-test", MFD_CLOEXEC));
-  EXPECT_TRUE(WriteAll(fd.get(), content));
-  lseek(fd.get(), 0, SEEK_SET);
-  return fd;
-}
+using uvm::testing::MemFile;
+using uvm::testing::Ran;
+using uvm::testing::ReadFromStart;
 
 ExecRequest Cmd(std::vector<std::string> argv) {
   ExecRequest r;
@@ -84,12 +68,7 @@ class AgentTest : public ::testing::Test {
     AgentClient client = Client();
     auto p = client.Exec(request);
     EXPECT_TRUE(p) << p.error().message;
-    UniqueFd in = MemFile(input), out = MemFile(""), err = MemFile("");
-    auto relayed = RelayStdio(*p, in.get(), out.get(), err.get());
-    EXPECT_TRUE(relayed) << relayed.error().message;
-    auto exit = p->WaitExit(30s);
-    EXPECT_TRUE(exit) << exit.error().message;
-    return {exit.value_or(Exit{}), ReadAllFd(out.get()), ReadAllFd(err.get())};
+    return uvm::testing::RelayThroughMemFiles(*p, input, 30s);
   }
 
   std::string dir_, socket_;
@@ -209,7 +188,7 @@ TEST_F(AgentTest, ClosingStdinDeliversEndOfFile) {
   ASSERT_TRUE(p->CloseStdin());
   UniqueFd out = MemFile(""), err = MemFile("");
   ASSERT_TRUE(RelayStdio(*p, -1, out.get(), err.get()));
-  EXPECT_EQ(ReadAllFd(out.get()), "line\nafter-eof\n");
+  EXPECT_EQ(ReadFromStart(out.get()), "line\nafter-eof\n");
   auto exit = p->WaitExit(10s);
   ASSERT_TRUE(exit);
   EXPECT_EQ(exit->exit_code, 0);
@@ -246,8 +225,8 @@ TEST_F(AgentTest, TerminalGetsItsSizeAndResizes) {
   ASSERT_TRUE(WriteAll(p->stdin_fd(), "\n"));
   UniqueFd out = MemFile(""), err = MemFile("");
   ASSERT_TRUE(RelayStdio(*p, -1, out.get(), err.get()));
-  EXPECT_NE(ReadAllFd(out.get()).find("50 120"), std::string::npos);
-  EXPECT_EQ(ReadAllFd(err.get()), "");  // a terminal has one output stream
+  EXPECT_NE(ReadFromStart(out.get()).find("50 120"), std::string::npos);
+  EXPECT_EQ(ReadFromStart(err.get()), "");  // a terminal has one output stream
   auto exit = p->WaitExit(10s);
   ASSERT_TRUE(exit);
   EXPECT_EQ(exit->exit_code, 0);

@@ -75,6 +75,16 @@ Result<void> RelayStdio(const RelayFds& fds, const RelayHooks& hooks) {
     in.open = false;
     ::shutdown(fds.container_in, SHUT_WR);
   };
+  // A write failed: the container's stdin or the host reader of an output went away. Stop that
+  // direction, but keep draining output so the process is not blocked on a full stream.
+  auto stop_writing = [&](int i, Pipe& p) {
+    if (i == 0) {
+      end_input();
+    } else {
+      p.to = -1;
+      p.pending.clear();
+    }
+  };
 
   char buf[65536];
   while (out.open || err.open) {
@@ -96,16 +106,7 @@ Result<void> RelayStdio(const RelayFds& fds, const RelayHooks& hooks) {
       Pipe& p = *pipes[i];
       if (!p.open || !pfds[i].revents) continue;
       if (!p.pending.empty()) {
-        if (!Flush(p)) {
-          // The host reader (for output) or the container's stdin went away: stop that direction,
-          // but keep draining output so the process is not blocked on a full stream.
-          if (i == 0) {
-            end_input();
-          } else {
-            p.to = -1;
-            p.pending.clear();
-          }
-        }
+        if (!Flush(p)) stop_writing(i, p);
         continue;
       }
       ssize_t n = ::read(p.from, buf, sizeof buf);
@@ -120,14 +121,7 @@ Result<void> RelayStdio(const RelayFds& fds, const RelayHooks& hooks) {
       }
       if (p.to < 0) continue;  // output nobody reads any more: drained and dropped
       p.pending.assign(buf, static_cast<size_t>(n));
-      if (!Flush(p)) {
-        if (i == 0) {
-          end_input();
-        } else {
-          p.to = -1;
-          p.pending.clear();
-        }
-      }
+      if (!Flush(p)) stop_writing(i, p);
     }
     if (pfds[3].revents) {
       signalfd_siginfo info{};

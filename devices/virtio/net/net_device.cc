@@ -222,7 +222,8 @@ Result<void> NetDevice::ProcessRx() {
     // A chain that can hold the largest frame plus the byte that shows truncation (Linux's "big
     // packets" buffers with GUEST_TSO: about 17 pages) is read into directly, saving a copy of
     // every frame; smaller ones go through rx_buf_ so a frame that does not fit is seen whole.
-    std::vector<iovec> iov;
+    std::vector<iovec>& iov = rx_iov_;  // reused: no allocation per frame
+    iov.clear();
     if (spare_rx_->writable_bytes() >= rx_buf_.size()) {
       for (auto span : ChainWriter(*spare_rx_).Take(rx_buf_.size())) {
         iov.push_back({span.data(), span.size()});
@@ -308,8 +309,7 @@ Result<void> NetDevice::ProcessRxMergeable() {
         return {};
       }
       const size_t len = std::exchange(rx_pending_len_, 0);
-      UVM_TRY(bool delivered, DeliverMergeable(len, false));
-      (void)delivered;
+      UVM_CHECK(DeliverMergeable(len, false));
       continue;
     }
     if (rx_held_.empty()) {
@@ -317,9 +317,9 @@ Result<void> NetDevice::ProcessRxMergeable() {
       return {};
     }
     // Straight into the held chains when they can take any frame, else through rx_buf_.
-    const bool direct = rx_held_bytes_ >= rx_buf_.size();
-    std::vector<iovec> iov;
-    if (direct) {
+    std::vector<iovec>& iov = rx_iov_;  // reused: no allocation per frame
+    iov.clear();
+    if (rx_held_bytes_ >= rx_buf_.size()) {
       size_t want = rx_buf_.size();
       for (Chain& chain : rx_held_) {
         if (want == 0) break;
@@ -327,11 +327,10 @@ Result<void> NetDevice::ProcessRxMergeable() {
         for (auto span : ChainWriter(chain).Take(take)) iov.push_back({span.data(), span.size()});
         want -= take;
       }
+      if (iov.size() > IOV_MAX) iov.clear();
     }
-    if (!direct || iov.size() > IOV_MAX) {
-      iov.assign(1, {rx_buf_.data(), rx_buf_.size()});
-    }
-    const bool in_place = iov.size() > 1 || iov[0].iov_base != rx_buf_.data();
+    const bool in_place = !iov.empty();
+    if (!in_place) iov.push_back({rx_buf_.data(), rx_buf_.size()});
     const auto read = ReadFrame(iov);
     if (!read) return {};
     const size_t len = *read;
@@ -344,31 +343,28 @@ Result<void> NetDevice::ProcessRxMergeable() {
       rx_starved_ = true;
       return {};
     }
-    UVM_TRY(bool delivered, DeliverMergeable(len, in_place));
-    (void)delivered;
+    UVM_CHECK(DeliverMergeable(len, in_place));
   }
   return {};
 }
 
-Result<bool> NetDevice::DeliverMergeable(size_t len, bool in_place) {
-  // The header is copied out once (from guest memory when the frame was read in place: the guest
-  // could change it meanwhile) and only the sanitized copy goes to the driver.
+Result<void> NetDevice::DeliverMergeable(size_t len, bool in_place) {
+  // The header is copied out once (from guest memory when the frame was read in place, through
+  // the iovecs of that read: the guest could change it meanwhile) and only the sanitized copy goes
+  // to the driver.
   VirtioNetHdr from_backend;
   if (in_place) {
-    std::vector<iovec> first;
-    for (auto span : ChainWriter(rx_held_.front()).Take(sizeof from_backend)) {
-      first.push_back({span.data(), span.size()});
-    }
-    GatherPrefix(first, &from_backend, sizeof from_backend);
+    GatherPrefix(rx_iov_, &from_backend, sizeof from_backend);
   } else {
     std::memcpy(&from_backend, rx_buf_.data(), sizeof from_backend);
   }
   auto hdr = SanitizeRxHeader(from_backend, features_);
   if (!hdr) {
-    ++stats_.rx_dropped;
-    return false;
+    ++stats_.rx_dropped;  // the held chains serve the next frame
+    return {};
   }
-  std::vector<Queue::UsedElem> used;
+  std::vector<Queue::UsedElem>& used = rx_used_;  // reused: no allocation per frame
+  used.clear();
   size_t left = len;
   for (Chain& chain : rx_held_) {
     if (left == 0) break;
@@ -389,7 +385,7 @@ Result<bool> NetDevice::DeliverMergeable(size_t len, bool in_place) {
     rx_held_bytes_ -= rx_held_.front().writable_bytes();
     rx_held_.pop_front();
   }
-  return true;
+  return {};
 }
 
 // ---- event loop ----

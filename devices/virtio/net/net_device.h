@@ -107,8 +107,8 @@ class NetDevice final : public VirtioDevice {
   // or the backend failed (logged; it is no longer polled).
   std::optional<size_t> ReadFrame(const std::vector<iovec>& iov);
   // Delivers `len` bytes already in the held chains (read straight into them) or, from rx_buf_,
-  // copies them in first; false if the header cannot go to the driver (the frame is dropped).
-  Result<bool> DeliverMergeable(size_t len, bool in_place);
+  // copies them in first. A header the driver cannot take drops the frame (counted).
+  Result<void> DeliverMergeable(size_t len, bool in_place);
   void DropRxChains();  // forgets held chains and any pending frame (reset, broken queue)
   // Writes one parsed TX chain; false if the backend is full (the chain must be kept).
   bool SendFrame(const Chain& chain);
@@ -139,7 +139,10 @@ class NetDevice final : public VirtioDevice {
   std::optional<Chain> tx_waiting_;  // a TX chain the backend had no room for (EAGAIN)
   uint32_t interest_ = 0;            // registered with loop_ iff non-zero
   NetStats stats_;
-  std::vector<uint8_t> rx_buf_;  // one frame with its header, plus one byte to see truncation
+  std::vector<uint8_t> rx_buf_;
+  std::vector<iovec> rx_iov_;             // scratch for the RX read of one frame
+  std::vector<Queue::UsedElem> rx_used_;  // scratch: the buffers of one mergeable frame  // one
+                                          // frame with its header, plus one byte to see truncation
 };
 
 }  // namespace uvm::devices::virtio::net
