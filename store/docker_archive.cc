@@ -1,5 +1,6 @@
 #include "store/docker_archive.h"
 
+#include "base/quoted.h"
 #include "store/fs_util.h"
 #include "store/json_util.h"
 #include "store/sha256.h"
@@ -70,7 +71,8 @@ Result<ImagePlan> PlanDockerArchive(const std::string& dir, const std::string& r
                                            "image config " + chosen->config));
   if (std::string want = DigestInName(chosen->config);
       !want.empty() && Sha256Digest(config_json) != want) {
-    return Err("image config " + chosen->config + " does not match its digest (corrupt image)");
+    return Err("image config " + Quoted(chosen->config) +
+               " does not match its digest (corrupt image)");
   }
   UVM_TRY(ParsedImageConfig config, ParseImageConfig(config_json));
   if (config.diff_ids.size() != chosen->layers.size()) {

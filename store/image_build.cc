@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/quoted.h"
 #include "store/docker_archive.h"
 #include "store/ext4_image.h"
 #include "store/fs_util.h"
@@ -42,21 +43,22 @@ Result<std::string> UnpackArchive(const std::string& tar, const std::string& wor
 Result<void> ApplyVerified(const LayerFile& layer, const std::string& rootfs, bool whiteouts,
                            std::string* diff_id) {
   UVM_TRY(UniqueFd fd, OpenBeneath(layer.dir, layer.path));
-  UVM_TRY(std::unique_ptr<LayerStream> in, LayerStream::Open(std::move(fd), "layer " + layer.path));
+  UVM_TRY(std::unique_ptr<LayerStream> in,
+          LayerStream::Open(std::move(fd), "layer " + Quoted(layer.path)));
   ApplyOptions options;
   options.whiteouts = whiteouts;
   UVM_CHECK(ApplyLayer(*in, rootfs, options));
   if (layer.blob_size >= 0 && in->blob_size() != static_cast<uint64_t>(layer.blob_size)) {
-    return Err("layer " + layer.path + " is " + std::to_string(in->blob_size()) + " bytes, not " +
-               std::to_string(layer.blob_size) + " (truncated or corrupt image)");
+    return Err("layer " + Quoted(layer.path) + " is " + std::to_string(in->blob_size()) +
+               " bytes, not " + std::to_string(layer.blob_size) + " (truncated or corrupt image)");
   }
   if (!layer.blob_digest.empty() && in->blob_digest() != layer.blob_digest) {
-    return Err("layer " + layer.path + " does not match its digest " + layer.blob_digest +
+    return Err("layer " + Quoted(layer.path) + " does not match its digest " + layer.blob_digest +
                " (corrupt image)");
   }
   if (!layer.diff_id.empty() && in->diff_id() != layer.diff_id) {
-    return Err("layer " + layer.path + " does not match the config's diff_id " + layer.diff_id +
-               " (corrupt image)");
+    return Err("layer " + Quoted(layer.path) + " does not match the config's diff_id " +
+               layer.diff_id + " (corrupt image)");
   }
   *diff_id = in->diff_id();
   return {};

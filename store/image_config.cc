@@ -1,5 +1,6 @@
 #include "store/image_config.h"
 
+#include "base/quoted.h"
 #include "store/json_util.h"
 #include "store/sha256.h"
 
@@ -15,10 +16,10 @@ Result<ParsedImageConfig> ParseImageConfig(std::string_view text) {
   const std::string what = "image config";
   UVM_TRY(nlohmann::json j, ParseJsonObject(text, what));
   UVM_TRY(std::optional<std::string> os, OptString(j, "os", what));
-  if (os && *os != "linux") return Err(what + ": the image is for " + *os + ", not linux");
+  if (os && *os != "linux") return Err(what + ": the image is for " + Quoted(*os) + ", not linux");
   UVM_TRY(std::optional<std::string> arch, OptString(j, "architecture", what));
   if (arch && *arch != "amd64") {
-    return Err(what + ": the image is for " + *arch + "; uvm runs amd64 guests");
+    return Err(what + ": the image is for " + Quoted(*arch) + "; uvm runs amd64 guests");
   }
   ParsedImageConfig out;
   UVM_TRY(nlohmann::json c, OptObject(j, "config", what));
@@ -28,7 +29,7 @@ Result<ParsedImageConfig> ParseImageConfig(std::string_view text) {
   UVM_TRY(out.config.env, OptStrings(c, "Env", cwhat));
   for (const std::string& e : out.config.env) {
     if (e.find('=') == std::string::npos || e.front() == '=') {
-      return Err(cwhat + ": Env entry \"" + e + "\" is not KEY=VALUE");
+      return Err(cwhat + ": Env entry " + Quoted(e) + " is not KEY=VALUE");
     }
   }
   UVM_TRY(std::optional<std::string> wd, OptString(c, "WorkingDir", cwhat));
@@ -37,10 +38,11 @@ Result<ParsedImageConfig> ParseImageConfig(std::string_view text) {
   if (user) out.config.user = *user;
   UVM_TRY(nlohmann::json rootfs, OptObject(j, "rootfs", what));
   UVM_TRY(std::optional<std::string> type, OptString(rootfs, "type", what + " rootfs"));
-  if (type && *type != "layers") return Err(what + ": rootfs type \"" + *type + "\" is not layers");
+  if (type && *type != "layers")
+    return Err(what + ": rootfs type " + Quoted(*type) + " is not layers");
   UVM_TRY(out.diff_ids, OptStrings(rootfs, "diff_ids", what + " rootfs"));
   for (const std::string& d : out.diff_ids) {
-    if (!IsSha256Digest(d)) return Err(what + ": diff_id \"" + d + "\" is not a sha256 digest");
+    if (!IsSha256Digest(d)) return Err(what + ": diff_id " + Quoted(d) + " is not a sha256 digest");
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "base/quoted.h"
 #include "store/json_util.h"
 
 namespace uvm::store {
@@ -32,7 +33,7 @@ Result<ImageRecord> ParseImageRecord(std::string_view json) {
   UVM_TRY(r.digest, ReqString(j, "digest", what));
   UVM_TRY(r.disk, ReqString(j, "disk", what));
   if (r.disk.empty() || r.disk.find('/') != std::string::npos || r.disk[0] == '.') {
-    return Err(what + ": bad disk name \"" + r.disk + "\"");
+    return Err(what + ": bad disk name " + Quoted(r.disk));
   }
   UVM_TRY(std::optional<int64_t> bytes, OptInt(j, "disk_bytes", what));
   r.disk_bytes = bytes && *bytes > 0 ? static_cast<uint64_t>(*bytes) : 0;
@@ -52,7 +53,7 @@ Result<ImageRecord> ParseImageRecord(std::string_view json) {
 }
 
 Result<void> CheckImageName(const std::string& name) {
-  auto bad = [&](const std::string& why) { return Err("image name \"" + name + "\": " + why); };
+  auto bad = [&](const std::string& why) { return Err("image name " + Quoted(name) + ": " + why); };
   if (name.empty() || name.size() > 128) return bad("must be 1 to 128 characters");
   if (!std::isalnum(static_cast<unsigned char>(name[0]))) {
     return bad("must start with a letter or digit");

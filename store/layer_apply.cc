@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "base/log.h"
+#include "base/quoted.h"
 #include "store/fs_util.h"
 
 namespace uvm::store {
@@ -48,7 +49,7 @@ Result<std::vector<std::string>> SplitEntryPath(std::string_view path) {
     size_t end = path.find('/', pos);
     if (end == std::string_view::npos) end = path.size();
     std::string_view c = path.substr(pos, end - pos);
-    if (c == "..") return Err("\"" + std::string(path) + "\" leaves the image root (..)");
+    if (c == "..") return Err(Quoted(path) + " leaves the image root (..)");
     if (!c.empty() && c != ".") out.emplace_back(c);
     pos = end + 1;
   }
@@ -120,7 +121,7 @@ Result<UniqueFd> TreeWriter::OpenParent(const std::vector<std::string>& comps,
     }
     if (!symlink) return UniqueFd();
   }
-  return Err(std::string(what) + " \"" + Join(comps) + "\" goes through a symlink");
+  return Err(std::string(what) + " " + Quoted(Join(comps)) + " goes through a symlink");
 }
 
 Result<void> TreeWriter::Whiteout(const std::vector<std::string>& parent, const std::string& name) {
@@ -188,13 +189,13 @@ Result<void> TreeWriter::Write(archive_entry* entry, archive* source, Sha256* da
       if (std::string_view(base).starts_with(kAufsMetaPrefix)) return {};
       std::string name = base.substr(kWhiteoutPrefix.size());
       if (name.empty() || name == "." || name == "..") {
-        return Err("whiteout \"" + key + "\" names nothing");
+        return Err("whiteout " + Quoted(key) + " names nothing");
       }
       return Whiteout(parent, name);
     }
     if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && type != AE_IFCHR &&
         type != AE_IFBLK && type != AE_IFIFO && !hardlink) {
-      Log(LogLevel::kDebug, "skipping \"" + key + "\": not a file type an image can hold");
+      Log(LogLevel::kDebug, "skipping " + Quoted(key) + ": not a file type an image can hold");
       return {};
     }
     UVM_TRY(UniqueFd parent, OpenParent(comps, "entry"));
@@ -208,10 +209,11 @@ Result<void> TreeWriter::Write(archive_entry* entry, archive* source, Sha256* da
     }
     if (hardlink) {
       UVM_TRY(std::vector<std::string> target, SplitEntryPath(hardlink));
-      if (target.empty()) return Err("hard link \"" + key + "\" points at the image root");
+      if (target.empty()) return Err("hard link " + Quoted(key) + " points at the image root");
       UVM_TRY(UniqueFd tparent, OpenParent(target, "hard link target"));
       if (!tparent.valid()) {
-        return Err("hard link \"" + key + "\": target \"" + Join(target) + "\" does not exist");
+        return Err("hard link " + Quoted(key) + ": target " + Quoted(Join(target)) +
+                   " does not exist");
       }
       archive_entry_set_hardlink(entry, (root_ + "/" + Join(target)).c_str());
     }
@@ -220,8 +222,8 @@ Result<void> TreeWriter::Write(archive_entry* entry, archive* source, Sha256* da
   }
 
   int r = archive_write_header(disk_, entry);
-  if (r < ARCHIVE_WARN) return Err("\"" + key + "\": " + ArchiveError(disk_));
-  if (r == ARCHIVE_WARN) Log(LogLevel::kDebug, "\"" + key + "\": " + ArchiveError(disk_));
+  if (r < ARCHIVE_WARN) return Err(Quoted(key) + ": " + ArchiveError(disk_));
+  if (r == ARCHIVE_WARN) Log(LogLevel::kDebug, Quoted(key) + ": " + ArchiveError(disk_));
   if (archive_entry_size(entry) > 0 && type == AE_IFREG) {
     const void* buf;
     size_t size;
@@ -230,16 +232,16 @@ Result<void> TreeWriter::Write(archive_entry* entry, archive* source, Sha256* da
       r = archive_read_data_block(source, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) break;
       if (r < ARCHIVE_WARN) {
-        return Err("\"" + key + "\": truncated or corrupt tar (" + ArchiveError(source) + ")");
+        return Err(Quoted(key) + ": truncated or corrupt tar (" + ArchiveError(source) + ")");
       }
       if (data_hash) data_hash->Update(std::span(static_cast<const uint8_t*>(buf), size));
       if (archive_write_data_block(disk_, buf, size, offset) < ARCHIVE_WARN) {
-        return Err("\"" + key + "\": " + ArchiveError(disk_));
+        return Err(Quoted(key) + ": " + ArchiveError(disk_));
       }
     }
   }
   r = archive_write_finish_entry(disk_);
-  if (r < ARCHIVE_WARN) return Err("\"" + key + "\": " + ArchiveError(disk_));
+  if (r < ARCHIVE_WARN) return Err(Quoted(key) + ": " + ArchiveError(disk_));
   return {};
 }
 

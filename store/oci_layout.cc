@@ -1,5 +1,6 @@
 #include "store/oci_layout.h"
 
+#include "base/quoted.h"
 #include "store/fs_util.h"
 #include "store/json_util.h"
 #include "store/sha256.h"
@@ -25,8 +26,8 @@ Result<Descriptor> ParseDescriptor(const nlohmann::json& j, const std::string& w
   if (mt) d.media_type = *mt;
   UVM_TRY(d.digest, ReqString(j, "digest", what));
   if (!IsSha256Digest(d.digest)) {
-    return Err(what + ": digest \"" + d.digest +
-               "\" is not a sha256 digest (the only kind uvm reads)");
+    return Err(what + ": digest " + Quoted(d.digest) +
+               " is not a sha256 digest (the only kind uvm reads)");
   }
   UVM_TRY(std::optional<int64_t> size, OptInt(j, "size", what));
   if (!size || *size < 0) return Err(what + ": descriptor of " + d.digest + " has no valid size");
@@ -87,7 +88,7 @@ Result<Manifest> ParseManifest(std::string_view json) {
   if (!version || *version != 2) return Err(what + ": schemaVersion is not 2");
   UVM_TRY(std::optional<std::string> mt, OptString(j, "mediaType", what));
   if (mt && *mt != kOciManifest && *mt != kDockerManifest) {
-    return Err(what + ": media type " + *mt + " is not an image manifest");
+    return Err(what + ": media type " + Quoted(*mt) + " is not an image manifest");
   }
   if (!j.contains("config")) return Err(what + ": has no config");
   Manifest m;
@@ -102,13 +103,18 @@ Result<Manifest> ParseManifest(std::string_view json) {
 
 Result<Descriptor> SelectManifest(const std::vector<Descriptor>& manifests,
                                   const std::string& ref) {
+  // The refs are the image's text: quoted, and only the first few, so the error stays one line.
+  constexpr int kMaxRefsListed = 8;
   std::string refs;
+  int listed = 0;
   for (const Descriptor& d : manifests) {
     if (!ref.empty() && d.ref_name == ref) return d;
-    if (!d.ref_name.empty()) refs += (refs.empty() ? "" : ", ") + d.ref_name;
+    if (d.ref_name.empty()) continue;
+    if (listed < kMaxRefsListed) refs += (refs.empty() ? "" : ", ") + Quoted(d.ref_name);
+    if (listed++ == kMaxRefsListed) refs += ", ...";
   }
   if (!ref.empty()) {
-    return Err("no image named \"" + ref + "\" in the index" +
+    return Err("no image named " + Quoted(ref) + " in the index" +
                (refs.empty() ? std::string() : " (it has: " + refs + ")"));
   }
   if (manifests.size() == 1) return manifests[0];
@@ -131,7 +137,7 @@ Result<ImagePlan> PlanOciLayout(const std::string& dir, const std::string& ref) 
           Context(ReadFileBeneath(dir, "oci-layout", 4096), dir + " is not an OCI image layout"));
   UVM_TRY(nlohmann::json lj, ParseJsonObject(layout, "oci-layout"));
   UVM_TRY(std::string version, ReqString(lj, "imageLayoutVersion", "oci-layout"));
-  if (!version.starts_with("1.")) return Err("oci-layout: unknown version " + version);
+  if (!version.starts_with("1.")) return Err("oci-layout: unknown version " + Quoted(version));
   UVM_TRY(std::string index_json, ReadFileBeneath(dir, "index.json", kMaxJsonBlob));
   UVM_TRY(std::vector<Descriptor> manifests, ParseIndex(index_json));
   UVM_TRY(Descriptor chosen, SelectManifest(manifests, ref));
@@ -155,7 +161,7 @@ Result<ImagePlan> PlanOciLayout(const std::string& dir, const std::string& ref) 
   for (size_t i = 0; i < manifest.layers.size(); ++i) {
     const Descriptor& d = manifest.layers[i];
     if (d.media_type.find("zstd") != std::string::npos) {
-      return Err("layer " + d.digest + " is zstd-compressed (" + d.media_type +
+      return Err("layer " + d.digest + " is zstd-compressed (" + Quoted(d.media_type) +
                  "); uvm reads tar and gzip layers");
     }
     plan.layers.push_back(LayerFile{dir, BlobPath(d.digest), d.digest, d.size, config.diff_ids[i]});

@@ -60,7 +60,7 @@ TEST(OciSelectTest, ByRefOnlyOrPlatform) {
   EXPECT_EQ(SelectManifest({a}, "")->size, 1);
   auto r = SelectManifest({a, b}, "c");
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("a, b"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("\"a\", \"b\""), std::string::npos) << r.error().message;
   EXPECT_FALSE(SelectManifest({b, b}, ""));
 }
 

@@ -1,0 +1,36 @@
+// Untrusted text (a digest or media type from an image, a name from a record file) inside an error
+// message: errors are one line (DESIGN.md), so the text is quoted with its control characters,
+// quotes and backslashes escaped, and cut at kMaxQuoted bytes.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace uvm {
+
+inline constexpr size_t kMaxQuoted = 200;
+
+inline std::string Quoted(std::string_view text) {
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i == kMaxQuoted) {
+      out += "...";
+      break;
+    }
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char esc[5];
+      std::snprintf(esc, sizeof esc, "\\x%02x", c);
+      out += esc;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace uvm
