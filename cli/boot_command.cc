@@ -77,6 +77,7 @@ Result<int> RunBoot(const BootOptions& o) {
       std::fprintf(stderr, "uvm: %s\n", e.detail.c_str());
       return kExitGuestCrashed;
     case vmm::ExitKind::kError:
+    case vmm::ExitKind::kSave:  // uvm boot never saves
       return Err(e.detail);
   }
   return Err("unknown VM exit");

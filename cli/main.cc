@@ -19,6 +19,7 @@
 #include "cli/image_command.h"
 #include "cli/lab_runner.h"
 #include "cli/run_command.h"
+#include "cli/template_command.h"
 #include "store/image_store.h"
 
 namespace {
@@ -182,6 +183,19 @@ int main(int argc, char** argv) {
   auto* image_rm = image_cmd->add_subcommand("rm", "Remove an image");
   image_rm->add_option("name", image.name, "image name")->required();
 
+  uvm::cli::TemplateOptions tmpl;
+  auto* template_cmd = app.add_subcommand(
+      "template", "Create, list and remove the pre-booted utility VMs `uvm run` clones");
+  template_cmd->require_subcommand(1);
+  auto* template_create = template_cmd->add_subcommand(
+      "create", "Boot a utility VM to agent-ready and save it (uvm run does this on first use)");
+  template_create->add_option("--memory", tmpl.memory_mib, "the VM's RAM in MiB")
+      ->capture_default_str();
+  template_create->add_option("--cpus", tmpl.cpus, "the VM's vCPUs (1-16)")->capture_default_str();
+  auto* template_ls = template_cmd->add_subcommand("ls", "List the templates");
+  auto* template_rm = template_cmd->add_subcommand("rm", "Remove a template");
+  template_rm->add_option("key", tmpl.key, "template key (or a unique prefix)")->required();
+
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     run.command = SplitRunCommand(app, *run_cmd, args);
@@ -215,6 +229,11 @@ int main(int argc, char** argv) {
     if (image_import->parsed()) result = uvm::cli::RunImageImport(image);
     if (image_ls->parsed()) result = uvm::cli::RunImageList(image);
     if (image_rm->parsed()) result = uvm::cli::RunImageRemove(image);
+  } else if (template_cmd->parsed()) {
+    tmpl.root = root;
+    if (template_create->parsed()) result = uvm::cli::RunTemplateCreate(tmpl);
+    if (template_ls->parsed()) result = uvm::cli::RunTemplateList(tmpl);
+    if (template_rm->parsed()) result = uvm::cli::RunTemplateRemove(tmpl);
   } else if (bench_io_cmd->parsed()) {
     result = uvm::cli::RunBenchIo(bench_io);
   } else if (bench_exec->parsed()) {

@@ -17,10 +17,13 @@
 
 #include "base/log.h"
 #include "boot/layout.h"
+#include "cli/agent_wait.h"
 #include "cli/boot_command.h"
 #include "cli/file_util.h"
 #include "cli/image_command.h"
 #include "cli/run_network.h"
+#include "cli/template_command.h"
+#include "cli/template_store.h"
 #include "guest-agent/protocol/messages.h"
 #include "store/image_store.h"
 #include "vmm/agent/agent_client.h"
@@ -31,9 +34,6 @@
 namespace uvm::cli {
 namespace {
 
-// The kernel command line of a utility VM: uvm's defaults, and quiet, since the console goes to
-// a log file nobody waits on.
-constexpr char kUtilityVmCmdline[] = "quiet";
 constexpr auto kAgentTimeout = std::chrono::seconds(120);
 
 Result<void> Validate(const RunOptions& o) {
@@ -160,10 +160,9 @@ std::string ConsoleTail(const std::string& path) {
 
 Result<int> RunContainer(const RunOptions& o) {
   UVM_CHECK(Validate(o));
+  const TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus);
   const std::string images = BuiltinImagesDir();
-  const std::string kernel = images + "/vmlinux";
-  const std::string initrd = images + "/agent-initramfs.cpio.gz";
-  for (const auto& f : {kernel, initrd}) {
+  for (const auto& f : {shape.kernel, shape.initrd}) {
     if (::access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
   }
   if (!vmm::ProbeHost().linux_direct()) {
@@ -200,15 +199,28 @@ Result<int> RunContainer(const RunOptions& o) {
     UVM_TRY(net, PlanTapNetwork(dir.id(), HostIpv4Addresses()));
     exec.network = agent::Network{"eth0", net->guest_address, net->prefix, net->host_address};
   }
+  // By default the VM is a clone of the template of its shape, made on first use. Templates have
+  // no network device yet, so --net tap boots. A template that cannot be made is not the
+  // container's problem: say why and boot.
+  std::string template_dir;
+  if (!o.cold && !net) {
+    auto t = TemplateStore(o.root).FindOrCreate(shape);
+    if (t) {
+      template_dir = *t;
+    } else {
+      Log(LogLevel::kWarn, "no template (" + t.error().message + "); booting the VM instead");
+    }
+  }
   const std::string uds = dir.path() + "/vsock.sock";
   const std::string console_log = dir.path() + "/console.log";
   UniqueFd console(::open(console_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!console.valid()) return ErrnoErr("open " + console_log);
 
   vmm::UtilityVmSpec spec;
-  spec.kernel = kernel;
-  spec.initrd = initrd;
-  spec.cmdline = std::string(kDefaultCmdline) + " " + kUtilityVmCmdline;
+  spec.kernel = shape.kernel;
+  spec.initrd = shape.initrd;
+  spec.restore_dir = template_dir;
+  spec.cmdline = UtilityVmCmdline();
   spec.disks = {image.disk_path + ",ro"};
   spec.vsock_uds = uds;
   if (net) spec.nets = {net->tap + ",mac=" + net->mac};
@@ -225,37 +237,18 @@ Result<int> RunContainer(const RunOptions& o) {
     return Error{what + " (the utility VM: " + why + "; run with -v for its console)"};
   };
 
-  // The agent answers once the guest has booted; stop waiting as soon as the VM has ended.
-  std::optional<agent::AgentClient> client;
-  const auto deadline = std::chrono::steady_clock::now() + kAgentTimeout;
-  while (!client) {
-    // Signals wait in the blocked set until the relay runs; one meant to stop uvm while the VM
-    // is still booting ends the run here.
-    sigset_t pending;
-    sigpending(&pending);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
-      if (sigismember(&pending, sig)) {
-        vm->Stop("stopped by signal " + std::to_string(sig));
-        (void)vm->Wait();
-        return 128 + sig;
-      }
-    }
-    if (vm->finished())
-      return tl::unexpected(vm_failure("the utility VM ended before its agent answered"));
-    if (std::chrono::steady_clock::now() > deadline) {
-      return tl::unexpected(vm_failure("the guest agent did not answer within 120 s"));
-    }
-    auto c = agent::AgentClient::Connect(agent::AgentAddress::Vsock(uds),
-                                         std::chrono::milliseconds(500));
-    if (c) client.emplace(std::move(*c));
-  }
+  // The agent answers once the guest has booted (or at once in a clone).
+  AgentWait wait = WaitForAgent(*vm, uds, kAgentTimeout);
+  if (wait.signal) return 128 + wait.signal;
+  if (!wait.client) return tl::unexpected(vm_failure(wait.failure));
+  agent::AgentClient& client = *wait.client;
   Log(LogLevel::kDebug, "agent ready");
   // The VM made the tap before its vCPUs started, so it is there now; it goes when the VM ends.
   if (net) {
     if (auto r = ConfigureHostTap(*net); !r) return tl::unexpected(vm_failure(r.error().message));
   }
 
-  auto started = client->Exec(exec);
+  auto started = client.Exec(exec);
   if (!started) return tl::unexpected(vm_failure("exec: " + started.error().message));
   agent::RemoteProcess& proc = *started;
   if (proc.pid() == 0) {

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -41,6 +42,8 @@ class TempDir {
   TempDir& operator=(TempDir&&) = delete;
   ~TempDir();
   const std::string& path() const { return path_; }
+  // Keeps the directory (e.g. after renaming it into place); returns its path.
+  std::string Release() { return std::exchange(path_, {}); }
 
  private:
   explicit TempDir(std::string path) : path_(std::move(path)) {}

@@ -25,6 +25,7 @@
 #include "vmm/console.h"
 #include "vmm/linux_boot.h"
 #include "vmm/runner.h"
+#include "vmm/snapshot/snapshot.h"
 #include "vmm/virtio_slots.h"
 
 namespace uvm::vmm {
@@ -60,15 +61,58 @@ class PhaseTimer {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// The machine of a snapshot: an empty VM of the saved shape with the saved memory and CPU state.
+// The shape must be what the caller asked for: a template made for other memory or vCPUs is
+// refused rather than run with a size nobody asked for.
+Result<std::unique_ptr<Machine>> RestoreMachine(const LinuxVmConfig& config,
+                                                snapshot::DeviceStates& devices) {
+  const std::string& dir = config.restore_dir;
+  UVM_TRY(snapshot::MachineLayout layout, snapshot::ReadSnapshotLayout(dir));
+  const std::vector<RegionSpec> want = boot::RamRegions(config.memory_bytes);
+  bool same = layout.regions.size() == want.size() && layout.vcpus == uint32_t(config.cpus);
+  for (size_t i = 0; same && i < want.size(); ++i) {
+    same = layout.regions[i].gpa == want[i].gpa && layout.regions[i].size == want[i].size;
+  }
+  if (!same) {
+    return Err(dir + ": the snapshot was saved with " + std::to_string(layout.total_bytes() >> 20) +
+               " MiB and " + std::to_string(layout.vcpus) + " vCPUs, not " +
+               std::to_string(config.memory_bytes >> 20) + " MiB and " +
+               std::to_string(config.cpus));
+  }
+  UVM_TRY(snapshot::EmptyVm empty, snapshot::CreateEmptyVm(config.cpus, layout.regions));
+  return snapshot::RestoreSnapshot(dir, std::move(empty), &devices);
+}
+
+// Saves a stopped VM with its devices. The vCPUs are joined; the device loop is not running, so
+// the devices are touched from this thread only.
+Result<void> SaveLinuxVm(Machine& machine, const devices::Serial& serial,
+                         const std::vector<std::unique_ptr<VirtioSlot>>& slots,
+                         const std::string& dir) {
+  snapshot::DeviceStates devices;
+  devices.serial = serial.SaveState();
+  for (size_t i = 0; i < slots.size(); ++i) {
+    devices.virtio.push_back({static_cast<uint32_t>(i), slots[i]->transport->SaveState()});
+  }
+  return Context(snapshot::SaveSnapshot(machine, dir, devices), "saving the VM to " + dir);
+}
+
 }  // namespace
 
 Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
   PhaseTimer timer;
-  MachineSpec spec;
-  spec.ram = boot::RamRegions(config.memory_bytes);
-  spec.cpus = config.cpus;
-  UVM_TRY(auto machine, CreateMachine(spec));
-  timer.Mark("machine created");
+  const bool restoring = !config.restore_dir.empty();
+  std::unique_ptr<Machine> machine;
+  snapshot::DeviceStates saved_devices;
+  if (restoring) {
+    UVM_TRY(machine, RestoreMachine(config, saved_devices));
+    timer.Mark("machine restored from " + config.restore_dir);
+  } else {
+    MachineSpec spec;
+    spec.ram = boot::RamRegions(config.memory_bytes);
+    spec.cpus = config.cpus;
+    UVM_TRY(machine, CreateMachine(spec));
+    timer.Mark("machine created");
+  }
   UVM_TRY(EventLoop loop, EventLoop::Create());
 
   // virtio devices first: each adds its virtio_mmio.device= parameter to the command line.
@@ -120,9 +164,11 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
     nets.push_back(std::move(device));
   }
 
-  LinuxImage image{config.kernel, config.kernel_fd, config.initrd, cmdline};
-  UVM_CHECK(LoadLinux(*machine, image));
-  timer.Mark("kernel loaded");
+  if (!restoring) {
+    LinuxImage image{config.kernel, config.kernel_fd, config.initrd, cmdline};
+    UVM_CHECK(LoadLinux(*machine, image));
+    timer.Mark("kernel loaded");
+  }
 
   ExitLatch own_latch;
   ExitLatch& latch = config.latch ? *config.latch : own_latch;
@@ -196,6 +242,20 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
     }));
   }
 
+  if (restoring) {
+    std::vector<devices::virtio::MmioTransport*> transports;
+    for (const auto& slot : slots) transports.push_back(slot->transport.get());
+    UVM_CHECK(Context(snapshot::RestoreDevices(saved_devices.serial, saved_devices.virtio,
+                                               serial.get(), transports),
+                      config.restore_dir));
+    // The guest still sees the snapshot's disks (a template's placeholder): 5.2.4, the capacity
+    // is re-read after a configuration-change interrupt.
+    for (size_t i = 0; i < disks.size(); ++i) slots[i]->transport->SignalConfigChange();
+    // The snapshot's connections have no host side here: 5.10.6.6, the driver drops them all.
+    if (vsock) vsock->SendTransportReset();
+    timer.Mark("devices restored");
+  }
+
   timer.Mark("devices ready, starting vCPUs");
   LinuxVmResult result;
   // The tick lets console input blocked on a full UART FIFO make progress.
@@ -203,6 +263,11 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
     if (console) console->OnTick();
   });
   timer.Mark(std::string("VM ended: ") + ExitKindName(result.exit.kind));
+  if (result.exit.kind == ExitKind::kSave) {
+    if (config.save_dir.empty()) return Err("asked to save the VM, but no directory was given");
+    UVM_CHECK(SaveLinuxVm(*machine, *serial, slots, config.save_dir));
+    timer.Mark("saved to " + config.save_dir);
+  }
   // What the guest handed to the vsock device before it stopped still reaches the host readers
   // (a guest may write and power off at once); bounded, so a reader that went away cannot hold
   // uvm up.

@@ -33,6 +33,16 @@ struct LinuxVmConfig {
   // Where the VM's exit is decided; a caller that wants to stop the VM from another thread passes
   // its own and calls Report() on it. Null: RunLinuxVm uses a private one.
   ExitLatch* latch = nullptr;
+  // Non-empty: start from this snapshot (a template) instead of booting. Its `state` and `memory`
+  // replace the kernel, initrd and command line, which are not used; the devices above must have
+  // the snapshot's layout (the same disks, vsock and nets in the same order; `memory_bytes` and
+  // `cpus` as saved). Every disk is announced to the guest as if resized (virtio 1.x 5.2.4: a
+  // clone's disk is not the template's placeholder) and the vsock transport is reset (5.10.6.6),
+  // so no connection of the template lingers.
+  std::string restore_dir;
+  // Non-empty: when the VM is stopped with ExitKind::kSave, it is saved here (snapshot.h) before
+  // it is torn down. The vCPUs are out of KVM_RUN and the devices quiesced first.
+  std::string save_dir;
 };
 
 struct LinuxVmResult {

@@ -9,15 +9,21 @@ namespace uvm::vmm {
 
 Result<std::unique_ptr<UtilityVm>> UtilityVm::Start(UtilityVmSpec spec) {
   std::unique_ptr<UtilityVm> vm(new UtilityVm());
-  UVM_TRY(vm->kernel_, Context(MappedFile::Open(spec.kernel), "guest kernel " + spec.kernel));
-  UVM_TRY(vm->initrd_, Context(MappedFile::Open(spec.initrd), "initramfs " + spec.initrd));
+  if (spec.restore_dir.empty()) {
+    UVM_TRY(vm->kernel_, Context(MappedFile::Open(spec.kernel), "guest kernel " + spec.kernel));
+    UVM_TRY(vm->initrd_, Context(MappedFile::Open(spec.initrd), "initramfs " + spec.initrd));
+  }
   vm->spec_ = std::move(spec);
   UtilityVm* raw = vm.get();
   vm->thread_ = std::thread([raw] {
     LinuxVmConfig config;
-    config.kernel = raw->kernel_->bytes();
-    config.kernel_fd = raw->kernel_->fd();
-    config.initrd = raw->initrd_->bytes();
+    if (raw->kernel_) {
+      config.kernel = raw->kernel_->bytes();
+      config.kernel_fd = raw->kernel_->fd();
+      config.initrd = raw->initrd_->bytes();
+    }
+    config.restore_dir = raw->spec_.restore_dir;
+    config.save_dir = raw->spec_.save_dir;
     config.cmdline = raw->spec_.cmdline;
     config.disks = raw->spec_.disks;
     config.nets = raw->spec_.nets;
@@ -44,6 +50,8 @@ UtilityVm::~UtilityVm() {
 }
 
 void UtilityVm::Stop(const std::string& why) { latch_.Report({ExitKind::kHostSignal, 0, why}); }
+
+void UtilityVm::SaveAndStop() { latch_.Report({ExitKind::kSave, 0, "saving the VM"}); }
 
 Result<LinuxVmResult> UtilityVm::Wait() {
   if (thread_.joinable()) thread_.join();

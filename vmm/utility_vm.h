@@ -28,6 +28,11 @@ struct UtilityVmSpec {
   uint64_t memory_bytes = 0;
   int cpus = 1;
   int console_fd = -1;  // guest console output (a log file); -1: discarded
+  // A clone: start from this template's snapshot instead of booting (LinuxVmConfig::restore_dir;
+  // kernel, initrd and cmdline are then not read).
+  std::string restore_dir;
+  // Where SaveAndStop() saves the VM (LinuxVmConfig::save_dir).
+  std::string save_dir;
 };
 
 class UtilityVm {
@@ -42,6 +47,9 @@ class UtilityVm {
 
   // Asks the VM to stop (any thread); the first reason given wins.
   void Stop(const std::string& why);
+  // Stops the VM and saves it to spec.save_dir; Wait() then says whether the save worked (an
+  // error, or an exit of kind kSave).
+  void SaveAndStop();
   // True once the VM thread has returned (the VM ended, or could not be set up).
   bool finished() const { return finished_.load(); }
   // Waits for the VM thread and returns how the VM ended.

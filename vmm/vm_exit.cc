@@ -18,6 +18,8 @@ const char* ExitKindName(ExitKind kind) {
       return "host-signal";
     case ExitKind::kError:
       return "error";
+    case ExitKind::kSave:
+      return "saved";
   }
   return "unknown";
 }

@@ -19,6 +19,7 @@ enum class ExitKind {
   kGuestCrash,   // the guest reported a crash (KVM system-event crash)
   kHostSignal,   // uvm was asked to stop (SIGINT/SIGTERM, the console escape)
   kError,        // the VMM failed (KVM error, emulation failure, device error)
+  kSave,         // uvm stopped the VM to save it as a snapshot (a template)
 };
 
 struct VmExit {

@@ -63,8 +63,19 @@ Result<std::vector<kvm_cpuid_entry2>> ReadCpuid(int fd) {
   VarBuffer<CpuidHeader, kvm_cpuid_entry2> buf(kMaxCpuidEntries);
   buf.header()->nent = kMaxCpuidEntries;
   buf.header()->padding = 0;
+  // Linux 6.1 (arch/x86/kvm/cpuid.c, kvm_vcpu_ioctl_get_cpuid2) copies the entries but leaves
+  // `nent` as the caller gave it on success, so the count is where the kernel stopped writing:
+  // every entry starts as all-ones, which no real entry is (its padding is zero).
+  std::memset(buf.entries(), 0xff, kMaxCpuidEntries * sizeof(kvm_cpuid_entry2));
   if (Ioctl(fd, kGetCpuid2, buf.header()) < 0) return ErrnoErr("KVM_GET_CPUID2");
-  return std::vector<kvm_cpuid_entry2>(buf.entries(), buf.entries() + buf.header()->nent);
+  size_t n = std::min<size_t>(buf.header()->nent, kMaxCpuidEntries);
+  for (size_t i = 0; i < n; ++i) {
+    if (buf.entries()[i].padding[0] == 0xffffffffu) {
+      n = i;
+      break;
+    }
+  }
+  return std::vector<kvm_cpuid_entry2>(buf.entries(), buf.entries() + n);
 }
 
 std::string Hex(uint32_t v) {

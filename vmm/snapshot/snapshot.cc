@@ -105,8 +105,10 @@ Result<SnapshotState> CaptureMachine(Machine& m) {
   return s;
 }
 
-Result<void> SaveSnapshot(Machine& m, const std::string& dir) {
+Result<void> SaveSnapshot(Machine& m, const std::string& dir, const DeviceStates& devices) {
   UVM_TRY(SnapshotState s, CaptureMachine(m));
+  s.serial = devices.serial;
+  s.virtio = devices.virtio;
   if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return ErrnoErr("creating " + dir);
   UVM_CHECK(WriteMemory(m.memory, dir + "/" + kMemoryFile));
   // The state file is written last and renamed into place: a directory with a `state` file has a
@@ -153,7 +155,8 @@ Result<MachineLayout> ReadSnapshotLayout(const std::string& dir) {
   return s.machine;
 }
 
-Result<std::unique_ptr<Machine>> RestoreSnapshot(const std::string& dir, EmptyVm empty) {
+Result<std::unique_ptr<Machine>> RestoreSnapshot(const std::string& dir, EmptyVm empty,
+                                                 DeviceStates* devices) {
   UVM_TRY(auto bytes, ReadStateFile(dir + "/" + kStateFile));
   UVM_TRY(SnapshotState s, Context(ParseState(bytes), dir + "/" + kStateFile));
   if (s.machine.vcpus != empty.vcpus.size()) {
@@ -192,6 +195,7 @@ Result<std::unique_ptr<Machine>> RestoreSnapshot(const std::string& dir, EmptyVm
     UVM_CHECK(Context(ApplyVcpu(empty.vcpus[i], s.vcpus[i]), "vCPU " + std::to_string(i)));
   }
   UVM_CHECK(ApplyClock(empty.vm, s.vm.clock));
+  if (devices) *devices = DeviceStates{std::move(s.serial), std::move(s.virtio)};
   return std::unique_ptr<Machine>(new Machine{std::move(empty.kvm), std::move(empty.vm),
                                               std::move(empty.memory), std::move(empty.vcpus)});
 }

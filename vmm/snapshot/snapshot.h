@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -23,9 +24,17 @@ inline constexpr char kMemoryFile[] = "memory";
 // KVM_RUN) and their last exit handled; a pending I/O instruction is completed first.
 Result<SnapshotState> CaptureMachine(Machine& m);
 
-// Captures the machine and writes `dir`/state and `dir`/memory (dir is created if missing). The
-// memory file is sparse: pages that are all zero are left as holes.
-Result<void> SaveSnapshot(Machine& m, const std::string& dir);
+// The device sections of a snapshot (device_state.h): what the caller's devices saved, or what a
+// restore read for the caller to put into its devices with RestoreDevices().
+struct DeviceStates {
+  std::optional<devices::SerialState> serial;
+  std::vector<VirtioSlotState> virtio;  // virtio[i].slot == i
+};
+
+// Captures the machine and writes `dir`/state and `dir`/memory (dir is created if missing), with
+// `devices` as the device sections. The memory file is sparse: pages that are all zero are left
+// as holes.
+Result<void> SaveSnapshot(Machine& m, const std::string& dir, const DeviceStates& devices = {});
 
 // A VM with its irqchip, PIT, vCPUs, guest RAM address space and memory slots created, but no
 // guest memory contents and no state: what the pool holds. The slots point at an anonymous
@@ -45,7 +54,9 @@ Result<EmptyVm> CreateEmptyVm(int vcpus, const std::vector<RegionSpec>& ram);
 Result<MachineLayout> ReadSnapshotLayout(const std::string& dir);
 
 // Restores `dir` into `empty` (same vCPU count and RAM layout) and returns a machine ready to
-// KVM_RUN.
-Result<std::unique_ptr<Machine>> RestoreSnapshot(const std::string& dir, EmptyVm empty);
+// KVM_RUN. The device sections, already decoded and field-checked, go to `devices` when given;
+// the caller restores its devices from them before the vCPUs run.
+Result<std::unique_ptr<Machine>> RestoreSnapshot(const std::string& dir, EmptyVm empty,
+                                                 DeviceStates* devices = nullptr);
 
 }  // namespace uvm::vmm::snapshot

@@ -126,7 +126,7 @@ const Hostile kHostile[] = {
     {"events reserved", [](auto& s) { V(s).events.reserved[5] = 1; }, "reserved"},
     {"mp state", [](auto& s) { V(s).mp_state.mp_state = KVM_MP_STATE_STOPPED; }, "mp state"},
     {"no cpuid", [](auto& s) { V(s).cpuid.clear(); }, "0 CPUID entries"},
-    {"cpuid twice", [](auto& s) { V(s).cpuid.push_back(V(s).cpuid[0]); }, "leaf listed twice"},
+    {"cpuid twice", [](auto& s) { V(s).cpuid.push_back(V(s).cpuid[0]); }, "listed twice"},
     {"cpuid flags", [](auto& s) { V(s).cpuid[0].flags = 0x80; }, "entry flags"},
     {"cpuid padding", [](auto& s) { V(s).cpuid[1].padding[2] = 1; }, "padding"},
 };

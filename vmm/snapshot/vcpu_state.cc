@@ -1,6 +1,7 @@
 #include "vmm/snapshot/vcpu_state.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <set>
@@ -172,7 +173,12 @@ Result<void> ValidateCpuid(const std::vector<kvm_cpuid_entry2>& entries) {
       return Err("cpuid: unknown entry flags");
     }
     if (!AllZero(e.padding)) return Err("cpuid: padding not zero");
-    if (!seen.insert({e.function, e.index}).second) return Err("cpuid: leaf listed twice");
+    if (!seen.insert({e.function, e.index}).second) {
+      char what[64];
+      std::snprintf(what, sizeof what, "cpuid: leaf 0x%x index %u listed twice", e.function,
+                    e.index);
+      return Err(what);
+    }
   }
   return {};
 }

@@ -1,0 +1,67 @@
+#include "cli/template_command.h"
+
+#include <cstdio>
+#include <ctime>
+
+#include "boot/layout.h"
+#include "cli/image_command.h"
+#include "cli/template_store.h"
+#include "vmm/host_probe.h"
+
+namespace uvm::cli {
+
+// The built-in kernel and agent initramfs every utility VM runs.
+TemplateShape DefaultTemplateShape(uint64_t memory_mib, int cpus) {
+  const std::string images = BuiltinImagesDir();
+  return {images + "/vmlinux", images + "/agent-initramfs.cpio.gz", memory_mib, cpus};
+}
+
+Result<int> RunTemplateCreate(const TemplateOptions& o) {
+  if (o.cpus < 1 || o.cpus > boot::kMaxCpus)
+    return Err("--cpus: must be 1 to " + std::to_string(boot::kMaxCpus));
+  if ((o.memory_mib << 20) < boot::kMinRamBytes || o.memory_mib > (1u << 20)) {
+    return Err("--memory: must be at least " + std::to_string(boot::kMinRamBytes >> 20) + " MiB");
+  }
+  if (!vmm::ProbeHost().linux_direct()) {
+    return Err(
+        "this host's KVM cannot run Linux guests (see `uvm doctor`); use the lab: "
+        "`uvm lab -- uvm template create`");
+  }
+  TemplateStore store(o.root);
+  const TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus);
+  UVM_TRY(std::string key, TemplateKey(shape));
+  if (auto dir = store.Find(key)) {
+    std::printf("%s (exists)\n", key.c_str());
+    return 0;
+  }
+  UVM_TRY(std::string dir, store.Create(shape));
+  std::printf("%s\n", key.c_str());
+  return 0;
+}
+
+Result<int> RunTemplateList(const TemplateOptions& o) {
+  TemplateStore store(o.root);
+  UVM_TRY(auto list, store.List());
+  std::printf("%-16s  %8s  %4s  %10s  %-19s  %s\n", "KEY", "MEMORY", "CPUS", "ON DISK", "CREATED",
+              "KERNEL");
+  for (const TemplateInfo& t : list) {
+    char when[32] = "?";
+    const time_t created = static_cast<time_t>(t.created);
+    if (tm local{}; localtime_r(&created, &local)) {
+      std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &local);
+    }
+    std::printf("%-16s  %5llu MiB  %4d  %6.1f MiB  %-19s  %s\n", t.key.c_str(),
+                static_cast<unsigned long long>(t.shape.memory_mib), t.shape.cpus,
+                static_cast<double>(t.memory_on_disk) / (1 << 20), when, t.shape.kernel.c_str());
+  }
+  return 0;
+}
+
+Result<int> RunTemplateRemove(const TemplateOptions& o) {
+  TemplateStore store(o.root);
+  UVM_TRY(std::string key, store.Remove(o.key));
+  std::printf("%s\n", key.c_str());
+  return 0;
+}
+
+}  // namespace uvm::cli

@@ -1,0 +1,26 @@
+// `uvm template create|ls|rm` (DESIGN.md §6): the pre-booted utility VMs `uvm run` clones.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/result.h"
+
+namespace uvm::cli {
+
+struct TemplateOptions {
+  std::string root;  // uvm's state root (--root)
+  uint64_t memory_mib = 256;
+  int cpus = 1;
+  std::string key;  // rm
+};
+
+struct TemplateShape;
+// The built-in kernel and agent initramfs (build/images) at this size: what `uvm run` clones.
+TemplateShape DefaultTemplateShape(uint64_t memory_mib, int cpus);
+
+Result<int> RunTemplateCreate(const TemplateOptions& options);
+Result<int> RunTemplateList(const TemplateOptions& options);
+Result<int> RunTemplateRemove(const TemplateOptions& options);
+
+}  // namespace uvm::cli

@@ -1,0 +1,210 @@
+#include "cli/template_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "base/unique_fd.h"
+#include "cli/agent_wait.h"
+#include "cli/boot_command.h"
+#include "store/fs_util.h"
+#include "store/sha256.h"
+#include "vmm/snapshot/snapshot.h"
+#include "vmm/utility_vm.h"
+
+namespace uvm::cli {
+namespace {
+
+// Bump when what a template holds changes meaning (the device layout, the agent's readiness).
+constexpr int kTemplateFormat = 1;
+constexpr char kInfoFile[] = "template.json";
+constexpr auto kTemplateAgentTimeout = std::chrono::seconds(120);
+
+Result<std::string> FileIdentity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) < 0) return ErrnoErr(path);
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+         std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+// /run/uvm/template-XXXXXX: the template VM's vsock socket (unix socket paths are short, and in
+// the lab the state root is a 9p share where sockets cannot be bound).
+Result<store::TempDir> RuntimeDirForTemplate() {
+  ::mkdir("/run/uvm", 0755);
+  return store::TempDir::Create("/run/uvm", "template-");
+}
+
+Result<TemplateInfo> ReadInfo(const std::string& dir, const std::string& key) {
+  UVM_TRY(std::string text, store::ReadFileLimited(dir + "/" + kInfoFile, 64 * 1024));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return Err(dir + "/" + kInfoFile + ": not a JSON object");
+  TemplateInfo info;
+  info.key = key;
+  info.dir = dir;
+  info.shape.kernel = j.value("kernel", "");
+  info.shape.initrd = j.value("initrd", "");
+  info.shape.memory_mib = j.value("memory_mib", uint64_t{0});
+  info.shape.cpus = j.value("cpus", 0);
+  info.created = j.value("created", int64_t{0});
+  struct stat st {};
+  if (::stat((dir + "/" + vmm::snapshot::kMemoryFile).c_str(), &st) == 0) {
+    info.memory_on_disk = static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  return info;
+}
+
+bool IsKey(const std::string& name) {
+  return name.size() == 16 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+}  // namespace
+
+std::string UtilityVmCmdline() { return std::string(kDefaultCmdline) + " quiet"; }
+
+Result<std::string> TemplateKey(const TemplateShape& shape) {
+  UVM_TRY(std::string kernel, Context(FileIdentity(shape.kernel), "guest kernel"));
+  UVM_TRY(std::string initrd, Context(FileIdentity(shape.initrd), "agent initramfs"));
+  store::Sha256 h;
+  h.Update("uvm template " + std::to_string(kTemplateFormat) + "\n" + shape.kernel + "\n" + kernel +
+           "\n" + shape.initrd + "\n" + initrd + "\n" + UtilityVmCmdline() + "\n" +
+           std::to_string(shape.memory_mib) + " MiB\n" + std::to_string(shape.cpus) +
+           " vCPUs\nvda,vsock\n");
+  return h.FinishHex().substr(0, 16);
+}
+
+std::optional<std::string> TemplateStore::Find(const std::string& key) const {
+  const std::string dir = dir_ + "/" + key;
+  if (::access((dir + "/" + vmm::snapshot::kStateFile).c_str(), R_OK) != 0) return std::nullopt;
+  return dir;
+}
+
+Result<std::string> TemplateStore::Create(const TemplateShape& shape) const {
+  UVM_TRY(std::string key, TemplateKey(shape));
+  UVM_CHECK(store::MakeDirs(dir_, 0755));
+  UVM_TRY(store::TempDir work, store::TempDir::Create(dir_, ".new-" + key + "-"));
+  UVM_TRY(store::TempDir run, RuntimeDirForTemplate());
+
+  // The container's disk is attached to each clone as a resize of vda (virtio 1.x 5.2.4), so the
+  // template boots with an empty one there.
+  const std::string placeholder = work.path() + "/placeholder.img";
+  {
+    UniqueFd f(::open(placeholder.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!f.valid()) return ErrnoErr("creating " + placeholder);
+  }
+  const std::string console_log = work.path() + "/console.log";
+  UniqueFd console(::open(console_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!console.valid()) return ErrnoErr("creating " + console_log);
+
+  vmm::UtilityVmSpec spec;
+  spec.kernel = shape.kernel;
+  spec.initrd = shape.initrd;
+  spec.cmdline = UtilityVmCmdline();
+  spec.disks = {placeholder + ",ro"};
+  spec.vsock_uds = run.path() + "/vsock.sock";
+  spec.memory_bytes = shape.memory_mib << 20;
+  spec.cpus = shape.cpus;
+  spec.console_fd = console.get();
+  spec.save_dir = work.path();
+  const auto started = std::chrono::steady_clock::now();
+  UVM_TRY(auto vm, vmm::UtilityVm::Start(spec));
+  AgentWait wait = WaitForAgent(*vm, spec.vsock_uds, kTemplateAgentTimeout);
+  if (wait.signal) return Err("template creation stopped by signal " + std::to_string(wait.signal));
+  if (!wait.client) {
+    vm->Stop(wait.failure);
+    (void)vm->Wait();
+    return Err("creating a template: " + wait.failure + " (guest console: " + console_log + ")");
+  }
+  // The template keeps no connection: the proof of life is closed before the save (and each
+  // clone resets its vsock transport, so a half-closed one could not hang a clone either).
+  wait.client.reset();
+  vm->SaveAndStop();
+  UVM_TRY(vmm::LinuxVmResult ended, vm->Wait());
+  if (ended.exit.kind != vmm::ExitKind::kSave) {
+    return Err("the template VM ended before it was saved: " + ended.exit.detail);
+  }
+  ::unlink(placeholder.c_str());
+
+  nlohmann::json info = {{"kernel", shape.kernel},
+                         {"initrd", shape.initrd},
+                         {"memory_mib", shape.memory_mib},
+                         {"cpus", shape.cpus},
+                         {"created", static_cast<int64_t>(std::time(nullptr))},
+                         {"format", kTemplateFormat}};
+  UVM_CHECK(store::WriteFileAtomic(work.path() + "/" + kInfoFile, info.dump(2) + "\n"));
+  const std::string dir = dir_ + "/" + key;
+  if (::rename(work.path().c_str(), dir.c_str()) == 0) {
+    work.Release();
+  } else if (errno == EEXIST || errno == ENOTEMPTY) {
+    if (auto other = Find(key)) return *other;  // another uvm finished first: use its template
+    return Err(dir + " exists but holds no template (remove it with `uvm template rm " + key +
+               "`)");
+  } else {
+    return ErrnoErr("storing the template as " + dir);
+  }
+  Log(LogLevel::kInfo, "template " + key + " created in " +
+                           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::steady_clock::now() - started)
+                                              .count()) +
+                           " ms");
+  return dir;
+}
+
+Result<std::string> TemplateStore::FindOrCreate(const TemplateShape& shape) const {
+  UVM_TRY(std::string key, TemplateKey(shape));
+  if (auto dir = Find(key)) return *dir;
+  return Create(shape);
+}
+
+Result<std::vector<TemplateInfo>> TemplateStore::List() const {
+  std::vector<TemplateInfo> out;
+  DIR* d = ::opendir(dir_.c_str());
+  if (!d) {
+    if (errno == ENOENT) return out;
+    return ErrnoErr("listing " + dir_);
+  }
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (!IsKey(name) || !Find(name)) continue;
+    auto info = ReadInfo(dir_ + "/" + name, name);
+    if (!info) {
+      Log(LogLevel::kWarn, info.error().message);
+      continue;
+    }
+    out.push_back(std::move(*info));
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end(),
+            [](const TemplateInfo& a, const TemplateInfo& b) { return a.created < b.created; });
+  return out;
+}
+
+Result<std::string> TemplateStore::Remove(const std::string& key) const {
+  if (key.empty() || key.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Err("template key " + key + ": expected hex digits (see `uvm template ls`)");
+  }
+  std::vector<std::string> matches;
+  DIR* d = ::opendir(dir_.c_str());
+  if (d) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (IsKey(name) && name.starts_with(key)) matches.push_back(name);
+    }
+    ::closedir(d);
+  }
+  if (matches.empty()) return Err("no template " + key + " (see `uvm template ls`)");
+  if (matches.size() > 1) return Err("template key " + key + " is ambiguous: give more digits");
+  UVM_CHECK(store::RemoveTree(dir_ + "/" + matches[0]));
+  return matches[0];
+}
+
+}  // namespace uvm::cli

@@ -1,0 +1,62 @@
+// Templates (DESIGN.md §6): a utility VM booted once to the point where its agent answers, then
+// saved, so that `uvm run` starts each container as a copy-on-write clone of it instead of a boot.
+//
+// <root>/templates/<key>/ holds the snapshot (`state`, `memory`) and `template.json` (what it was
+// made from). The key names everything the saved guest depends on: the kernel and agent
+// initramfs files (device, inode, size, modification time: a rebuilt file is a new template, and
+// hashing a 30 MB kernel on every run would cost more than the clone), the memory size, the vCPU
+// count, and the device layout clones must repeat (vda, then vsock).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace uvm::cli {
+
+struct TemplateShape {
+  std::string kernel;  // vmlinux
+  std::string initrd;  // the agent initramfs
+  uint64_t memory_mib = 256;
+  int cpus = 1;
+};
+
+struct TemplateInfo {
+  std::string key;
+  std::string dir;
+  TemplateShape shape;
+  int64_t created = 0;          // Unix time
+  uint64_t memory_on_disk = 0;  // bytes the sparse memory file takes
+};
+
+// The kernel command line of every utility VM, cold or template (a clone never reads it, but its
+// template booted with it).
+std::string UtilityVmCmdline();
+
+// The template a shape gives: a short hex key. Fails when the kernel or initramfs is missing.
+Result<std::string> TemplateKey(const TemplateShape& shape);
+
+class TemplateStore {
+ public:
+  explicit TemplateStore(std::string root) : dir_(std::move(root) + "/templates") {}
+
+  // The directory of a complete template (its `state` file exists), if there is one.
+  std::optional<std::string> Find(const std::string& key) const;
+  // Boots a utility VM of `shape`, waits for its agent, saves it under its key and returns the
+  // directory. A template another uvm finished first is kept and returned instead.
+  Result<std::string> Create(const TemplateShape& shape) const;
+  // Find, else Create.
+  Result<std::string> FindOrCreate(const TemplateShape& shape) const;
+  Result<std::vector<TemplateInfo>> List() const;
+  // Removes the template whose key is or starts with `key` (unambiguously). Running clones keep
+  // their memory: it is mapped, and an unlinked file lives as long as its mappings.
+  Result<std::string> Remove(const std::string& key) const;
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace uvm::cli
