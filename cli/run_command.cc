@@ -240,6 +240,19 @@ Result<int> RunContainer(const RunOptions& o) {
   // The agent answers once the guest has booted (or at once in a clone).
   AgentWait wait = WaitForAgent(*vm, uds, kAgentTimeout);
   if (wait.signal) return 128 + wait.signal;
+  if (!wait.client && !spec.restore_dir.empty()) {
+    // A template that does not restore (damaged, or saved by a KVM that differs) must not cost
+    // the container its run: say why, and boot.
+    vm->Stop(wait.failure);
+    auto r = vm->Wait();
+    const std::string why = !r ? r.error().message : r->exit.detail;
+    Log(LogLevel::kWarn, "the template in " + spec.restore_dir + " did not start (" + why +
+                             "); booting the VM instead (`uvm template rm` removes it)");
+    spec.restore_dir.clear();
+    UVM_TRY(vm, vmm::UtilityVm::Start(spec));
+    wait = WaitForAgent(*vm, uds, kAgentTimeout);
+    if (wait.signal) return 128 + wait.signal;
+  }
   if (!wait.client) return tl::unexpected(vm_failure(wait.failure));
   agent::AgentClient& client = *wait.client;
   Log(LogLevel::kDebug, "agent ready");
