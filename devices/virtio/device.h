@@ -62,6 +62,16 @@ class VirtioDevice {
   // that owns the queues (the device event loop). An error (a queue Pop that failed) marks the
   // device DEVICE_NEEDS_RESET; no further ProcessQueue() calls come until reset.
   virtual Result<void> ProcessQueue(size_t index) = 0;
+
+  // Before a snapshot (vmm/snapshot): called with the vCPUs stopped, on the thread that owns the
+  // queues (the device event loop's, or any while the loop is not running), and only on an
+  // activated device, just before the transport's SaveState(). Afterwards the device holds no
+  // guest chain outside the used ring: each one it took is either finished into the used ring
+  // or given back (Queue::Unpop), so a queue's next_avail/next_used are all a restored device
+  // needs. Host-side work (a frame waiting in a host buffer, socket connections) stays with this
+  // device and is not part of the snapshot; the device keeps working afterwards, for a VM that
+  // resumes. An error means the queues cannot be saved consistently (the snapshot must fail).
+  virtual Result<void> Quiesce() { return {}; }
 };
 
 // Copies the part of `config` at [offset, offset + data.size()) that exists into data (the rest

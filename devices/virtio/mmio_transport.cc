@@ -262,6 +262,23 @@ void MmioTransport::Notify(uint32_t queue) {
   if (!r) FailLocked(Error{"queue " + std::to_string(queue) + ": " + r.error().message});
 }
 
+Result<void> MmioTransport::Quiesce() {
+  std::lock_guard lock(mu_);
+  if (!activated_) return {};
+  return Context(device_->Quiesce(), "virtio device " + std::to_string(device_->DeviceType()) +
+                                         ": quiescing for a snapshot");
+}
+
+void MmioTransport::NotifyAllQueues() {
+  size_t n;
+  {
+    std::lock_guard lock(mu_);
+    n = queues_.size();
+  }
+  // Notify() checks readiness and activation itself, under the lock.
+  for (size_t i = 0; i < n; ++i) Notify(static_cast<uint32_t>(i));
+}
+
 void MmioTransport::FailLocked(const Error& why) { SignalNeedsReset(why); }
 
 void MmioTransport::Raise(uint32_t bits) {

@@ -62,6 +62,15 @@ class MmioTransport : public BusDevice, public InterruptSink {
   // re-activates the device if the saved one was activated (as DRIVER_OK does; if that fails the
   // device needs a reset and the error is returned). It sends no interrupt: pending ones are in
   // the restored interrupt controller.
+  //
+  // Quiesce() comes first (VirtioDevice::Quiesce(): vCPUs stopped, on the event loop's thread or
+  // with the loop stopped): it makes an activated device idle; a device not activated has nothing
+  // in flight. NotifyAllQueues() runs ProcessQueue() on every ready queue as a kick would: after
+  // RestoreState() (kicks the template's driver sent and its device had not served yet are not in
+  // the snapshot: an ioeventfd's count is not saved) and when a quiesced VM resumes. A kick for
+  // nothing is harmless. Same thread rule as Quiesce().
+  Result<void> Quiesce();
+  void NotifyAllQueues();
   MmioTransportState SaveState() const;
   Result<void> RestoreState(const MmioTransportState& s);
 

@@ -2,7 +2,7 @@
 // RestoreState; vmm/snapshot/device_state.h encodes it). The device behind the transport keeps
 // nothing the guest can write (its config space is read-only in uvm), so this is the whole
 // guest-visible state of the slot; work a device has in flight is not part of it (a snapshot is
-// taken with the devices idle).
+// taken after MmioTransport::Quiesce(), which leaves no chain outside the used ring).
 #pragma once
 
 #include <cstdint>

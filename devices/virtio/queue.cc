@@ -147,6 +147,32 @@ Result<std::optional<Chain>> Queue::PopChain(const GuestMemory& mem) {
   return std::optional<Chain>(std::move(chain));
 }
 
+Result<void> Queue::Unpop(const GuestMemory& mem, std::span<const uint16_t> heads) {
+  if (heads.empty()) return {};
+  if (!s_.ready) return Err("virtqueue: chains given back to a queue that is not ready");
+  const uint8_t* avail = AvailRing(mem);
+  if (!avail) return Err("virtqueue rings outside guest RAM");
+  // Every chain popped is used exactly once, so next_avail - next_used is how many the device
+  // holds; it cannot give back more than that.
+  const uint16_t held = static_cast<uint16_t>(s_.next_avail - s_.next_used);
+  if (heads.size() > held) {
+    return Err("virtqueue: " + std::to_string(heads.size()) +
+               " chains given back, the device holds " + std::to_string(held));
+  }
+  const uint16_t first = static_cast<uint16_t>(s_.next_avail - heads.size());
+  for (size_t i = 0; i < heads.size(); ++i) {
+    const uint16_t slot = static_cast<uint16_t>(first + i) & (s_.size - 1);
+    const uint16_t head = Load16(avail + 4 + 2 * slot, __ATOMIC_RELAXED);
+    if (head != heads[i]) {
+      return Err("virtqueue: chain " + std::to_string(heads[i]) +
+                 " given back is not the one popped from available ring entry " +
+                 std::to_string(slot) + " (" + std::to_string(head) + ")");
+    }
+  }
+  s_.next_avail = first;
+  return {};
+}
+
 Result<Chain> Queue::WalkChain(const GuestMemory& mem, uint16_t head) const {
   Chain chain;
   chain.head = head;

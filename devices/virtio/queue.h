@@ -82,6 +82,16 @@ class Queue {
   // notification.
   Result<std::optional<Chain>> PopChain(const GuestMemory& mem);
 
+  // Gives back the last `heads.size()` chains PopChain() returned, `heads` in the order they were
+  // popped, by moving next_avail back: a chain the device took but has not put in the used ring is
+  // not consumed (2.7.13, 2.7.14), so its avail entries still stand and the next PopChain() (here
+  // or in a device restored from a snapshot of this state) takes the same chains again. Only the
+  // most recent pops can be given back, and the call checks that: no more than the device holds
+  // (next_avail - next_used) and each head still at its avail slot (a driver may not rewrite an
+  // entry before the chain is used). avail_event is left as it is: the device asked to be
+  // notified past the newest entry it had seen, and still wants that. On error nothing changes.
+  Result<void> Unpop(const GuestMemory& mem, std::span<const uint16_t> heads);
+
   // Returns a chain to the driver: writes the used element, then publishes used idx with release
   // ordering (2.7.8). `len` is the number of bytes written into the chain's writable buffers. The
   // rings were validated by Enable() and guest RAM never shrinks, so this cannot fail.

@@ -231,6 +231,55 @@ TEST_F(QueueTest, NotificationSuppressionWithEventIdx) {
   EXPECT_EQ(drv_.AvailEvent(), 1);
 }
 
+// 2.7.13/2.7.14: a chain popped and not used is still the driver's offer; given back, it is
+// popped again, across the wrap of the 16-bit index too.
+TEST_F(QueueTest, UnpopGivesBackTheLastChainsInOrder) {
+  SetUpQueue();
+  q_.state().next_avail = q_.state().next_used = 0xfffe;
+  drv_.SetAvailIdx(0xfffe);
+  uint64_t a = drv_.Alloc(64);
+  const uint16_t h1 = drv_.Post({{a, 64, true}});
+  const uint16_t h2 = drv_.Post({{a, 64, true}});
+  const uint16_t h3 = drv_.Post({{a, 64, true}});
+  Chain c1 = Pop();
+  Chain c2 = Pop();
+  Chain c3 = Pop();
+  ASSERT_EQ(c1.head, h1);
+  q_.PushUsed(ram_.mem(), c1.head, 0);
+  const uint16_t back[] = {c2.head, c3.head};
+  auto r = q_.Unpop(ram_.mem(), back);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(q_.state().next_avail, 0xffff);
+  EXPECT_EQ(Pop().head, h2);
+  EXPECT_EQ(Pop().head, h3);
+  auto none = q_.PopChain(ram_.mem());
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(QueueTest, UnpopRefusesChainsThatAreNotTheLastPopped) {
+  SetUpQueue();
+  uint64_t a = drv_.Alloc(64);
+  drv_.Post({{a, 64, true}});
+  drv_.Post({{a, 64, true}});
+  Chain c1 = Pop();
+  Chain c2 = Pop();
+  const QueueState before = q_.state();
+  // Not in pop order, or an older chain without the newer one.
+  const uint16_t swapped[] = {c2.head, c1.head};
+  EXPECT_FALSE(q_.Unpop(ram_.mem(), swapped));
+  const uint16_t older[] = {c1.head};
+  EXPECT_FALSE(q_.Unpop(ram_.mem(), older));
+  // More than the device holds: one of the two was already used.
+  q_.PushUsed(ram_.mem(), c1.head, 0);
+  const uint16_t both[] = {c1.head, c2.head};
+  EXPECT_FALSE(q_.Unpop(ram_.mem(), both));
+  EXPECT_EQ(q_.state().next_avail, before.next_avail);
+  const uint16_t last[] = {c2.head};
+  EXPECT_TRUE(q_.Unpop(ram_.mem(), last));
+  EXPECT_EQ(q_.state().next_avail, before.next_avail - 1);
+}
+
 TEST_F(QueueTest, ResetForgetsEverything) {
   SetUpQueue();
   drv_.Post({{drv_.Alloc(4), 4, true}});

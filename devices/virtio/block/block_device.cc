@@ -210,17 +210,46 @@ void BlockDevice::MaybeInterrupt() {
   if (queue_->NeedsInterrupt(*mem_)) irq_->SignalUsed();
 }
 
-Result<void> BlockDevice::UpdateCapacity() {
+Result<void> BlockDevice::UpdateCapacity() { return RefreshCapacity(false); }
+
+Result<void> BlockDevice::AnnounceCapacity() { return RefreshCapacity(true); }
+
+Result<void> BlockDevice::RefreshCapacity(bool announce_always) {
   UVM_TRY(uint64_t sectors, ReadCapacity(disk_));
   std::lock_guard lock(mu_);
-  if (sectors == capacity_sectors_) return {};
-  Log(LogLevel::kInfo, "virtio-blk " + disk_.path() + ": capacity " +
-                           std::to_string(capacity_sectors_) + " -> " + std::to_string(sectors) +
-                           " sectors");
-  capacity_sectors_ = sectors;
+  if (sectors == capacity_sectors_ && !announce_always) return {};
+  if (sectors != capacity_sectors_) {
+    Log(LogLevel::kInfo, "virtio-blk " + disk_.path() + ": capacity " +
+                             std::to_string(capacity_sectors_) + " -> " + std::to_string(sectors) +
+                             " sectors");
+    capacity_sectors_ = sectors;
+  }
   // 4.2.2: bumps ConfigGeneration and raises the config-change interrupt; before activation the
   // driver reads the new value when it gets there.
   if (irq_) irq_->SignalConfigChange();
+  return {};
+}
+
+Result<void> BlockDevice::Quiesce() {
+  std::lock_guard lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + kQuiesceTimeout;
+  // Write-through writes submit their fdatasync from the completion, so in_flight_ (not the
+  // engine's count) says when every request is answered.
+  while (!in_flight_.empty()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return Err("virtio-blk " + disk_.path() + ": " + std::to_string(in_flight_.size()) +
+                 " requests still in flight after " + std::to_string(kQuiesceTimeout.count()) +
+                 " ms");
+    }
+    pollfd p{engine_->event_fd(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+      return ErrnoErr("virtio-blk " + disk_.path() + ": poll while quiescing");
+    }
+    engine_->ProcessCompletions();
+  }
+  MaybeInterrupt();
   return {};
 }
 

@@ -27,6 +27,7 @@
 // clears the in-flight bookkeeping and forgets the queue, memory and interrupt sink.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -68,6 +69,12 @@ class BlockDevice final : public VirtioDevice {
                         InterruptSink& irq) override;
   void Reset() override;
   Result<void> ProcessQueue(size_t index) override;
+  // Finishes every request the engine is working on into the used ring (polling io_event_fd()
+  // and answering completions, with the driver interrupted as usual), waiting at most
+  // kQuiesceTimeout; a request the disk does not finish by then (a hung NFS server, say) fails
+  // the call, since a snapshot would lose it.
+  Result<void> Quiesce() override;
+  static constexpr std::chrono::milliseconds kQuiesceTimeout{5000};
 
   // For the device event loop: readable when I/O completions are waiting; then call
   // ProcessIoCompletions(), which answers the finished requests and interrupts the driver if it
@@ -81,6 +88,13 @@ class BlockDevice final : public VirtioDevice {
   Result<void> UpdateCapacity();
   // UpdateCapacity() for callers that cannot handle an error: logs it.
   void Resize();
+  // UpdateCapacity(), then a configuration-change interrupt even when the size did not change
+  // from this device's view: after MmioTransport::RestoreState() into a device opened on another
+  // disk (a clone's real disk in place of the template's empty placeholder), the driver still
+  // believes the capacity it read from the template's device. Linux's virtio_blk then re-reads
+  // `capacity` and resizes the disk (5.2.4). Nothing to announce before activation: the driver
+  // reads the capacity when it gets there.
+  Result<void> AnnounceCapacity();
 
   // For tests and diagnostics.
   uint64_t capacity_sectors() const;
@@ -97,6 +111,7 @@ class BlockDevice final : public VirtioDevice {
   };
 
   explicit BlockDevice(Disk disk);
+  Result<void> RefreshCapacity(bool announce_always);
   void OnIoComplete(uint64_t id, int error);  // the engine callback; mu_ held
   void Answer(uint16_t head, const BlockRequest& request, uint8_t status);  // mu_ held
   void MaybeInterrupt();                                                    // mu_ held

@@ -377,6 +377,81 @@ TEST_P(BlockDeviceTest, UpdateCapacityRaisesConfigChange) {
   EXPECT_EQ(Do(kBlkTIn, 2 * kDiskSectors - 1, {}, kSectorSize).data, data);
 }
 
+// Before a snapshot every request the engine took is finished into the used ring, write-through
+// ones (a write, then the fdatasync its completion submits) included, so the saved queue state
+// holds no request a restored device would not know of.
+TEST_P(BlockDeviceTest, QuiesceFinishesEveryRequestInFlight) {
+  Start(false, DriverFeatures(false) & ~kFlush);
+  std::vector<uint64_t> statuses;
+  for (uint64_t s = 0; s < 4; ++s) {
+    uint64_t in = 0;
+    statuses.push_back(Post(kBlkTOut, s, Pattern(kSectorSize, static_cast<uint8_t>(s)), 0, &in));
+  }
+  Kick();  // submitted; no completion processed yet
+  ASSERT_EQ(dev_->in_flight(), 4u);
+  ASSERT_EQ(drv_->UsedIdx(), 0);
+  auto r = t_->Quiesce();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(dev_->in_flight(), 0u);
+  EXPECT_EQ(drv_->UsedIdx(), 4);
+  for (uint64_t st : statuses) EXPECT_EQ(drv_->ReadBytes(st, 1)[0], kBlkSOk);
+  EXPECT_GT(irqs_, 0);
+  const MmioTransportState saved = t_->SaveState();
+  EXPECT_EQ(saved.queues[0].next_avail, 4);
+  EXPECT_EQ(saved.queues[0].next_used, 4);
+  EXPECT_EQ(image_.Contents()[3 * kSectorSize], Pattern(kSectorSize, 3)[0]);
+}
+
+// A template booted with an empty placeholder disk; its clone runs on the container's disk. The
+// restored driver still believes the capacity is 0 until the device announces the real one.
+TEST_P(BlockDeviceTest, CloneOnTheRealDiskAnnouncesItsCapacity) {
+  TempImage placeholder(0);
+  auto empty = Disk::Open({placeholder.path(), false});
+  ASSERT_TRUE(empty) << empty.error().message;
+  auto tmpl_dev = BlockDevice::Create(std::move(*empty), GetParam());
+  ASSERT_TRUE(tmpl_dev) << tmpl_dev.error().message;
+  EXPECT_EQ((*tmpl_dev)->capacity_sectors(), 0u);
+  MmioTransportState saved;
+  {
+    MmioTransport tmpl(ram_.mem(), *tmpl_dev, nullptr);
+    std::array<FakeDriver*, 1> qs = {drv_.get()};
+    ASSERT_EQ(InitMmioDevice(tmpl, DriverFeatures(false), qs) & kStatusDriverOk, kStatusDriverOk);
+    EXPECT_EQ(MmioRead32(tmpl, mmio::kConfig), 0u);
+    ASSERT_TRUE(tmpl.Quiesce());
+    saved = tmpl.SaveState();
+  }
+
+  Open(false);  // the clone's device, on the 64-sector image
+  auto r = t_->RestoreState(saved);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(irqs_, 0);
+  ASSERT_TRUE(dev_->UpdateCapacity());  // the device's own view did not change: no interrupt
+  EXPECT_EQ(irqs_, 0);
+  ASSERT_TRUE(dev_->AnnounceCapacity());
+  EXPECT_EQ(irqs_, 1);
+  EXPECT_EQ(t_->interrupt_status() & mmio::kIntConfigChange, mmio::kIntConfigChange);
+  EXPECT_NE(MmioRead32(*t_, mmio::kConfigGeneration), saved.config_generation);
+  EXPECT_EQ(ConfigCapacity(), kDiskSectors);
+  // The driver carries on with the restored queue and reaches the last sector.
+  EXPECT_EQ(Do(kBlkTIn, kDiskSectors - 1, {}, kSectorSize).status, kBlkSOk);
+}
+
+// The template's placeholder: a 0-sector device answers, and refuses every sector.
+TEST_P(BlockDeviceTest, EmptyDiskHasNoSectors) {
+  TempImage placeholder(0);
+  auto empty = Disk::Open({placeholder.path(), false});
+  ASSERT_TRUE(empty) << empty.error().message;
+  auto dev = BlockDevice::Create(std::move(*empty), GetParam());
+  ASSERT_TRUE(dev) << dev.error().message;
+  dev_ = *dev;
+  t_ = std::make_unique<MmioTransport>(ram_.mem(), dev_, [this] { ++irqs_; });
+  std::array<FakeDriver*, 1> qs = {drv_.get()};
+  ASSERT_EQ(InitMmioDevice(*t_, DriverFeatures(false), qs) & kStatusDriverOk, kStatusDriverOk);
+  EXPECT_EQ(ConfigCapacity(), 0u);
+  EXPECT_EQ(Do(kBlkTIn, 0, {}, kSectorSize).status, kBlkSIoErr);
+  EXPECT_EQ(Do(kBlkTGetId, 0, {}, kBlockIdBytes).status, kBlkSOk);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, BlockDeviceTest,
                          ::testing::Values(EngineKind::kSync, EngineKind::kAio),
                          [](const ::testing::TestParamInfo<EngineKind>& info) {

@@ -56,6 +56,15 @@ TEST(DiskTest, OpensReadWriteWithCapacityRoundedDown) {
   ::unlink(path.c_str());
 }
 
+// A snapshot template boots with an empty placeholder in place of a container's disk.
+TEST(DiskTest, EmptyFileOpensWithCapacityZero) {
+  const std::string path = MakeFile(0);
+  auto disk = Disk::Open({path, false});
+  ASSERT_TRUE(disk) << disk.error().message;
+  EXPECT_EQ(disk->capacity_sectors(), 0u);
+  ::unlink(path.c_str());
+}
+
 TEST(DiskTest, ReadOnlyDiskCannotBeWritten) {
   const std::string path = MakeFile(4096);
   auto disk = Disk::Open({path, true});

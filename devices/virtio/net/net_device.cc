@@ -104,6 +104,7 @@ void NetDevice::Reset() {
   UpdateInterest();  // stops polling the backend before the queues go away
   DropRxChains();
   tx_waiting_.reset();
+  tx_retry_ = false;
   rx_starved_ = false;
   rx_pushed_ = tx_pushed_ = false;
   mem_ = nullptr;
@@ -133,6 +134,30 @@ Result<void> NetDevice::ProcessQueue(size_t index) {
   return r;
 }
 
+Result<void> NetDevice::Quiesce() {
+  std::lock_guard lock(mu_);
+  if (!Live()) return {};  // a broken queue dropped its chains already; it needs a reset
+  // Only one of spare_rx_ and rx_held_ is in use (MRG_RXBUF or not), each in pop order.
+  std::vector<uint16_t> rx_heads;
+  if (spare_rx_) rx_heads.push_back(spare_rx_->head);
+  for (const Chain& c : rx_held_) rx_heads.push_back(c.head);
+  if (!rx_heads.empty()) {
+    UVM_CHECK(Context(rx_->Unpop(*mem_, rx_heads), "virtio-net receive queue"));
+    spare_rx_.reset();
+    rx_held_.clear();
+    rx_held_bytes_ = 0;
+  }
+  // Later TX chains stay in the ring behind tx_waiting_, so it is the last one popped.
+  if (tx_waiting_) {
+    const uint16_t head = tx_waiting_->head;
+    UVM_CHECK(Context(tx_->Unpop(*mem_, std::span(&head, 1)), "virtio-net transmit queue"));
+    tx_waiting_.reset();
+    tx_retry_ = true;
+  }
+  UpdateInterest();
+  return {};
+}
+
 NetStats NetDevice::stats() const {
   std::lock_guard lock(mu_);
   return stats_;
@@ -146,6 +171,7 @@ uint32_t NetDevice::backend_interest() const {
 // ---- TX: guest -> backend ----
 
 Result<void> NetDevice::ProcessTx() {
+  tx_retry_ = false;  // the ring is being served; EAGAIN below sets tx_waiting_ again
   if (!tx_) return {};
   for (;;) {
     std::optional<Chain> chain = std::move(tx_waiting_);
@@ -394,7 +420,7 @@ void NetDevice::UpdateInterest() {
   uint32_t want = 0;
   if (Live() && !backend_failed_) {
     if (rx_ && !rx_starved_) want |= EPOLLIN;
-    if (tx_waiting_) want |= EPOLLOUT;
+    if (tx_waiting_ || tx_retry_) want |= EPOLLOUT;
   }
   if (want == interest_) return;
   const int fd = backend_->fd();

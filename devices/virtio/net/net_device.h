@@ -88,6 +88,12 @@ class NetDevice final : public VirtioDevice {
                         InterruptSink& irq) override;
   void Reset() override;
   Result<void> ProcessQueue(size_t index) override;
+  // Gives back (Queue::Unpop) the RX chains taken and not filled (the spare chain, or the held
+  // MRG_RXBUF buffers) and a TX chain waiting for room in the backend, which is then retried
+  // from the ring when the backend has room. A frame waiting in rx_buf_ for buffers stays there:
+  // it was never in guest memory, so a snapshot does not carry it (a clone has lost one frame,
+  // as a link may), while this device, if the VM resumes, still delivers it.
+  Result<void> Quiesce() override;
 
   // For tests and diagnostics.
   NetStats stats() const;
@@ -137,6 +143,7 @@ class NetDevice final : public VirtioDevice {
   uint64_t rx_held_bytes_ = 0;       // their writable bytes
   size_t rx_pending_len_ = 0;        // MRG_RXBUF: a frame in rx_buf_ waiting for buffers
   std::optional<Chain> tx_waiting_;  // a TX chain the backend had no room for (EAGAIN)
+  bool tx_retry_ = false;            // Quiesce() gave tx_waiting_ back: pop it again on EPOLLOUT
   uint32_t interest_ = 0;            // registered with loop_ iff non-zero
   NetStats stats_;
   std::vector<uint8_t> rx_buf_;

@@ -1,6 +1,6 @@
 // A minimal VirtioDevice for transport tests: two queues of 8, an 8-byte writable config space,
-// and every chain answered with the byte 0x42 in its first writable byte. Counts activations and
-// resets, and can be told to fail activation.
+// and every chain answered with the byte 0x42 in its first writable byte. Counts activations,
+// resets and quiesces, and can be told to fail activation or quiescing.
 #pragma once
 
 #include <algorithm>
@@ -45,6 +45,11 @@ class EchoDevice : public VirtioDevice {
     ++resets;
     queues = {};
   }
+  Result<void> Quiesce() override {
+    ++quiesces;
+    if (fail_quiesce) return Err("stuck");
+    return {};
+  }
   Result<void> ProcessQueue(size_t index) override {
     Queue& q = queues[index];
     for (;;) {
@@ -59,8 +64,8 @@ class EchoDevice : public VirtioDevice {
   }
 
   std::array<uint8_t, 8> config = {1, 2, 3, 4, 5, 6, 7, 8};
-  int activations = 0, resets = 0;
-  bool fail_activate = false;
+  int activations = 0, resets = 0, quiesces = 0;
+  bool fail_activate = false, fail_quiesce = false;
   uint64_t features = 0;
   const GuestMemory* mem = nullptr;
   std::span<Queue> queues;

@@ -173,6 +173,17 @@ Result<void> VsockDevice::ProcessQueue(size_t index) {
   return r;
 }
 
+Result<void> VsockDevice::Quiesce() {
+  std::lock_guard lock(mu_);
+  if (!Live() || !spare_rx_) return {};
+  // PopRx() only keeps a chain it has just popped and reuses it before popping another, so the
+  // spare is always the last one popped.
+  const uint16_t head = spare_rx_->head;
+  UVM_CHECK(Context(rx_->Unpop(*mem_, std::span(&head, 1)), "virtio-vsock receive queue"));
+  spare_rx_.reset();
+  return {};
+}
+
 void VsockDevice::SendTransportReset() {
   std::lock_guard lock(mu_);
   DropAll();

@@ -89,6 +89,13 @@ class VsockDevice final : public VirtioDevice {
                         InterruptSink& irq) override;
   void Reset() override;
   Result<void> ProcessQueue(size_t index) override;
+  // Gives back (Queue::Unpop) the RX chain taken and not used (spare_rx_), the only guest chain
+  // the device ever holds: TX chains are answered as they are read, event chains as they are
+  // filled. Nothing host-side is touched: connections, buffered bytes, control replies and a
+  // pending reset event stay with this device and go on if the VM resumes. A snapshot carries
+  // none of them; a device restored from it starts with no connection, and the caller sends
+  // SendTransportReset() so the guest drops the sockets it still believes open (5.10.6.7).
+  Result<void> Quiesce() override;
 
   // Drops every connection (closing the host sockets, no RST: the driver resets its sockets
   // itself) and posts VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue (5.10.6.7), at once or
