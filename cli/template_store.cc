@@ -25,7 +25,7 @@ namespace uvm::cli {
 namespace {
 
 // Bump when what a template holds changes meaning (the device layout, the agent's readiness).
-constexpr int kTemplateFormat = 1;
+constexpr int kTemplateFormat = 2;
 constexpr char kInfoFile[] = "template.json";
 constexpr auto kTemplateAgentTimeout = std::chrono::seconds(120);
 

@@ -88,6 +88,10 @@ Result<std::unique_ptr<Machine>> RestoreMachine(const LinuxVmConfig& config,
 Result<void> SaveLinuxVm(Machine& machine, const devices::Serial& serial,
                          const std::vector<std::unique_ptr<VirtioSlot>>& slots,
                          const std::string& dir) {
+  // No device may hold a guest chain outside the used ring: block requests finish, held receive
+  // buffers go back to the avail ring. Before the machine is captured: finishing a request may
+  // raise an interrupt the irqchip must hold.
+  for (const auto& slot : slots) UVM_CHECK(slot->transport->Quiesce());
   snapshot::DeviceStates devices;
   devices.serial = serial.SaveState();
   for (size_t i = 0; i < slots.size(); ++i) {
@@ -250,9 +254,13 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
                       config.restore_dir));
     // The guest still sees the snapshot's disks (a template's placeholder): 5.2.4, the capacity
     // is re-read after a configuration-change interrupt.
-    for (size_t i = 0; i < disks.size(); ++i) slots[i]->transport->SignalConfigChange();
+    for (auto& disk : disks) UVM_CHECK(disk->AnnounceCapacity());
     // The snapshot's connections have no host side here: 5.10.6.6, the driver drops them all.
     if (vsock) vsock->SendTransportReset();
+    // A kick the guest sent before the save is not in the snapshot (an eventfd's count is not
+    // state): serve whatever the rings already hold. The loop is not running yet, so this thread
+    // may touch the devices.
+    for (const auto& slot : slots) slot->transport->NotifyAllQueues();
     timer.Mark("devices restored");
   }
 

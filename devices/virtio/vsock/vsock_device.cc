@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -188,6 +189,10 @@ void VsockDevice::SendTransportReset() {
   std::lock_guard lock(mu_);
   DropAll();
   replies_.clear();
+  // Far from where any earlier device counted: 2^31 - 1024 choices above 2^31.
+  uint32_t r = 0;
+  if (::getrandom(&r, sizeof r, 0) != sizeof r) r = static_cast<uint32_t>(::getpid());
+  next_host_port_ = 0x80000000u + r % (0x7fffffffu - kFirstHostPort);
   if (!Live()) return;
   pending_events_ = 1;
   if (auto r = FlushEvents(); !r) Fail(r.error());

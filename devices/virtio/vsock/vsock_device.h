@@ -99,7 +99,11 @@ class VsockDevice final : public VirtioDevice {
 
   // Drops every connection (closing the host sockets, no RST: the driver resets its sockets
   // itself) and posts VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue (5.10.6.7), at once or
-  // as soon as the driver posts an event buffer. Used after restoring a snapshot.
+  // as soon as the driver posts an event buffer. Used after restoring a snapshot. Host ports
+  // start again at a random point: until the driver has handled the event it still holds the
+  // sockets of before the reset (a template's proof-of-life connection, from this device's
+  // predecessor, which counted from kFirstHostPort too), and a new connection with the same
+  // ports would be refused as a duplicate (seen in clones: "refused vsock port 1024").
   void SendTransportReset();
 
   // After the VM has stopped (no more guest activity): writes out what the guest sent that the host

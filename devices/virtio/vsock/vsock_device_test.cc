@@ -304,6 +304,15 @@ TEST_F(VsockDeviceTest, TransportResetEventDropsConnections) {
   EXPECT_TRUE(WaitEof(client.get()));
 }
 
+TEST_F(VsockDeviceTest, HostPortsAfterATransportResetAreNotTheOnesBefore) {
+  // The driver may still hold the sockets of before the reset when the next request arrives.
+  UniqueFd first;
+  EXPECT_EQ(HostConnect(first, 5007), VsockDevice::kFirstHostPort);
+  dev_->SendTransportReset();
+  UniqueFd second;
+  EXPECT_GE(HostConnect(second, 5007), 0x80000000u);
+}
+
 TEST_F(VsockDeviceTest, TransportResetWaitsForEventBuffer) {
   dev_->SendTransportReset();
   EXPECT_FALSE(ev_.PopUsed().has_value());
