@@ -268,8 +268,9 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
     row("cold: exit", cold_exit);
     std::printf("  %-28s %8.1f x  (cold / clone, first byte; target >= 10)\n", "speedup", speedup);
     if (qemu.ms) {
-      std::printf("  %-28s %6.1f ms  (clone / qemu = %.2f; target <= 0.2) %s\n",
-                  "qemu microvm restore", *qemu.ms, clone_ms / *qemu.ms, qemu.note.c_str());
+      std::printf("  %-28s %6.1f ms  (clone / qemu = %.2f; target <= 0.2)\n",
+                  "qemu microvm restore", *qemu.ms, clone_ms / *qemu.ms);
+      std::printf("    (%s)\n", qemu.note.c_str());
     } else {
       std::printf("  %-28s %9s  (%s)\n", "qemu microvm restore", "n/a", qemu.note.c_str());
     }
