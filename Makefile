@@ -65,9 +65,9 @@ fuzz: deps
 
 bench: build images
 	@if [ "$$($(UVM) doctor --verdict)" = direct ]; then \
-	  $(UVM) bench boot && $(UVM) bench exec && $(UVM) bench io; \
+	  $(UVM) bench boot && $(UVM) bench exec && $(UVM) bench clone && $(UVM) bench io; \
 	else $(UVM) lab -- $(UVM) bench boot && $(UVM) lab -- $(UVM) bench exec && \
-	  $(UVM) lab -- $(UVM) bench io; fi
+	  $(UVM) lab -- $(UVM) bench clone && $(UVM) lab -- $(UVM) bench io; fi
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

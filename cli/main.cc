@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "cli/bench_clone.h"
 #include "cli/bench_command.h"
 #include "cli/bench_exec.h"
 #include "cli/bench_io.h"
@@ -159,6 +160,12 @@ int main(int argc, char** argv) {
   bench_exec->add_flag("--json", bench_exec_opts.json, "one JSON object instead of a table");
   bench_exec->add_option("--runs", bench_exec_opts.runs, "repetitions of each measurement")
       ->capture_default_str();
+  uvm::cli::BenchCloneOptions bench_clone_opts;
+  auto* bench_clone = bench_cmd->add_subcommand(
+      "clone", "uvm run as a template clone vs cold boot to first output; idle clone memory");
+  bench_clone->add_flag("--json", bench_clone_opts.json, "one JSON object instead of a table");
+  bench_clone->add_option("--runs", bench_clone_opts.runs, "repetitions of each measurement")
+      ->capture_default_str();
   uvm::cli::BenchRestoreOptions bench_restore_opts;
   auto* bench_restore = bench_cmd->add_subcommand(
       "restore", "snapshot restore latency and clones/s, directly on /dev/kvm (tiny guest)");
@@ -239,6 +246,9 @@ int main(int argc, char** argv) {
   } else if (bench_exec->parsed()) {
     bench_exec_opts.json = bench_exec_opts.json || bench.json;
     result = uvm::cli::RunBenchExec(bench_exec_opts);
+  } else if (bench_clone->parsed()) {
+    bench_clone_opts.json = bench_clone_opts.json || bench.json;
+    result = uvm::cli::RunBenchClone(bench_clone_opts);
   } else if (bench_restore->parsed()) {
     bench_restore_opts.json = bench_restore_opts.json || bench.json;
     result = uvm::cli::RunBenchRestore(bench_restore_opts);

@@ -21,6 +21,8 @@
 //   vsock     vsock echo server and guest-to-host echo (see vsock_mode.h), power off when told
 //   net       TCP both ways over eth0 (virtio-net; see net_mode.h), power off
 //   iobench   block and vsock throughput for `uvm bench io` (see iobench_mode.h), power off
+//   tick      print "UVMTEST tick N" every 5 ms (guest time) for up to 10 minutes, then power off:
+//             `uvm bench clone` times a QEMU restore of this guest to its next tick
 #include <fcntl.h>
 #include <sys/io.h>
 #include <sys/mount.h>
@@ -175,6 +177,14 @@ int main() {
     std::printf("UVMTEST init exits now\n");
     std::fflush(stdout);
     return 0;
+  }
+  if (mode == "tick") {
+    for (unsigned n = 0; n < 120000; ++n) {
+      std::printf("UVMTEST tick %u\n", n);
+      std::fflush(stdout);
+      usleep(5 * 1000);
+    }
+    PowerOff(0);
   }
   if (mode == "echo") {
     char line[256] = {};
