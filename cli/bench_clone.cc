@@ -25,24 +25,6 @@
 namespace uvm::cli {
 namespace {
 
-// A fresh store on tmpfs (as for `uvm bench exec`): the template, its memory file and the
-// busybox import are the benchmark's own and go away with it.
-Result<std::string> MakeScratchRoot() {
-  for (const char* base : {"/run", "/dev/shm", "/tmp"}) {
-    std::string tmpl = std::string(base) + "/uvm-bench-clone-XXXXXX";
-    if (::mkdtemp(tmpl.data())) return tmpl;
-  }
-  return ErrnoErr("creating a scratch --root for the benchmark");
-}
-
-struct ScratchRoot {
-  std::string path;
-  ~ScratchRoot() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
@@ -180,8 +162,7 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
        {images + "/agent-initramfs.cpio.gz", images + "/" + store::kBusyboxRootfsFile}) {
     if (::access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
   }
-  UVM_TRY(std::string root_path, MakeScratchRoot());
-  ScratchRoot root{root_path};
+  UVM_TRY(ScratchRoot root, MakeScratchRoot("clone"));
   const std::string self = "/proc/self/exe";
 
   // Untimed: the template, then one run of each kind (the busybox import; caches warmed).

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/quoted.h"
 #include "cli/bench_command.h"
 #include "cli/bench_util.h"
 #include "cli/image_command.h"
@@ -17,45 +18,6 @@
 
 namespace uvm::cli {
 namespace {
-
-// A fresh store per benchmark, on tmpfs like uvm's runtime state (DESIGN.md §6), so the built-in
-// image's import is paid once, in the warm-up, and nothing of the user's store is touched.
-Result<std::string> MakeScratchRoot() {
-  for (const char* base : {"/run", "/dev/shm", "/tmp"}) {
-    std::string tmpl = std::string(base) + "/uvm-bench-exec-XXXXXX";
-    if (::mkdtemp(tmpl.data())) return tmpl;
-  }
-  return ErrnoErr("creating a scratch --root for the benchmark");
-}
-
-struct ScratchRoot {
-  std::string path;
-  ~ScratchRoot() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-// Output quoted for an error message: escapes visible, cut after 120 bytes.
-std::string Quote(const std::string& s) {
-  std::string q = "\"";
-  for (size_t i = 0; i < s.size() && i < 120; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '\n') {
-      q += "\\n";
-    } else if (c == '"' || c == '\\') {
-      q += '\\';
-      q += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      q += hex;
-    } else {
-      q += static_cast<char>(c);
-    }
-  }
-  return q + (s.size() > 120 ? "\"..." : "\"");
-}
 
 struct Samples {
   std::vector<double> true_exit, echo_first_byte, echo_exit, boot_to_init;
@@ -79,7 +41,7 @@ Result<void> CheckExecRun(const std::string& name, int status, const std::string
                " (expected 0; its stderr is above)");
   }
   if (output != expected_output) {
-    return Err(name + " printed " + Quote(output) + " (expected " + Quote(expected_output) + ")");
+    return Err(name + " printed " + Quoted(output) + " (expected " + Quoted(expected_output) + ")");
   }
   return {};
 }
@@ -93,8 +55,7 @@ Result<int> RunBenchExec(const BenchExecOptions& o) {
        {images + "/agent-initramfs.cpio.gz", images + "/" + store::kBusyboxRootfsFile}) {
     if (::access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
   }
-  UVM_TRY(std::string root_path, MakeScratchRoot());
-  ScratchRoot root{root_path};
+  UVM_TRY(ScratchRoot root, MakeScratchRoot("exec"));
 
   // --cold: this benchmark is about the boot path, whatever `uvm run` defaults to.
   auto run_argv = [&](std::vector<std::string> command) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
 
 #include "cli/file_util.h"
 #include "vmm/host_probe.h"
@@ -15,6 +16,24 @@
 extern char** environ;
 
 namespace uvm::cli {
+
+ScratchRoot::~ScratchRoot() {
+  if (path.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+Result<ScratchRoot> MakeScratchRoot(const std::string& name) {
+  for (const char* base : {"/run", "/dev/shm", "/tmp"}) {
+    std::string tmpl = std::string(base) + "/uvm-bench-" + name + "-XXXXXX";
+    if (::mkdtemp(tmpl.data())) {
+      ScratchRoot root;
+      root.path = tmpl;
+      return root;
+    }
+  }
+  return ErrnoErr("creating a scratch --root for the benchmark");
+}
 
 Result<BenchGuest> ResolveBenchGuest(const std::string& kernel, const std::string& initrd,
                                      const std::string& subcommand) {

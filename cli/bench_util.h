@@ -5,12 +5,25 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
 
 namespace uvm::cli {
+
+// A fresh --root for one benchmark run, on tmpfs like uvm's runtime state (DESIGN.md §6), so the
+// built-in image's import (and a template) are the benchmark's own and nothing of the user's
+// store is touched: /run/uvm-bench-NAME-XXXXXX (or /dev/shm, /tmp). Removed with the object.
+struct ScratchRoot {
+  std::string path;
+  ScratchRoot() = default;
+  ScratchRoot(ScratchRoot&& o) noexcept : path(std::exchange(o.path, {})) {}
+  ScratchRoot& operator=(ScratchRoot&&) = delete;
+  ~ScratchRoot();
+};
+Result<ScratchRoot> MakeScratchRoot(const std::string& name);
 
 struct BenchGuest {
   std::string kernel;
