@@ -1,6 +1,6 @@
 // Untrusted text (a digest or media type from an image, a name from a record file) inside an error
 // message: errors are one line (DESIGN.md), so the text is quoted with its control characters,
-// quotes and backslashes escaped, and cut at kMaxQuoted bytes.
+// quotes and backslashes escaped (\\n, \\r, \\t, else \\xNN), and cut at kMaxQuoted bytes.
 #pragma once
 
 #include <cstdio>
@@ -22,6 +22,9 @@ inline std::string Quoted(std::string_view text) {
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
+    } else if (c == '\n' || c == '\r' || c == '\t') {
+      out += '\\';
+      out += c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
     } else if (c < 0x20 || c == 0x7f) {
       char esc[5];
       std::snprintf(esc, sizeof esc, "\\x%02x", c);

@@ -31,7 +31,7 @@ TEST(CheckExecRun, RejectsDeathBySignal) {
 TEST(CheckExecRun, RejectsOtherOutputAndQuotesIt) {
   auto r = CheckExecRun("echo", W_EXITCODE(0, 0), "hi\r\nmore\n", "hi\n");
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find(R"(printed "hi\x0d\nmore\n" (expected "hi\n"))"),
+  EXPECT_NE(r.error().message.find(R"(printed "hi\r\nmore\n" (expected "hi\n"))"),
             std::string::npos)
       << r.error().message;
   EXPECT_FALSE(CheckExecRun("true", W_EXITCODE(0, 0), "x", ""));
