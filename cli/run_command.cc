@@ -27,6 +27,7 @@
 #include "guest-agent/protocol/messages.h"
 #include "store/image_store.h"
 #include "vmm/agent/agent_client.h"
+#include "vmm/agent/exec_identity.h"
 #include "vmm/agent/stdio_relay.h"
 #include "vmm/host_probe.h"
 #include "vmm/utility_vm.h"
@@ -261,6 +262,9 @@ Result<int> RunContainer(const RunOptions& o) {
     if (auto r = ConfigureHostTap(*net); !r) return tl::unexpected(vm_failure(r.error().message));
   }
 
+  // Stamped last, so the clock is as fresh as it can be when the agent sets it.
+  if (auto id = agent::StampIdentity(exec); !id)
+    return tl::unexpected(vm_failure(id.error().message));
   auto started = client.Exec(exec);
   if (!started) return tl::unexpected(vm_failure("exec: " + started.error().message));
   agent::RemoteProcess& proc = *started;

@@ -1,9 +1,16 @@
 #include "guest-agent/container_root.h"
 
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include <thread>
+
+#include "base/unique_fd.h"
 
 namespace uvm::agent {
 namespace {
@@ -13,7 +20,37 @@ Result<void> MakeDir(const std::string& path, mode_t mode = 0755) {
   return {};
 }
 
+// The size of `device` in bytes; 0 while it is not there yet (no node, or a driver without a disk).
+Result<uint64_t> DiskSize(const std::string& device) {
+  UniqueFd fd(open(device.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT || errno == ENXIO || errno == ENODEV) return 0;
+    return ErrnoErr("open " + device);
+  }
+  struct stat st {};
+  if (fstat(fd.get(), &st) < 0) return ErrnoErr("stat " + device);
+  if (S_ISREG(st.st_mode)) return static_cast<uint64_t>(st.st_size);
+  if (!S_ISBLK(st.st_mode)) return Err(device + " is not a block device");
+  uint64_t bytes = 0;
+  if (ioctl(fd.get(), BLKGETSIZE64, &bytes) < 0) return ErrnoErr("BLKGETSIZE64 " + device);
+  return bytes;
+}
+
 }  // namespace
+
+Result<void> WaitForDisk(const std::string& device, std::chrono::milliseconds timeout) {
+  constexpr auto kPoll = std::chrono::milliseconds(5);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    UVM_TRY(uint64_t bytes, DiskSize(device));
+    if (bytes > 0) return {};
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Err("disk " + device + " did not appear (or stayed empty) within " +
+                 std::to_string(timeout.count()) + " ms");
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+}
 
 ContainerRoot::ContainerRoot(ContainerRoot&& o) noexcept
     : dir_(std::move(o.dir_)), root_(std::move(o.root_)), mounts_(std::move(o.mounts_)) {
@@ -36,6 +73,7 @@ Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& 
   if (fs.fstype.empty() || fs.fstype.find_first_of(",/") != std::string::npos) {
     return Err("rootfs fstype '" + fs.fstype + "' is not a filesystem type");
   }
+  UVM_CHECK(WaitForDisk(fs.device, kDiskTimeout));
   ContainerRoot r;
   UVM_CHECK(MakeDir(dir, 0700));
   r.dir_ = dir;

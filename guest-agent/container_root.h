@@ -4,6 +4,7 @@
 // container's process gets a copy (CLONE_NEWNS), pivot_roots into it and mounts its own /proc.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,14 @@
 #include "guest-agent/protocol/messages.h"
 
 namespace uvm::agent {
+
+// Waits until `device` exists and has a non-zero size, polling every few ms up to `timeout`. A
+// clone's disk is attached after restore by a capacity change (its template's is a 0-byte
+// placeholder), and the config interrupt announcing it may still be in flight when the Exec
+// arrives; a cold boot sees the size at once. Block devices are sized with BLKGETSIZE64, other
+// files (tests) by their length.
+Result<void> WaitForDisk(const std::string& device, std::chrono::milliseconds timeout);
+inline constexpr std::chrono::seconds kDiskTimeout{10};
 
 class ContainerRoot {
  public:

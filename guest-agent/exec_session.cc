@@ -9,6 +9,7 @@
 
 #include <thread>
 
+#include "guest-agent/identity.h"
 #include "guest-agent/network.h"
 #include "guest-agent/relay.h"
 #include "guest-agent/spawn.h"
@@ -86,6 +87,7 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
 
   auto plan = PlanSpawn(request);
   if (!plan) return fail(plan.error().message);
+  if (auto id = ApplyIdentity(request, SystemIdentityOps()); !id) return fail(id.error().message);
   if (auto net = ConfigureNetwork(request.network); !net) return fail(net.error().message);
   if (request.rootfs) {
     auto root = ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id));

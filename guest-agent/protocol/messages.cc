@@ -126,6 +126,8 @@ json ToJson(const ExecRequest& m) {
                    {"fstype", m.rootfs->fstype},
                    {"overlay_mib", m.rootfs->overlay_mib}};
   }
+  if (m.realtime_ns) j["realtime_ns"] = m.realtime_ns;
+  if (!m.entropy.empty()) j["entropy"] = m.entropy;
   if (m.network) {
     j["network"] = {{"interface", m.network->interface},
                     {"address", m.network->address},
@@ -166,6 +168,9 @@ Result<Message> DecodeExec(const json& j, const Reader& r) {
   UVM_CHECK(r.Int("rows", m.rows, 0, kMaxU16));
   UVM_CHECK(r.Int("cols", m.cols, 0, kMaxU16));
   UVM_CHECK(r.String("hostname", m.hostname));
+  UVM_CHECK(r.Int("realtime_ns", m.realtime_ns, 0, kMaxU64));
+  UVM_CHECK(r.String("entropy", m.entropy));
+  UVM_CHECK(DecodeEntropy(m.entropy));
   auto it = j.find("rootfs");
   if (it != j.end() && !it->is_null()) {
     if (!it->is_object()) return Err("'rootfs' must be an object");
@@ -265,6 +270,39 @@ Result<void> ValidateNetwork(const Network& net) {
                "/" + std::to_string(net.prefix));
   }
   return {};
+}
+
+std::string EncodeEntropy(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    hex.push_back(kDigits[b >> 4]);
+    hex.push_back(kDigits[b & 15]);
+  }
+  return hex;
+}
+
+Result<std::string> DecodeEntropy(std::string_view hex) {
+  if (hex.empty()) return std::string();
+  const size_t bytes = hex.size() / 2;
+  if (hex.size() % 2 != 0 || bytes < kMinEntropyBytes || bytes > kMaxEntropyBytes) {
+    return Err("'entropy' must be " + std::to_string(kMinEntropyBytes) + " to " +
+               std::to_string(kMaxEntropyBytes) + " bytes of lowercase hex, not " +
+               std::to_string(hex.size()) + " characters");
+  }
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out(bytes, '\0');
+  for (size_t i = 0; i < bytes; ++i) {
+    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return Err("'entropy' must be lowercase hex");
+    out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return out;
 }
 
 Result<std::string> EncodeMessage(const Message& message) {

@@ -69,7 +69,21 @@ struct ExecRequest {
   std::string hostname;            // with rootfs only (needs its own UTS namespace)
   std::optional<Rootfs> rootfs;    // absent: run in the agent's own root, no namespaces
   std::optional<Network> network;  // absent: loopback only
+  // The clone's identity, applied before the process starts (a clone of a template would
+  // otherwise keep the template's clock and random-number state): the host's CLOCK_REALTIME
+  // in ns when it sent the request (0: leave the guest's clock alone), and host random bytes,
+  // lowercase hex, kMinEntropyBytes..kMaxEntropyBytes of them ("": none).
+  uint64_t realtime_ns = 0;
+  std::string entropy;
 };
+
+inline constexpr size_t kMinEntropyBytes = 32;  // 256 bits: a full reseed of the kernel's CRNG
+inline constexpr size_t kMaxEntropyBytes = 512;
+
+// Lowercase hex of `bytes`, and back. DecodeEntropy refuses odd lengths, other characters and
+// (for a non-empty string) sizes outside kMinEntropyBytes..kMaxEntropyBytes.
+std::string EncodeEntropy(std::string_view bytes);
+Result<std::string> DecodeEntropy(std::string_view hex);
 
 struct ExecAccepted {
   uint64_t exec_id = 0;

@@ -44,7 +44,11 @@ TEST(AgentProtocolTest, ExecRoundTripsEveryField) {
   e.hostname = "box";
   e.rootfs = Rootfs{"/dev/vdb", "ext4", 64};
   e.network = Network{"eth0", "172.30.0.6", 30, "172.30.0.5"};
+  e.realtime_ns = 1'700'000'000'123'456'789ull;
+  e.entropy = EncodeEntropy(std::string(32, '\xa5'));
   auto out = std::get<ExecRequest>(RoundTrip(e));
+  EXPECT_EQ(out.realtime_ns, e.realtime_ns);
+  EXPECT_EQ(out.entropy, e.entropy);
   EXPECT_EQ(out.argv, e.argv);
   EXPECT_EQ(out.env, e.env);
   EXPECT_EQ(out.cwd, "/work");
@@ -88,6 +92,54 @@ TEST(AgentProtocolTest, ExecWithoutRootfsStaysWithout) {
   ExecRequest e;
   e.argv = {"true"};
   EXPECT_FALSE(std::get<ExecRequest>(RoundTrip(e)).rootfs);
+}
+
+TEST(AgentProtocolTest, ExecWithoutIdentityLeavesClockAndEntropyAlone) {
+  ExecRequest e;
+  e.argv = {"true"};
+  auto json = EncodeMessage(e);
+  ASSERT_TRUE(json);
+  // Absent on the wire, so an older agent sees exactly what it saw before.
+  EXPECT_EQ(json->find("realtime_ns"), std::string::npos);
+  EXPECT_EQ(json->find("entropy"), std::string::npos);
+  auto out = std::get<ExecRequest>(RoundTrip(e));
+  EXPECT_EQ(out.realtime_ns, 0u);
+  EXPECT_TRUE(out.entropy.empty());
+}
+
+TEST(AgentProtocolTest, EntropyHexRoundTripsEveryByteValue) {
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
+  const std::string hex = EncodeEntropy(bytes);
+  EXPECT_EQ(hex.substr(0, 8), "00010203");
+  EXPECT_EQ(hex.substr(hex.size() - 4), "feff");
+  auto back = DecodeEntropy(hex);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, bytes);
+  EXPECT_EQ(*DecodeEntropy(""), "");
+  EXPECT_TRUE(DecodeEntropy(std::string(2 * kMinEntropyBytes, '0')));
+  EXPECT_TRUE(DecodeEntropy(std::string(2 * kMaxEntropyBytes, 'f')));
+}
+
+TEST(AgentProtocolTest, BadEntropyIsRefusedInOneLine) {
+  const std::string bad[] = {
+      std::string(2 * kMinEntropyBytes - 2, '0'),        // 31 bytes: too few
+      std::string(2 * kMaxEntropyBytes + 2, '0'),        // 513 bytes: too many
+      std::string(2 * kMinEntropyBytes + 1, '0'),        // odd length
+      std::string(2 * kMinEntropyBytes - 1, '0') + "A",  // upper case
+      std::string(2 * kMinEntropyBytes - 1, '0') + "g",  // not hex
+      std::string(2 * kMinEntropyBytes - 1, '0') + " ",
+  };
+  for (const auto& hex : bad) {
+    auto r = DecodeEntropy(hex);
+    ASSERT_FALSE(r) << hex;
+    EXPECT_NE(r.error().message.find("'entropy'"), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.error().message.find('\n'), std::string::npos);
+    // The decoder applies the same check to what arrives on the wire.
+    auto m = DecodeMessage(R"({"type":"exec","argv":["x"],"entropy":")" + hex + R"("})");
+    ASSERT_FALSE(m) << hex;
+    EXPECT_NE(m.error().message.find("'entropy'"), std::string::npos) << m.error().message;
+  }
 }
 
 TEST(AgentProtocolTest, SmallMessagesRoundTrip) {
@@ -178,6 +230,9 @@ TEST(AgentProtocolTest, GarbageIsRefusedWithAReason) {
       {R"({"type":"exec","argv":["ls",1]})", "'argv' must be an array"},
       {R"({"type":"exec","tty":"yes"})", "'tty' must be true or false"},
       {R"({"type":"exec","rows":70000})", "'rows' must be an integer"},
+      {R"({"type":"exec","realtime_ns":-1})", "'realtime_ns' must be an integer"},
+      {R"({"type":"exec","realtime_ns":1e18})", "'realtime_ns' must be an integer"},
+      {R"({"type":"exec","entropy":42})", "'entropy' must be a string"},
       {R"({"type":"exec","rootfs":"/dev/vdb"})", "'rootfs' must be an object"},
       {R"({"type":"exec","rootfs":{"overlay_mib":0}})", "'overlay_mib'"},
       {R"({"type":"signal","signal":0})", "'signal' must be an integer"},

@@ -14,6 +14,7 @@
 #include "tests/support/agent_memfiles.h"
 #include "tests/support/background_process.h"
 #include "vmm/agent/agent_client.h"
+#include "vmm/agent/exec_identity.h"
 
 namespace {
 
@@ -110,6 +111,30 @@ TEST_F(AgentE2eTest, ExecFailuresAndSignalsMapToShellCodes) {
   agent::ExecRequest as_nobody = InContainer({"id", "-u"});
   as_nobody.user = "nobody";
   EXPECT_EQ(Run(as_nobody).out, "65534\n");
+}
+
+// The clone identity path (guest-agent/identity.cc) on a cold boot: the clock is stepped to what
+// the request says (10 days ahead here, which a kvmclock-synced guest would never show by
+// itself, then back), and the host's entropy is credited and the CRNG reseeded without error.
+TEST_F(AgentE2eTest, ExecSetsTheGuestClockAndReseedsItsRandomNumbers) {
+  constexpr uint64_t kTenDays = 10ull * 86400;
+  agent::ExecRequest ahead = InContainer({"date", "+%s"});
+  ASSERT_TRUE(agent::StampIdentity(ahead));
+  const uint64_t host_s = ahead.realtime_ns / 1'000'000'000;
+  ahead.realtime_ns += kTenDays * 1'000'000'000;
+  Ran r = Run(ahead);
+  ASSERT_EQ(r.exit.exit_code, 0) << r.exit.message << r.err;
+  const uint64_t guest_s = std::stoull(r.out);
+  EXPECT_GE(guest_s, host_s + kTenDays) << r.out;
+  EXPECT_LE(guest_s, host_s + kTenDays + 120) << r.out;
+
+  agent::ExecRequest now = InContainer({"date", "+%s"});
+  ASSERT_TRUE(agent::StampIdentity(now));
+  r = Run(now);
+  ASSERT_EQ(r.exit.exit_code, 0) << r.exit.message << r.err;
+  EXPECT_LE(std::stoull(r.out), now.realtime_ns / 1'000'000'000 + 120) << r.out;
+  // A failed RNDRESEEDCRNG is only a warning on the console: there must be none.
+  EXPECT_EQ(vm_->out().find("RNDRESEEDCRNG"), std::string::npos) << vm_->out();
 }
 
 TEST_F(AgentE2eTest, FourMebibytesThroughCat) {

@@ -1,0 +1,83 @@
+// WaitForDisk on regular files (sized by their length); the block-device path (BLKGETSIZE64) runs
+// in every container start of the agent and e2e tests.
+#include "guest-agent/container_root.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+
+namespace uvm::agent {
+namespace {
+
+using namespace std::chrono_literals;
+
+class WaitForDiskTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/uvm-disk-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    disk_ = dir_ + "/vda";
+  }
+  void TearDown() override {
+    unlink(disk_.c_str());
+    rmdir(dir_.c_str());
+  }
+  void Write(const std::string& path, const std::string& bytes) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    close(fd);
+  }
+  std::string dir_, disk_;
+};
+
+TEST_F(WaitForDiskTest, ADiskWithASizeIsReadyAtOnce) {
+  Write(disk_, "data");
+  EXPECT_TRUE(WaitForDisk(disk_, 0ms));
+}
+
+TEST_F(WaitForDiskTest, AMissingDiskTimesOutNamingTheDevice) {
+  auto r = WaitForDisk(disk_, 30ms);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find(disk_), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("within 30 ms"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find('\n'), std::string::npos);
+}
+
+TEST_F(WaitForDiskTest, AnEmptyDiskIsWaitedForUntilItGrows) {
+  Write(disk_, "");
+  EXPECT_FALSE(WaitForDisk(disk_, 20ms));  // a 0-byte placeholder is not ready
+  std::thread grow([this] {
+    std::this_thread::sleep_for(50ms);
+    Write(disk_, "capacity");
+  });
+  auto r = WaitForDisk(disk_, 10s);
+  grow.join();
+  EXPECT_TRUE(r) << r.error().message;
+}
+
+TEST_F(WaitForDiskTest, ADiskThatAppearsLaterIsWaitedFor) {
+  std::thread appear([this] {
+    std::this_thread::sleep_for(50ms);
+    Write(disk_, "x");
+  });
+  auto r = WaitForDisk(disk_, 10s);
+  appear.join();
+  EXPECT_TRUE(r) << r.error().message;
+}
+
+TEST_F(WaitForDiskTest, SomethingElseIsRefusedAtOnce) {
+  auto r = WaitForDisk(dir_, 10s);  // a directory
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("not a block device"), std::string::npos);
+  r = WaitForDisk("/dev/null", 10s);
+  ASSERT_FALSE(r);
+}
+
+}  // namespace
+}  // namespace uvm::agent
