@@ -20,6 +20,7 @@
 #include "cli/agent_wait.h"
 #include "cli/boot_command.h"
 #include "cli/file_util.h"
+#include "cli/host_verdict.h"
 #include "cli/image_command.h"
 #include "cli/run_network.h"
 #include "cli/template_command.h"
@@ -29,7 +30,6 @@
 #include "vmm/agent/agent_client.h"
 #include "vmm/agent/exec_identity.h"
 #include "vmm/agent/stdio_relay.h"
-#include "vmm/host_probe.h"
 #include "vmm/utility_vm.h"
 
 namespace uvm::cli {
@@ -166,7 +166,7 @@ Result<int> RunContainer(const RunOptions& o) {
   for (const auto& f : {shape.kernel, shape.initrd}) {
     if (::access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
   }
-  if (!vmm::ProbeHost().linux_direct()) {
+  if (!LinuxGuestsRunHere()) {
     return Err(
         "this host's KVM cannot run Linux guests (see `uvm doctor`); run uvm inside the lab: "
         "`uvm lab -- uvm run ...`");

@@ -4,9 +4,9 @@
 #include <ctime>
 
 #include "boot/layout.h"
+#include "cli/host_verdict.h"
 #include "cli/image_command.h"
 #include "cli/template_store.h"
-#include "vmm/host_probe.h"
 
 namespace uvm::cli {
 
@@ -22,7 +22,7 @@ Result<int> RunTemplateCreate(const TemplateOptions& o) {
   if ((o.memory_mib << 20) < boot::kMinRamBytes || o.memory_mib > (1u << 20)) {
     return Err("--memory: must be at least " + std::to_string(boot::kMinRamBytes >> 20) + " MiB");
   }
-  if (!vmm::ProbeHost().linux_direct()) {
+  if (!LinuxGuestsRunHere()) {
     return Err(
         "this host's KVM cannot run Linux guests (see `uvm doctor`); use the lab: "
         "`uvm lab -- uvm template create`");

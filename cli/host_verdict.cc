@@ -1,0 +1,60 @@
+#include "cli/host_verdict.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+#include "store/fs_util.h"
+#include "vmm/host_probe.h"
+
+namespace uvm::cli {
+namespace {
+
+constexpr char kVerdictFile[] = "/run/uvm/linux-guests-run-here";
+
+std::string ReadProcFile(const char* path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::string HostVerdictKey(std::string_view boot_id, std::string_view proc_modules) {
+  while (!boot_id.empty() && (boot_id.back() == '\n' || boot_id.back() == ' ')) {
+    boot_id.remove_suffix(1);
+  }
+  if (boot_id.empty()) return "";
+  std::string key = std::string(boot_id) + "\n";
+  std::istringstream modules{std::string(proc_modules)};
+  for (std::string line; std::getline(modules, line);) {
+    // "name size refcount deps state address": the name and size say which module is loaded.
+    if (!line.starts_with("kvm")) continue;
+    std::istringstream fields(line);
+    std::string name, size;
+    fields >> name >> size;
+    key += name + " " + size + "\n";
+  }
+  return key;
+}
+
+bool LinuxGuestsRunHere() {
+  // /proc files say size 0, so they are read to their end rather than by their size.
+  const std::string key = HostVerdictKey(ReadProcFile("/proc/sys/kernel/random/boot_id"),
+                                         ReadProcFile("/proc/modules"));
+  if (!key.empty()) {
+    auto saved = store::ReadFileLimited(kVerdictFile, 4096);
+    if (saved && *saved == key) return true;
+  }
+  if (!vmm::ProbeHost().linux_direct()) return false;
+  if (!key.empty() && (::mkdir("/run/uvm", 0755) == 0 || errno == EEXIST)) {
+    (void)store::WriteFileAtomic(kVerdictFile, key);  // only a cache: failing to write is fine
+  }
+  return true;
+}
+
+}  // namespace uvm::cli
