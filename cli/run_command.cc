@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "base/log.h"
+#include "base/phase_timer.h"
 #include "boot/layout.h"
 #include "cli/agent_wait.h"
 #include "cli/boot_command.h"
@@ -160,6 +161,7 @@ std::string ConsoleTail(const std::string& path) {
 }  // namespace
 
 Result<int> RunContainer(const RunOptions& o) {
+  const PhaseTimer timer("run: ");
   UVM_CHECK(Validate(o));
   const TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus);
   const std::string images = BuiltinImagesDir();
@@ -173,6 +175,7 @@ Result<int> RunContainer(const RunOptions& o) {
   }
   UVM_TRY(store::ImageStore store, store::ImageStore::Open(o.root, images));
   UVM_TRY(store::ImageRecord image, store.Resolve(o.image));
+  timer.Mark("host checked, image resolved");
 
   agent::ExecRequest exec;
   exec.argv = ContainerArgv(image.config, o.command);
@@ -212,6 +215,7 @@ Result<int> RunContainer(const RunOptions& o) {
       Log(LogLevel::kWarn, "no template (" + t.error().message + "); booting the VM instead");
     }
   }
+  timer.Mark(template_dir.empty() ? "booting" : "cloning " + template_dir);
   const std::string uds = dir.path() + "/vsock.sock";
   const std::string console_log = dir.path() + "/console.log";
   UniqueFd console(::open(console_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -256,7 +260,7 @@ Result<int> RunContainer(const RunOptions& o) {
   }
   if (!wait.client) return tl::unexpected(vm_failure(wait.failure));
   agent::AgentClient& client = *wait.client;
-  Log(LogLevel::kDebug, "agent ready");
+  timer.Mark("agent ready");
   // The VM made the tap before its vCPUs started, so it is there now; it goes when the VM ends.
   if (net) {
     if (auto r = ConfigureHostTap(*net); !r) return tl::unexpected(vm_failure(r.error().message));
@@ -268,6 +272,7 @@ Result<int> RunContainer(const RunOptions& o) {
   auto started = client.Exec(exec);
   if (!started) return tl::unexpected(vm_failure("exec: " + started.error().message));
   agent::RemoteProcess& proc = *started;
+  timer.Mark("process started");
   if (proc.pid() == 0) {
     auto exit = proc.WaitExit(std::chrono::seconds(10));
     if (!exit) return tl::unexpected(vm_failure("exec: " + exit.error().message));
@@ -300,6 +305,7 @@ Result<int> RunContainer(const RunOptions& o) {
     proc.CloseStdout();
     proc.CloseStderr();
   }
+  timer.Mark("output done");
   auto exit = proc.WaitExit(std::chrono::seconds(30));
   if (!exit)
     return tl::unexpected(vm_failure("waiting for the exit status: " + exit.error().message));

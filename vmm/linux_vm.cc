@@ -13,6 +13,7 @@
 
 #include "base/event_loop.h"
 #include "base/log.h"
+#include "base/phase_timer.h"
 #include "boot/layout.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
@@ -44,22 +45,6 @@ void WriteAll(int fd, std::span<const uint8_t> bytes) {
     done += static_cast<size_t>(n);
   }
 }
-
-// Debug-level log of how long each start-up phase took (uvm -v).
-class PhaseTimer {
- public:
-  void Mark(const std::string& what) {
-    if (!LogEnabled(LogLevel::kDebug)) return;
-    auto now = std::chrono::steady_clock::now();
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%8.2f ms  %s",
-                  std::chrono::duration<double, std::milli>(now - start_).count(), what.c_str());
-    Log(LogLevel::kDebug, buf);
-  }
-
- private:
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
 
 // The machine of a snapshot: an empty VM of the saved shape with the saved memory and CPU state.
 // The shape must be what the caller asked for: a template made for other memory or vCPUs is
@@ -103,7 +88,7 @@ Result<void> SaveLinuxVm(Machine& machine, const devices::Serial& serial,
 }  // namespace
 
 Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
-  PhaseTimer timer;
+  PhaseTimer timer("vm: ");
   const bool restoring = !config.restore_dir.empty();
   std::unique_ptr<Machine> machine;
   snapshot::DeviceStates saved_devices;

@@ -97,6 +97,10 @@ Result<void> Queue::Enable(const GuestMemory& mem) {
   return {};
 }
 
+uint16_t Queue::DriverAvailIdx(const GuestMemory& mem) const {
+  return Load16(AvailRing(mem) + 2, __ATOMIC_ACQUIRE);
+}
+
 uint8_t* Queue::AvailRing(const GuestMemory& mem) const {
   return mem.HostPtr(s_.avail_addr, AvailRingBytes(s_.size));
 }
@@ -286,6 +290,17 @@ void Queue::SetAvailEvent(const GuestMemory& mem) {
   uint8_t* used = UsedRing(mem);
   if (!s_.ready || !used || !s_.event_idx) return;
   Store16(used + 4 + 8 * s_.size, s_.next_avail, __ATOMIC_RELAXED);
+}
+
+void Queue::RequestNotifyOnNextAvail(const GuestMemory& mem) {
+  uint8_t* used = UsedRing(mem);
+  if (!s_.ready || !used) return;
+  if (s_.event_idx) {
+    Store16(used + 4 + 8 * s_.size, DriverAvailIdx(mem), __ATOMIC_RELAXED);
+  } else {
+    Store16(used, 0, __ATOMIC_RELAXED);
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 void Queue::DisableNotifications(const GuestMemory& mem) {

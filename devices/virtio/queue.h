@@ -108,6 +108,12 @@ class Queue {
   // Whether the driver wants an interrupt for what was pushed since the last call that returned
   // true (2.7.7 / 2.7.10): without EVENT_IDX unless the driver set VIRTQ_AVAIL_F_NO_INTERRUPT;
   // with EVENT_IDX when used idx moved past used_event (Linux's vring_need_event()).
+  // The driver's avail->idx as it is now (how many buffers it has ever made available, mod 2^16);
+  // the queue must be enabled.
+  uint16_t DriverAvailIdx(const GuestMemory& mem) const;
+  // Asks the driver to notify the device when it next makes a buffer available, even with
+  // buffers still pending (with EVENT_IDX, 2.7.10: avail_event = the driver's current idx).
+  void RequestNotifyOnNextAvail(const GuestMemory& mem);
   bool NeedsInterrupt(const GuestMemory& mem);
 
   // Notification suppression (2.7.7 / 2.7.10), for devices that poll for a while. Disable: the

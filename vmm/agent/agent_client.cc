@@ -1,5 +1,7 @@
 #include "vmm/agent/agent_client.h"
 
+#include "base/log.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -52,6 +54,7 @@ Result<AgentClient> AgentClient::Connect(const AgentAddress& address,
       return client;
     }
     last = fd.error();
+    Log(LogLevel::kDebug, "agent not answering yet: " + last.message);
     // The agent answered and refused (a version mismatch): retrying cannot help.
     if (last.message.find("not supported") != std::string::npos) return tl::unexpected(last);
     std::this_thread::sleep_for(kRetryInterval);

@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -85,6 +86,10 @@ Result<std::shared_ptr<VsockDevice>> VsockDevice::Create(uint64_t guest_cid, std
   std::shared_ptr<VsockDevice> dev(new VsockDevice(guest_cid, std::move(uds), loop, std::move(fd)));
   VsockDevice* raw = dev.get();  // the device removes its callbacks before it dies
   UVM_CHECK(loop.Add(lfd, EPOLLIN, [raw](uint32_t) { raw->OnListener(); }));
+  dev->reset_ack_timer_.Reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!dev->reset_ack_timer_.valid()) return ErrnoErr("vsock: timerfd_create");
+  UVM_CHECK(
+      loop.Add(dev->reset_ack_timer_.get(), EPOLLIN, [raw](uint32_t) { raw->OnResetAckTimer(); }));
   return dev;
 }
 
@@ -94,6 +99,7 @@ VsockDevice::~VsockDevice() {
   for (auto& [fd, client] : pending_clients_) loop_.Remove(fd);
   pending_clients_.clear();
   loop_.Remove(listener_.get());
+  if (reset_ack_timer_.valid()) loop_.Remove(reset_ack_timer_.get());
   ::unlink(uds_.c_str());
 }
 
@@ -132,6 +138,8 @@ void VsockDevice::Reset() {
   replies_.clear();
   spare_rx_.reset();
   pending_events_ = 0;
+  reset_sent_at_.reset();
+  reset_avail_idx_.reset();
   active_ = false;
   broken_ = false;
   rx_starved_ = false;
@@ -162,6 +170,7 @@ Result<void> VsockDevice::ProcessQueue(size_t index) {
       break;
     case kEventQueue:
       r = FlushEvents();
+      if (r) CheckResetAck();
       break;
     default:
       break;
@@ -194,6 +203,8 @@ void VsockDevice::SendTransportReset() {
   if (::getrandom(&r, sizeof r, 0) != sizeof r) r = static_cast<uint32_t>(::getpid());
   next_host_port_ = 0x80000000u + r % (0x7fffffffu - kFirstHostPort);
   if (!Live()) return;
+  reset_sent_at_ = std::chrono::steady_clock::now();
+  reset_avail_idx_.reset();
   pending_events_ = 1;
   if (auto r = FlushEvents(); !r) Fail(r.error());
   MaybeInterrupt();
@@ -421,6 +432,7 @@ void VsockDevice::DropAll() {
     if (c->registered) loop_.Remove(c->fd.get());
   }
   conns_.clear();
+  held_connects_.clear();
 }
 
 // ---- RX: host -> guest ----
@@ -524,8 +536,41 @@ Result<void> VsockDevice::FlushEvents() {
     ev_->PushUsed(*mem_, (*popped)->head, static_cast<uint32_t>(w.written()));
     ev_pushed_ = true;
     if (ok) --pending_events_;
+    if (ok && pending_events_ == 0 && reset_sent_at_) {
+      // The driver's refill is the sign it handled the reset: ask to hear of it even though
+      // other event buffers are still pending (the driver refills one per event it handled).
+      reset_avail_idx_ = ev_->DriverAvailIdx(*mem_);
+      ev_->RequestNotifyOnNextAvail(*mem_);
+    }
   }
   return {};
+}
+
+void VsockDevice::CheckResetAck() {
+  if (!reset_sent_at_) return;
+  const bool acked = reset_avail_idx_ && ev_ && ev_->DriverAvailIdx(*mem_) != *reset_avail_idx_;
+  const auto waited = std::chrono::steady_clock::now() - *reset_sent_at_;
+  if (!acked && waited < kResetAckTimeout) return;
+  if (!acked)
+    Log(LogLevel::kDebug, "vsock: the driver did not refill its event queue after a reset");
+  reset_sent_at_.reset();
+  reset_avail_idx_.reset();
+  const itimerspec off{};
+  ::timerfd_settime(reset_ack_timer_.get(), 0, &off, nullptr);
+  std::vector<HeldConnect> held = std::move(held_connects_);
+  held_connects_.clear();
+  for (HeldConnect& h : held) {
+    if (Live()) StartHostConnect(std::move(h.client), h.guest_port);
+  }
+  if (auto r = FlushReplies(); !r) Fail(r.error());
+}
+
+void VsockDevice::OnResetAckTimer() {
+  std::lock_guard lock(mu_);
+  uint64_t expirations;
+  if (::read(reset_ack_timer_.get(), &expirations, sizeof expirations) < 0) return;
+  CheckResetAck();
+  MaybeInterrupt();
 }
 
 // ---- event loop ----
@@ -621,6 +666,15 @@ void VsockDevice::OnPending(int fd, uint32_t events) {
   UniqueFd client = std::move(it->second);
   loop_.Remove(fd);
   pending_clients_.erase(it);
+  if (AwaitingResetAck()) {
+    held_connects_.push_back({std::move(client), *port});
+    const auto left = kResetAckTimeout - (std::chrono::steady_clock::now() - *reset_sent_at_);
+    const auto ns =
+        std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
+    const itimerspec when{{0, 0}, {static_cast<time_t>(ns / 1000000000), ns % 1000000000}};
+    ::timerfd_settime(reset_ack_timer_.get(), 0, &when, nullptr);
+    return;
+  }
   StartHostConnect(std::move(client), *port);
   if (auto r = FlushReplies(); !r) Fail(r.error());
   MaybeInterrupt();

@@ -65,6 +65,7 @@ class VsockDevice final : public VirtioDevice {
   // The receive buffer the host offers each connection (Linux's default socket buffer).
   static constexpr uint32_t kBufAlloc = 256 * 1024;
   static constexpr uint32_t kFirstHostPort = 1024;
+  static constexpr std::chrono::milliseconds kResetAckTimeout{500};
   static constexpr size_t kMaxPendingReplies = 64;
   static constexpr size_t kMaxConnections = 1024;
   // Payload spans of one packet sent with one sendmsg (a packet's chain has at most this many).
@@ -143,6 +144,7 @@ class VsockDevice final : public VirtioDevice {
   // Event-loop callbacks.
   void OnListener();
   void OnPending(int fd, uint32_t events);
+  void OnResetAckTimer();
   void OnConnEvent(Key key, uint32_t events);
 
   // mu_ held for everything below.
@@ -163,6 +165,13 @@ class VsockDevice final : public VirtioDevice {
   Result<std::optional<Chain>> PopRx(bool need_payload_room);
   Result<void> FlushReplies();
   Result<void> FlushEvents();
+  // After a transport reset, host CONNECTs wait until the driver has handled the reset event:
+  // until then it still holds the sockets of before (a template's), and may reset a connection
+  // made in the meantime as one of them. The sign is the driver making an event buffer available
+  // again (Linux refills the event queue after handling an event); a driver that never does is
+  // waited for kResetAckTimeout.
+  bool AwaitingResetAck() const { return reset_sent_at_.has_value(); }
+  void CheckResetAck();
   void Fail(const Error& why);  // a broken queue found outside ProcessQueue()
   void MaybeInterrupt();
 
@@ -187,6 +196,14 @@ class VsockDevice final : public VirtioDevice {
   std::optional<Chain> spare_rx_;  // an RX chain popped but not used
   std::deque<VsockHeader> replies_;
   int pending_events_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> reset_sent_at_;
+  std::optional<uint16_t> reset_avail_idx_;  // the event queue's avail idx when it was delivered
+  struct HeldConnect {
+    UniqueFd client;
+    uint32_t guest_port;
+  };
+  std::vector<HeldConnect> held_connects_;
+  UniqueFd reset_ack_timer_;  // a timerfd, armed while CONNECTs are held
   uint32_t next_host_port_ = kFirstHostPort;
   std::map<Key, std::unique_ptr<Conn>> conns_;
   std::map<int, UniqueFd> pending_clients_;  // host clients that have not sent CONNECT yet

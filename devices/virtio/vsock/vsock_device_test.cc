@@ -313,6 +313,38 @@ TEST_F(VsockDeviceTest, HostPortsAfterATransportResetAreNotTheOnesBefore) {
   EXPECT_GE(HostConnect(second, 5007), 0x80000000u);
 }
 
+TEST_F(VsockDeviceTest, HostConnectAfterAResetWaitsUntilTheDriverRefillsItsEventQueue) {
+  // The driver has handled the reset when it makes an event buffer available again; a REQUEST
+  // sent before could meet a socket of before the reset and be refused.
+  const uint64_t ev = ev_.Alloc(4);
+  ev_.Post({{ev, 4, true}});
+  Kick(VsockDevice::kEventQueue);
+  dev_->SendTransportReset();
+  ASSERT_TRUE(ev_.PopUsed().has_value());
+  UniqueFd client = ConnectTo(uds_);
+  WriteAll(client.get(), "CONNECT 5008\n");
+  for (int i = 0; i < 50; ++i) Pump();
+  EXPECT_FALSE(TryRx().has_value()) << "REQUEST sent before the driver handled the reset";
+  ev_.Post({{ev, 4, true}});  // the driver's refill
+  Kick(VsockDevice::kEventQueue);
+  RxPacket req = Rx();
+  EXPECT_EQ(req.hdr.op, static_cast<uint16_t>(Op::kRequest));
+  EXPECT_EQ(req.hdr.dst_port, 5008u);
+}
+
+TEST_F(VsockDeviceTest, HostConnectAfterAResetIsHeldAtMostTheTimeout) {
+  const uint64_t ev = ev_.Alloc(4);
+  ev_.Post({{ev, 4, true}});
+  Kick(VsockDevice::kEventQueue);
+  dev_->SendTransportReset();
+  const auto start = std::chrono::steady_clock::now();
+  UniqueFd client = ConnectTo(uds_);
+  WriteAll(client.get(), "CONNECT 5009\n");
+  RxPacket req = Rx();  // no refill: the device gives up waiting
+  EXPECT_EQ(req.hdr.op, static_cast<uint16_t>(Op::kRequest));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, VsockDevice::kResetAckTimeout);
+}
+
 TEST_F(VsockDeviceTest, TransportResetWaitsForEventBuffer) {
   dev_->SendTransportReset();
   EXPECT_FALSE(ev_.PopUsed().has_value());
