@@ -17,6 +17,7 @@
 #include <x86intrin.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -223,6 +224,7 @@ struct Outcome {
   std::optional<int> status;           // from the kExit frame
   std::optional<std::string> failure;  // from a kLabFailure frame, or a protocol error
   int interrupted_by = 0;              // SIGINT/SIGTERM that made us kill QEMU
+  int timed_out_after_s = 0;           // the watchdog killed QEMU
   int qemu_wait_status = 0;
   std::string console;  // the tail of the L1 console
 };
@@ -233,9 +235,22 @@ class Relay {
     if (stdin_closed) CloseStdin();  // the command reads EOF at once
   }
 
-  Result<Outcome> Run(int sigfd) {
+  Result<Outcome> Run(int sigfd, int timeout_s) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
     bool qemu_running = true;
     while (qemu_running) {
+      int wait_ms = -1;
+      if (timeout_s > 0 && !out_.timed_out_after_s) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) {
+          out_.timed_out_after_s = timeout_s;
+          kill(q_.pid, SIGKILL);
+        } else {
+          wait_ms = static_cast<int>(std::min<int64_t>(left.count(), 60'000));
+        }
+      }
       bool read_stdin = stdin_open_ && pending_.empty();
       pollfd fds[6] = {{sigfd, POLLIN, 0},
                        {q_.pidfd.get(), POLLIN, 0},
@@ -243,7 +258,7 @@ class Relay {
                        {q_.console.get(), POLLIN, 0},
                        {read_stdin ? STDIN_FILENO : -1, POLLIN, 0},
                        {pending_.empty() ? -1 : q_.stdin_port.get(), POLLOUT, 0}};
-      if (poll(fds, 6, -1) < 0) {
+      if (poll(fds, 6, wait_ms) < 0) {
         if (errno == EINTR) continue;
         return ErrnoErr("lab: poll");
       }
@@ -376,10 +391,13 @@ std::string ReadSmallFile(const fs::path& path) {
 }
 
 Result<int> Decide(Outcome& o, const fs::path& job, bool verbose) {
-  if (o.status && !o.interrupted_by) return *o.status;
+  if (o.status && !o.interrupted_by && !o.timed_out_after_s) return *o.status;
   // The console tail is shown for an interrupted run too: it is how a hung lab gets explained.
   std::string why;
-  if (o.interrupted_by) {
+  if (o.timed_out_after_s) {
+    why = "the command did not finish within " + std::to_string(o.timed_out_after_s) +
+          " s (--timeout); QEMU was killed";
+  } else if (o.interrupted_by) {
     why = "interrupted by " + std::string(strsignal(o.interrupted_by));
   } else if (o.failure) {
     why = "setting up L1 failed: " + *o.failure;
@@ -454,7 +472,7 @@ Result<int> RunInLab(const LabOptions& options) {
   if (signals.fd() < 0) return ErrnoErr("lab: signalfd");
   UVM_TRY(Qemu q, StartQemu(qemu, images, job.path, options, signals.original()));
   Relay relay(q, options.verbose, stdin_closed);
-  auto outcome = relay.Run(signals.fd());
+  auto outcome = relay.Run(signals.fd(), options.timeout_s);
   if (!outcome) {
     kill(q.pid, SIGKILL);
     waitpid(q.pid, nullptr, 0);

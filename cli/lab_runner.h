@@ -19,8 +19,12 @@ struct LabOptions {
   // falls back to a jiffies clock) and nested guests under heavy I/O triple-fault now and then
   // (5 of 30 `uvm run`s of 50 MiB through a slow pipe; 0 of 15 with one vCPU, at the same speed).
   int cpus = 1;
-  bool verbose = false;           // show the L1 console as it runs
-  std::string images_dir;         // holds lab/vmlinux... (default: <dir of uvm binary>/images)
+  bool verbose = false;  // show the L1 console as it runs
+  // Seconds after which QEMU is killed and the run fails with the L1 console's tail; 0: none.
+  // A watchdog for L1 itself: it has wedged (console silent, the command's own timeouts never
+  // firing) in the middle of a long e2e tier.
+  int timeout_s = 0;
+  std::string images_dir;  // holds lab/vmlinux... (default: <dir of uvm binary>/images)
 };
 
 // Runs argv inside the lab and returns its exit status (128+N if killed by signal N), or an error

@@ -120,6 +120,10 @@ int main(int argc, char** argv) {
   auto* lab_cmd = app.add_subcommand("lab", "Run CMD inside the hardware-virtualization lab");
   lab_cmd->add_option("--memory", lab.memory_mib, "the lab's RAM in MiB")->capture_default_str();
   lab_cmd->add_option("--cpus", lab.cpus, "the lab's vCPUs")->capture_default_str();
+  lab_cmd
+      ->add_option("--timeout", lab.timeout_s,
+                   "seconds after which the lab is killed and the run fails (0: never)")
+      ->capture_default_str();
   lab_cmd->add_option("cmd", lab.argv, "command and arguments")->required();
   lab_cmd->prefix_command();
 

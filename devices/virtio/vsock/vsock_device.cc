@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -136,7 +137,7 @@ void VsockDevice::Reset() {
   std::lock_guard lock(mu_);
   DropAll();
   replies_.clear();
-  spare_rx_.reset();
+  spare_rx_.clear();
   pending_events_ = 0;
   reset_sent_at_.reset();
   reset_avail_idx_.reset();
@@ -157,7 +158,7 @@ Result<void> VsockDevice::ProcessQueue(size_t index) {
   switch (index) {
     case kRxQueue:
       r = FlushReplies();
-      if (r && spare_rx_) rx_starved_ = false;
+      if (r && !spare_rx_.empty()) rx_starved_ = false;
       if (r && replies_.empty()) {
         // New buffers: resume reading the sockets, and the TX queue if replies held it up.
         rx_starved_ = false;
@@ -185,12 +186,13 @@ Result<void> VsockDevice::ProcessQueue(size_t index) {
 
 Result<void> VsockDevice::Quiesce() {
   std::lock_guard lock(mu_);
-  if (!Live() || !spare_rx_) return {};
-  // PopRx() only keeps a chain it has just popped and reuses it before popping another, so the
-  // spare is always the last one popped.
-  const uint16_t head = spare_rx_->head;
-  UVM_CHECK(Context(rx_->Unpop(*mem_, std::span(&head, 1)), "virtio-vsock receive queue"));
-  spare_rx_.reset();
+  if (!Live() || spare_rx_.empty()) return {};
+  // PopRx() takes the spares before popping another chain, and chains go back to the spares in
+  // the order they were popped, so the spares are the last chains popped, in pop order.
+  std::vector<uint16_t> heads;
+  for (const Chain& c : spare_rx_) heads.push_back(c.head);
+  UVM_CHECK(Context(rx_->Unpop(*mem_, heads), "virtio-vsock receive queue"));
+  spare_rx_.clear();
   return {};
 }
 
@@ -440,9 +442,9 @@ void VsockDevice::DropAll() {
 Result<std::optional<Chain>> VsockDevice::PopRx(bool need_payload_room) {
   for (;;) {
     std::optional<Chain> chain;
-    if (spare_rx_) {
-      chain = std::move(spare_rx_);
-      spare_rx_.reset();
+    if (!spare_rx_.empty()) {
+      chain = std::move(spare_rx_.front());
+      spare_rx_.pop_front();
     } else {
       if (!rx_) return std::optional<Chain>();
       auto popped = rx_->PopChain(*mem_);
@@ -456,7 +458,7 @@ Result<std::optional<Chain>> VsockDevice::PopRx(bool need_payload_room) {
       return chain;
     }
     if (writable == sizeof(VsockHeader)) {  // fine for a control packet later
-      spare_rx_ = std::move(chain);
+      spare_rx_.push_front(std::move(*chain));
       return std::optional<Chain>();
     }
     // Too small for any packet: hand it back empty.
@@ -482,7 +484,8 @@ Result<void> VsockDevice::FlushReplies() {
 }
 
 Result<void> VsockDevice::ReadHost(Key key) {
-  for (int i = 0; i < kMaxPacketsPerWakeup; ++i) {
+  int packets = 0;
+  while (packets < kMaxPacketsPerWakeup) {
     auto it = conns_.find(key);
     if (it == conns_.end()) return {};
     Conn& c = *it->second;
@@ -491,35 +494,72 @@ Result<void> VsockDevice::ReadHost(Key key) {
     if (!replies_.empty()) return {};
     const uint32_t credit = c.proto.SendCredit();
     if (credit == 0) return {};
-    UVM_TRY(auto chain, PopRx(true));
-    if (!chain) {
+    // One recvmsg straight into as many RX buffers as the socket's queued bytes fill (Linux's
+    // driver posts 4 KiB buffers): a system call and a copy per batch instead of per packet.
+    // At least one byte is asked for, so end of file and errors are seen.
+    int queued = 0;
+    if (::ioctl(c.fd.get(), FIONREAD, &queued) < 0 || queued <= 0) queued = 1;
+    const uint64_t want = std::min<uint64_t>(credit, static_cast<uint64_t>(queued));
+    rx_batch_.clear();
+    rx_iov_.clear();
+    uint64_t planned = 0;
+    while (planned < want && packets + static_cast<int>(rx_batch_.size()) < kMaxPacketsPerWakeup) {
+      UVM_TRY(auto chain, PopRx(true));
+      if (!chain) break;
+      RxSlot& slot = rx_batch_.emplace_back();
+      slot.chain = std::move(*chain);
+      ChainWriter w(slot.chain);
+      slot.room = std::min<uint64_t>({PayloadRoom(w), kMaxPayload, want - planned});
+      slot.header = w.Take(sizeof(VsockHeader));
+      for (std::span<uint8_t> piece : w.Take(slot.room))
+        rx_iov_.push_back({piece.data(), piece.size()});
+      planned += slot.room;
+    }
+    if (rx_batch_.empty()) {
       rx_starved_ = true;
       return {};
     }
-    ChainWriter w(*chain);
-    const size_t want =
-        static_cast<size_t>(std::min<uint64_t>({credit, PayloadRoom(w), buf_.size()}));
-    const ssize_t got = ::recv(c.fd.get(), buf_.data(), want, MSG_DONTWAIT);
+    msghdr msg{};
+    msg.msg_iov = rx_iov_.data();
+    msg.msg_iovlen = rx_iov_.size();
+    const ssize_t got = ::recvmsg(c.fd.get(), &msg, MSG_DONTWAIT);
+    const uint64_t received = got > 0 ? static_cast<uint64_t>(got) : 0;
+    // Fill the batch's chains in order; the ones left empty go back to the spares, in pop order
+    // and ahead of any spare popped after them.
+    uint64_t left = received;
+    size_t used = 0;
+    for (; used < rx_batch_.size() && left > 0; ++used) {
+      RxSlot& slot = rx_batch_[used];
+      const uint32_t len = static_cast<uint32_t>(std::min(left, slot.room));
+      left -= len;
+      auto hdr = c.proto.OnHostData(len);  // len <= credit: always a header
+      if (!hdr) break;
+      VsockHeader h = *hdr;
+      h.len = len;
+      const auto* bytes = reinterpret_cast<const uint8_t*>(&h);
+      size_t off = 0;
+      for (std::span<uint8_t> piece : slot.header) {
+        std::memcpy(piece.data(), bytes + off, piece.size());
+        off += piece.size();
+      }
+      rx_->PushUsed(*mem_, slot.chain.head, static_cast<uint32_t>(sizeof(VsockHeader) + len));
+      rx_pushed_ = true;
+      ++packets;
+    }
+    for (size_t k = rx_batch_.size(); k > used; --k) {
+      spare_rx_.push_front(std::move(rx_batch_[k - 1].chain));
+    }
     if (got < 0) {
-      spare_rx_ = std::move(chain);
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return {};
       ResetConn(key);
       return FlushReplies();
     }
     if (got == 0) {
-      spare_rx_ = std::move(chain);
       c.host_eof = true;
       if (auto s = c.proto.OnHostShutdown(kShutdownSend)) replies_.push_back(*s);
       return FlushReplies();
     }
-    auto hdr = c.proto.OnHostData(static_cast<uint32_t>(got));
-    if (!hdr) {  // cannot happen: got <= credit
-      spare_rx_ = std::move(chain);
-      return {};
-    }
-    const size_t n = WritePacket(w, *hdr, std::span(buf_.data(), static_cast<size_t>(got)));
-    rx_->PushUsed(*mem_, chain->head, static_cast<uint32_t>(n));
-    rx_pushed_ = true;
+    if (received < planned) return {};  // the socket is empty for now
   }
   return {};
 }

@@ -27,6 +27,8 @@
 // must run on the event loop's thread (or while it is not running).
 #pragma once
 
+#include <sys/uio.h>
+
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -90,7 +92,7 @@ class VsockDevice final : public VirtioDevice {
                         InterruptSink& irq) override;
   void Reset() override;
   Result<void> ProcessQueue(size_t index) override;
-  // Gives back (Queue::Unpop) the RX chain taken and not used (spare_rx_), the only guest chain
+  // Gives back (Queue::Unpop) the RX chains taken and not used (spare_rx_), the only guest chains
   // the device ever holds: TX chains are answered as they are read, event chains as they are
   // filled. Nothing host-side is touched: connections, buffered bytes, control replies and a
   // pending reset event stay with this device and go on if the VM resumes. A snapshot carries
@@ -191,9 +193,19 @@ class VsockDevice final : public VirtioDevice {
   bool rx_pushed_ = false;
   bool tx_pushed_ = false;
   bool ev_pushed_ = false;
-  bool rx_starved_ = false;        // no RX buffer: host sockets are not read
-  bool tx_paused_ = false;         // the reply queue was full: TX chains left in the ring
-  std::optional<Chain> spare_rx_;  // an RX chain popped but not used
+  bool rx_starved_ = false;  // no RX buffer: host sockets are not read
+  bool tx_paused_ = false;   // the reply queue was full: TX chains left in the ring
+  // RX chains popped but not used, in pop order: PopRx() takes them first, so they are always
+  // the last chains popped (Quiesce gives them back in one Unpop).
+  std::deque<Chain> spare_rx_;
+  // ReadHost's batch: the chains one recvmsg fills, their header spans and payload room.
+  struct RxSlot {
+    Chain chain;
+    std::vector<std::span<uint8_t>> header;
+    uint64_t room = 0;
+  };
+  std::vector<RxSlot> rx_batch_;
+  std::vector<iovec> rx_iov_;
   std::deque<VsockHeader> replies_;
   int pending_events_ = 0;
   std::optional<std::chrono::steady_clock::time_point> reset_sent_at_;
