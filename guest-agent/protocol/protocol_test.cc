@@ -71,9 +71,10 @@ TEST(AgentProtocolTest, ExecRoundTripsEveryField) {
 TEST(AgentProtocolTest, NetworkWithoutMacStaysWithout) {
   ExecRequest e;
   e.argv = {"true"};
-  e.network = Network{"eth0", "172.30.0.6", 30, "172.30.0.5"};
-  const std::string wire = EncodeMessage(e);
-  EXPECT_EQ(wire.find("\"mac\""), std::string::npos);
+  e.network = Network{"eth0", "172.30.0.6", 30, "172.30.0.5", ""};
+  auto wire = EncodeMessage(e);
+  ASSERT_TRUE(wire);
+  EXPECT_EQ(wire->find("\"mac\""), std::string::npos);
   auto out = std::get<ExecRequest>(RoundTrip(e));
   ASSERT_TRUE(out.network);
   EXPECT_EQ(out.network->mac, "");
@@ -106,15 +107,17 @@ TEST(AgentProtocolTest, MacAddressesParseOnlyWhenUnicast) {
 }
 
 TEST(AgentProtocolTest, NetworksThatCannotWorkAreRefused) {
-  EXPECT_TRUE(ValidateNetwork({"eth0", "10.0.0.2", 24, "10.0.0.1"}));
-  EXPECT_TRUE(ValidateNetwork({"eth0", "10.0.0.2", 31, "10.0.0.3"}));
+  EXPECT_TRUE(ValidateNetwork({"eth0", "10.0.0.2", 24, "10.0.0.1", ""}));
+  EXPECT_TRUE(ValidateNetwork({"eth0", "10.0.0.2", 31, "10.0.0.3", ""}));
   const Network bad[] = {
-      {"eth0", "10.0.0.2", 30, "10.0.0.9"},    // gateway outside the subnet
-      {"eth0", "10.0.0.2", 30, "10.0.0.2"},    // gateway is the address itself
-      {"eth0", "10.0.0.256", 30, "10.0.0.1"},  // not an address
-      {"eth0", "10.0.0.2", 0, "10.0.0.1"},     // prefix out of range
-      {"eth0", "10.0.0.2", 33, "10.0.0.1"},   {"", "10.0.0.2", 30, "10.0.0.1"},  // interface names
-      {"a/b", "10.0.0.2", 30, "10.0.0.1"},    {"sixteen-chars-xx", "10.0.0.2", 30, "10.0.0.1"},
+      {"eth0", "10.0.0.2", 30, "10.0.0.9", ""},    // gateway outside the subnet
+      {"eth0", "10.0.0.2", 30, "10.0.0.2", ""},    // gateway is the address itself
+      {"eth0", "10.0.0.256", 30, "10.0.0.1", ""},  // not an address
+      {"eth0", "10.0.0.2", 0, "10.0.0.1", ""},     // prefix out of range
+      {"eth0", "10.0.0.2", 33, "10.0.0.1", ""},
+      {"", "10.0.0.2", 30, "10.0.0.1", ""},  // interface names
+      {"a/b", "10.0.0.2", 30, "10.0.0.1", ""},
+      {"sixteen-chars-xx", "10.0.0.2", 30, "10.0.0.1", ""},
   };
   for (const Network& n : bad) {
     EXPECT_FALSE(ValidateNetwork(n)) << n.interface << " " << n.address << "/" << n.prefix;
