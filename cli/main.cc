@@ -203,6 +203,9 @@ int main(int argc, char** argv) {
   template_create->add_option("--memory", tmpl.memory_mib, "the VM's RAM in MiB")
       ->capture_default_str();
   template_create->add_option("--cpus", tmpl.cpus, "the VM's vCPUs (1-16)")->capture_default_str();
+  template_create->add_flag("--net", tmpl.net,
+                            "with a virtio-net device: what `uvm run --net tap` clones (needs "
+                            "CAP_NET_ADMIN for a temporary tap)");
   auto* template_ls = template_cmd->add_subcommand("ls", "List the templates");
   auto* template_rm = template_cmd->add_subcommand("rm", "Remove a template");
   template_rm->add_option("key", tmpl.key, "template key (or a unique prefix)")->required();

@@ -163,7 +163,7 @@ std::string ConsoleTail(const std::string& path) {
 Result<int> RunContainer(const RunOptions& o) {
   const PhaseTimer timer("run: ");
   UVM_CHECK(Validate(o));
-  const TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus);
+  const TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus, o.net == "tap");
   const std::string images = BuiltinImagesDir();
   for (const auto& f : {shape.kernel, shape.initrd}) {
     if (::access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
@@ -201,13 +201,16 @@ Result<int> RunContainer(const RunOptions& o) {
   std::optional<TapNetwork> net;
   if (o.net == "tap") {
     UVM_TRY(net, PlanTapNetwork(dir.id(), HostIpv4Addresses()));
-    exec.network = agent::Network{"eth0", net->guest_address, net->prefix, net->host_address};
+    // The MAC goes to the agent too: a clone's eth0 still has its template's (read at probe),
+    // while its net device and tap are its own. A cold boot gets the same MAC twice.
+    exec.network =
+        agent::Network{"eth0", net->guest_address, net->prefix, net->host_address, net->mac};
   }
-  // By default the VM is a clone of the template of its shape, made on first use. Templates have
-  // no network device yet, so --net tap boots. A template that cannot be made is not the
-  // container's problem: say why and boot.
+  // By default the VM is a clone of the template of its shape (with a net device for --net tap),
+  // made on first use. A template that cannot be made is not the container's problem: say why
+  // and boot.
   std::string template_dir;
-  if (!o.cold && !net) {
+  if (!o.cold) {
     auto t = TemplateStore(o.root).FindOrCreate(shape);
     if (t) {
       template_dir = *t;

@@ -12,12 +12,13 @@ struct TemplateOptions {
   std::string root;  // uvm's state root (--root)
   uint64_t memory_mib = 256;
   int cpus = 1;
-  std::string key;  // rm
+  bool net = false;  // create: the variant with a virtio-net device (uvm run --net tap)
+  std::string key;   // rm
 };
 
 struct TemplateShape;
 // The built-in kernel and agent initramfs (build/images) at this size: what `uvm run` clones.
-TemplateShape DefaultTemplateShape(uint64_t memory_mib, int cpus);
+TemplateShape DefaultTemplateShape(uint64_t memory_mib, int cpus, bool net = false);
 
 Result<int> RunTemplateCreate(const TemplateOptions& options);
 Result<int> RunTemplateList(const TemplateOptions& options);

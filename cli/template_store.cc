@@ -9,8 +9,10 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "base/log.h"
 #include "base/unique_fd.h"
@@ -55,6 +57,7 @@ Result<TemplateInfo> ReadInfo(const std::string& dir, const std::string& key) {
   info.shape.initrd = j.value("initrd", "");
   info.shape.memory_mib = j.value("memory_mib", uint64_t{0});
   info.shape.cpus = j.value("cpus", 0);
+  info.shape.net = j.value("net", false);
   info.created = j.value("created", int64_t{0});
   struct stat st {};
   if (::stat((dir + "/" + vmm::snapshot::kMemoryFile).c_str(), &st) == 0) {
@@ -63,11 +66,28 @@ Result<TemplateInfo> ReadInfo(const std::string& dir, const std::string& key) {
   return info;
 }
 
+// A tap for the template VM's net device: "uvmt" + 8 random hex digits (uvm run's are "uvm" + 8,
+// so the two never meet). Not persistent: it vanishes with the template VM.
+std::string TemplateTapName() {
+  std::random_device rd;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "uvmt%08x", rd());
+  return buf;
+}
+
+// Any unicast, locally administered MAC (IEEE 802: 0x02 in the first octet): every clone sets
+// its own on eth0.
+constexpr char kTemplateMac[] = "02:00:00:00:00:01";
+
 bool IsKey(const std::string& name) {
   return name.size() == 16 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
 }  // namespace
+
+std::string DeviceLayout(const TemplateShape& shape) {
+  return shape.net ? "vda,vsock,net" : "vda,vsock";
+}
 
 std::string UtilityVmCmdline() { return std::string(kDefaultCmdline) + " quiet"; }
 
@@ -77,8 +97,8 @@ Result<std::string> TemplateKey(const TemplateShape& shape) {
   store::Sha256 h;
   h.Update("uvm template " + std::to_string(kTemplateFormat) + "\n" + shape.kernel + "\n" + kernel +
            "\n" + shape.initrd + "\n" + initrd + "\n" + UtilityVmCmdline() + "\n" +
-           std::to_string(shape.memory_mib) + " MiB\n" + std::to_string(shape.cpus) +
-           " vCPUs\nvda,vsock\n");
+           std::to_string(shape.memory_mib) + " MiB\n" + std::to_string(shape.cpus) + " vCPUs\n" +
+           DeviceLayout(shape) + "\n");
   return h.FinishHex().substr(0, 16);
 }
 
@@ -111,6 +131,7 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape) const {
   spec.cmdline = UtilityVmCmdline();
   spec.disks = {placeholder + ",ro"};
   spec.vsock_uds = run.path() + "/vsock.sock";
+  if (shape.net) spec.nets = {TemplateTapName() + ",mac=" + kTemplateMac};
   spec.memory_bytes = shape.memory_mib << 20;
   spec.cpus = shape.cpus;
   spec.console_fd = console.get();
@@ -138,6 +159,7 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape) const {
                          {"initrd", shape.initrd},
                          {"memory_mib", shape.memory_mib},
                          {"cpus", shape.cpus},
+                         {"net", shape.net},
                          {"created", static_cast<int64_t>(std::time(nullptr))},
                          {"format", kTemplateFormat}};
   UVM_CHECK(store::WriteFileAtomic(work.path() + "/" + kInfoFile, info.dump(2) + "\n"));

@@ -5,7 +5,8 @@
 // made from). The key names everything the saved guest depends on: the kernel and agent
 // initramfs files (device, inode, size, modification time: a rebuilt file is a new template, and
 // hashing a 30 MB kernel on every run would cost more than the clone), the memory size, the vCPU
-// count, and the device layout clones must repeat (vda, then vsock).
+// count, and the device layout clones must repeat (vda, then vsock, then with `net` a virtio-net
+// device: the order vmm/linux_vm.cc creates them in, so the same virtio-mmio slots).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,10 @@ struct TemplateShape {
   std::string initrd;  // the agent initramfs
   uint64_t memory_mib = 256;
   int cpus = 1;
+  // A virtio-net device after vsock (uvm run --net tap). The template boots it on a temporary tap
+  // of its own; each clone opens its own tap in its place and the agent gives eth0 the clone's
+  // MAC (the guest driver read the template's at probe).
+  bool net = false;
 };
 
 struct TemplateInfo {
@@ -35,6 +40,9 @@ struct TemplateInfo {
 // The kernel command line of every utility VM, cold or template (a clone never reads it, but its
 // template booted with it).
 std::string UtilityVmCmdline();
+
+// The devices a template of `shape` has, in slot order: "vda,vsock" or "vda,vsock,net".
+std::string DeviceLayout(const TemplateShape& shape);
 
 // The template a shape gives: a short hex key. Fails when the kernel or initramfs is missing.
 Result<std::string> TemplateKey(const TemplateShape& shape);

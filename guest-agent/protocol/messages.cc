@@ -133,6 +133,7 @@ json ToJson(const ExecRequest& m) {
                     {"address", m.network->address},
                     {"prefix", m.network->prefix},
                     {"gateway", m.network->gateway}};
+    if (!m.network->mac.empty()) j["network"]["mac"] = m.network->mac;
   }
   return j;
 }
@@ -190,6 +191,7 @@ Result<Message> DecodeExec(const json& j, const Reader& r) {
     UVM_CHECK(nr.String("address", net.address));
     UVM_CHECK(nr.Int("prefix", net.prefix, 1, 32));
     UVM_CHECK(nr.String("gateway", net.gateway));
+    UVM_CHECK(nr.String("mac", net.mac));
     UVM_CHECK(ValidateNetwork(net));
     m.network = net;
   }
@@ -269,7 +271,31 @@ Result<void> ValidateNetwork(const Network& net) {
     return Err("network: gateway " + net.gateway + " is not another address of " + net.address +
                "/" + std::to_string(net.prefix));
   }
+  if (!net.mac.empty()) UVM_CHECK(Context(ParseMacAddress(net.mac), "network"));
   return {};
+}
+
+Result<std::array<uint8_t, 6>> ParseMacAddress(std::string_view text) {
+  const std::string what = "MAC address '" + std::string(text.substr(0, 32)) + "'";
+  auto hex = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+  };
+  std::array<uint8_t, 6> mac{};
+  if (text.size() != 17) return Err(what + ": expected xx:xx:xx:xx:xx:xx");
+  for (size_t i = 0; i < mac.size(); ++i) {
+    const int hi = hex(text[3 * i]), lo = hex(text[3 * i + 1]);
+    if (hi < 0 || lo < 0 || (i + 1 < mac.size() && text[3 * i + 2] != ':')) {
+      return Err(what + ": expected xx:xx:xx:xx:xx:xx");
+    }
+    mac[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  // IEEE 802: the I/G bit (bit 0 of the first octet) marks a group address.
+  if (mac[0] & 1) return Err(what + " is a multicast address");
+  if (mac == std::array<uint8_t, 6>{}) return Err(what + " is all zeros");
+  return mac;
 }
 
 std::string EncodeEntropy(std::string_view bytes) {

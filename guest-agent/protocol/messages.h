@@ -12,6 +12,7 @@
 //   agent Exit          only after stdout and stderr were read to their end by the host
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,11 +54,19 @@ struct Network {
   std::string address;  // dotted IPv4
   int prefix = 30;      // 1..32
   std::string gateway;  // dotted IPv4, inside address/prefix
+  // "xx:xx:xx:xx:xx:xx", set on the interface before it comes up; "": keep the one the driver
+  // read from the device. A clone's eth0 kept its template's MAC from the driver's probe, while
+  // its tap is its own: without this, every clone of a template would share one MAC.
+  std::string mac;
 };
 
 // Both addresses parse, lie in one subnet of `prefix` bits and differ; the interface name is a
-// valid Linux one (1-15 characters, no '/', ':' or spaces).
+// valid Linux one (1-15 characters, no '/', ':' or spaces); the MAC, if any, is a unicast one.
 Result<void> ValidateNetwork(const Network& net);
+
+// "xx:xx:xx:xx:xx:xx" (either case) as 6 bytes; refuses multicast and all-zero addresses, which
+// Linux refuses for an interface (is_valid_ether_addr).
+Result<std::array<uint8_t, 6>> ParseMacAddress(std::string_view text);
 
 struct ExecRequest {
   std::vector<std::string> argv;

@@ -43,7 +43,7 @@ TEST(AgentProtocolTest, ExecRoundTripsEveryField) {
   e.cols = 132;
   e.hostname = "box";
   e.rootfs = Rootfs{"/dev/vdb", "ext4", 64};
-  e.network = Network{"eth0", "172.30.0.6", 30, "172.30.0.5"};
+  e.network = Network{"eth0", "172.30.0.6", 30, "172.30.0.5", "02:ab:cd:ef:01:23"};
   e.realtime_ns = 1'700'000'000'123'456'789ull;
   e.entropy = EncodeEntropy(std::string(32, '\xa5'));
   auto out = std::get<ExecRequest>(RoundTrip(e));
@@ -65,18 +65,59 @@ TEST(AgentProtocolTest, ExecRoundTripsEveryField) {
   EXPECT_EQ(out.network->address, "172.30.0.6");
   EXPECT_EQ(out.network->prefix, 30);
   EXPECT_EQ(out.network->gateway, "172.30.0.5");
+  EXPECT_EQ(out.network->mac, "02:ab:cd:ef:01:23");
+}
+
+TEST(AgentProtocolTest, NetworkWithoutMacStaysWithout) {
+  ExecRequest e;
+  e.argv = {"true"};
+  e.network = Network{"eth0", "172.30.0.6", 30, "172.30.0.5", ""};
+  auto wire = EncodeMessage(e);
+  ASSERT_TRUE(wire);
+  EXPECT_EQ(wire->find("\"mac\""), std::string::npos);
+  auto out = std::get<ExecRequest>(RoundTrip(e));
+  ASSERT_TRUE(out.network);
+  EXPECT_EQ(out.network->mac, "");
+}
+
+TEST(AgentProtocolTest, MacAddressesParseOnlyWhenUnicast) {
+  auto mac = ParseMacAddress("02:AB:cd:00:ff:09");
+  ASSERT_TRUE(mac);
+  EXPECT_EQ(*mac, (std::array<uint8_t, 6>{0x02, 0xab, 0xcd, 0x00, 0xff, 0x09}));
+  for (const char* bad : {"", "02:ab:cd:00:ff", "02:ab:cd:00:ff:09:", "02-ab-cd-00-ff-09",
+                          "02:ab:cd:00:ff:0g", "01:00:5e:00:00:01",  // multicast
+                          "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", " 2:ab:cd:00:ff:09"}) {
+    EXPECT_FALSE(ParseMacAddress(bad)) << bad;
+  }
+  EXPECT_TRUE(ValidateNetwork({"eth0", "10.0.0.2", 30, "10.0.0.1", "02:00:00:00:00:01"}));
+  EXPECT_FALSE(ValidateNetwork({"eth0", "10.0.0.2", 30, "10.0.0.1", "03:00:00:00:00:01"}));
+  // The decoder checks the MAC too.
+  EXPECT_FALSE(DecodeOne(
+      Frame(R"({"type":"exec","argv":["x"],"network":{"interface":"eth0","address":"10.0.0.2",)"
+            R"("prefix":30,"gateway":"10.0.0.1","mac":"02:00:00:00:00"}})")));
+  EXPECT_FALSE(DecodeOne(
+      Frame(R"({"type":"exec","argv":["x"],"network":{"interface":"eth0","address":"10.0.0.2",)"
+            R"("prefix":30,"gateway":"10.0.0.1","mac":7}})")));
+  auto ok = DecodeOne(
+      Frame(R"({"type":"exec","argv":["x"],"network":{"interface":"eth0","address":"10.0.0.2",)"
+            R"("prefix":30,"gateway":"10.0.0.1","mac":"02:00:00:00:00:01"}})"));
+  ASSERT_TRUE(ok) << ok.error().message;
+  ASSERT_TRUE(ok->has_value());
+  EXPECT_EQ(std::get<ExecRequest>(**ok).network->mac, "02:00:00:00:00:01");
 }
 
 TEST(AgentProtocolTest, NetworksThatCannotWorkAreRefused) {
-  EXPECT_TRUE(ValidateNetwork({"eth0", "10.0.0.2", 24, "10.0.0.1"}));
-  EXPECT_TRUE(ValidateNetwork({"eth0", "10.0.0.2", 31, "10.0.0.3"}));
+  EXPECT_TRUE(ValidateNetwork({"eth0", "10.0.0.2", 24, "10.0.0.1", ""}));
+  EXPECT_TRUE(ValidateNetwork({"eth0", "10.0.0.2", 31, "10.0.0.3", ""}));
   const Network bad[] = {
-      {"eth0", "10.0.0.2", 30, "10.0.0.9"},    // gateway outside the subnet
-      {"eth0", "10.0.0.2", 30, "10.0.0.2"},    // gateway is the address itself
-      {"eth0", "10.0.0.256", 30, "10.0.0.1"},  // not an address
-      {"eth0", "10.0.0.2", 0, "10.0.0.1"},     // prefix out of range
-      {"eth0", "10.0.0.2", 33, "10.0.0.1"},   {"", "10.0.0.2", 30, "10.0.0.1"},  // interface names
-      {"a/b", "10.0.0.2", 30, "10.0.0.1"},    {"sixteen-chars-xx", "10.0.0.2", 30, "10.0.0.1"},
+      {"eth0", "10.0.0.2", 30, "10.0.0.9", ""},    // gateway outside the subnet
+      {"eth0", "10.0.0.2", 30, "10.0.0.2", ""},    // gateway is the address itself
+      {"eth0", "10.0.0.256", 30, "10.0.0.1", ""},  // not an address
+      {"eth0", "10.0.0.2", 0, "10.0.0.1", ""},     // prefix out of range
+      {"eth0", "10.0.0.2", 33, "10.0.0.1", ""},
+      {"", "10.0.0.2", 30, "10.0.0.1", ""},  // interface names
+      {"a/b", "10.0.0.2", 30, "10.0.0.1", ""},
+      {"sixteen-chars-xx", "10.0.0.2", 30, "10.0.0.1", ""},
   };
   for (const Network& n : bad) {
     EXPECT_FALSE(ValidateNetwork(n)) << n.interface << " " << n.address << "/" << n.prefix;

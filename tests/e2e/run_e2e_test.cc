@@ -13,7 +13,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -259,9 +258,20 @@ TEST_F(RunE2eTest, TtyFollowsWindowSizeChanges) {
   ::close(master);
 }
 
-// --net none: loopback only, and up. --net tap: eth0 on a /30 shared with a tap of its own on the
-// host; the container reaches the host over TCP (a listener of ours on every address) and the tap
-// is gone once the run ends.
+// The MAC uvm gave a run's net device: the last "virtio-net on tap T, MAC M" uvm -v logged (a run
+// that made the template first logged the template's tap before its own).
+std::string PlannedMac(const std::string& err) {
+  const std::string marker = ", MAC ";
+  const size_t tap = err.rfind("virtio-net on tap ");
+  if (tap == std::string::npos) return "";
+  const size_t at = err.find(marker, tap);
+  return at == std::string::npos ? "" : err.substr(at + marker.size(), 17);
+}
+
+// --net none: loopback only, and up. --net tap: a clone of the template with a net device; eth0
+// on a /30 shared with a tap of its own on the host, with the MAC uvm planned for the run (not the
+// template's: two runs differ); the container reaches the host over TCP (a listener of ours on
+// every address) and the tap is gone once the run ends.
 TEST_F(RunE2eTest, NetworkNoneHasLoopbackAndTapReachesTheHost) {
   ProcessResult none = Run({"busybox", "sh", "-c", "ip -o link; ping -c 1 -W 5 127.0.0.1"});
   EXPECT_EQ(none.exit_code, 0) << none.out << none.err;
@@ -273,41 +283,72 @@ TEST_F(RunE2eTest, NetworkNoneHasLoopbackAndTapReachesTheHost) {
   any.sin_family = AF_INET;
   socklen_t len = sizeof any;
   ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
-  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  ASSERT_EQ(::listen(listener.get(), 2), 0);
   ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&any), &len), 0);
   const std::string port = std::to_string(ntohs(any.sin_port));
   std::string received;
-  std::atomic<bool> accepted{false};
   std::thread server([&] {
-    pollfd p{listener.get(), POLLIN, 0};
-    if (::poll(&p, 1, 240'000) <= 0) return;
-    UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    accepted = true;
-    char buf[256];
-    ssize_t n;
-    while ((n = ::read(conn.get(), buf, sizeof buf)) > 0) received.append(buf, n);
+    for (int i = 0; i < 2; ++i) {
+      pollfd p{listener.get(), POLLIN, 0};
+      if (::poll(&p, 1, 240'000) <= 0) return;
+      UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!conn.valid()) return;  // shut down: a run could not connect
+      char buf[256];
+      ssize_t n;
+      while ((n = ::read(conn.get(), buf, sizeof buf)) > 0) received.append(buf, n);
+    }
   });
-  ProcessResult tap = Run({"--net", "tap", "busybox", "sh", "-c",
-                           "ip -o -4 addr show eth0; gw=$(ip route | awk '/default/ {print $3}'); "
-                           "echo from-the-container | nc -w 10 $gw " +
-                               port + " && echo sent"});
-  if (!accepted) {  // the container could not connect: do not wait for the listener
-    ::shutdown(listener.get(), SHUT_RDWR);
+  // Two runs one after the other: the first makes the template (and clones it), the second only
+  // clones. Each sends its eth0 MAC to the host.
+  std::vector<std::string> macs;
+  int sent = 0;
+  for (int run = 0; run < 2; ++run) {
+    std::vector<std::string> argv = {
+        UVM_BINARY,
+        "-v",
+        "--root",
+        root_,
+        "run",
+        "--net",
+        "tap",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; mac=$(cat /sys/class/net/eth0/address);"
+        " echo mac=$mac; gw=$(ip route | awk '/default/ {print $3}'); "
+        "echo from-$mac | nc -w 10 $gw " +
+            port + " && echo sent"};
+    ProcessResult tap = RunProcess(argv, "", 240);
+    EXPECT_FALSE(tap.timed_out) << tap.err;
+    EXPECT_EQ(tap.exit_code, 0) << tap.out << tap.err;
+    EXPECT_NE(tap.err.find("machine restored from " + root_ + "/templates/"), std::string::npos)
+        << "run " << run << " was not a clone: " << tap.err;
+    EXPECT_NE(tap.out.find("inet 172.30."), std::string::npos) << tap.out;
+    EXPECT_NE(tap.out.find("sent"), std::string::npos) << tap.out << tap.err;
+    if (tap.out.find("sent") != std::string::npos) ++sent;
+    const size_t m = tap.out.find("mac=");
+    const std::string mac = m == std::string::npos ? "" : tap.out.substr(m + 4, 17);
+    EXPECT_EQ(mac, PlannedMac(tap.err)) << tap.out << tap.err;
+    macs.push_back(mac);
+    // The guest had the second address of its /30; the host's first address of it went with the
+    // tap.
+    const size_t at = tap.out.find("inet 172.30.");
+    if (at != std::string::npos) {
+      const std::string guest = tap.out.substr(at + 5, tap.out.find('/', at) - at - 5);
+      const std::string host_side =
+          guest.substr(0, guest.rfind('.') + 1) +
+          std::to_string(std::stoi(guest.substr(guest.rfind('.') + 1)) - 1);
+      ProcessResult addrs = RunProcess({"ip", "-o", "-4", "addr"});
+      EXPECT_EQ(addrs.out.find(host_side + "/"), std::string::npos) << addrs.out;
+    }
   }
+  // A run that could not connect leaves the server waiting for it: wake it (the test has failed).
+  if (sent < 2) ::shutdown(listener.get(), SHUT_RDWR);
   server.join();
-  EXPECT_EQ(tap.exit_code, 0) << tap.out << tap.err;
-  EXPECT_NE(tap.out.find("inet 172.30."), std::string::npos) << tap.out;
-  EXPECT_NE(tap.out.find("sent"), std::string::npos) << tap.out << tap.err;
-  EXPECT_EQ(received, "from-the-container\n");
-  // The guest had the second address of its /30; the host's first address of it went with the tap.
-  const size_t at = tap.out.find("inet 172.30.");
-  if (at != std::string::npos) {
-    const std::string guest = tap.out.substr(at + 5, tap.out.find('/', at) - at - 5);
-    const std::string host_side = guest.substr(0, guest.rfind('.') + 1) +
-                                  std::to_string(std::stoi(guest.substr(guest.rfind('.') + 1)) - 1);
-    ProcessResult addrs = RunProcess({"ip", "-o", "-4", "addr"});
-    EXPECT_EQ(addrs.out.find(host_side + "/"), std::string::npos) << addrs.out;
-  }
+  ASSERT_EQ(macs.size(), 2u);
+  EXPECT_NE(macs[0], macs[1]) << "two clones share eth0's MAC";
+  EXPECT_NE(macs[0], "02:00:00:00:00:01") << "the template's MAC";
+  EXPECT_EQ(received, "from-" + macs[0] + "\nfrom-" + macs[1] + "\n");
 }
 
 TEST_F(RunE2eTest, SignalsReachTheProcessAndASecondOneKillsIt) {
