@@ -25,14 +25,17 @@ using uvm::testing::RunProcess;
 const std::string kUvm = UVM_BINARY;
 const std::string kImages = UVM_IMAGES;
 
-// Every "UVMTEST tick N" line's N, in order.
+// The N of every "UVMTEST tick N" but the last, which a save or a kill may have cut short. A
+// kernel message may follow a tick without a line break (the restored guest's clocksource
+// watchdog notices the TSC jump), so lines are not required to end.
 std::vector<long> Ticks(const std::string& out) {
   std::vector<long> ticks;
-  static const std::regex kTick("UVMTEST tick (\\d+)\\r?\\n");
+  static const std::regex kTick("UVMTEST tick (\\d+)");
   for (auto it = std::sregex_iterator(out.begin(), out.end(), kTick); it != std::sregex_iterator();
        ++it) {
     ticks.push_back(std::stol((*it)[1]));
   }
+  if (!ticks.empty()) ticks.pop_back();
   return ticks;
 }
 
@@ -72,7 +75,7 @@ TEST_F(SnapshotE2eTest, SavedGuestResumesWhereItWasAndBadSnapshotsAreRefused) {
                           kImages + "/test-initramfs.cpio.gz", "--cmdline", "uvmtest=tick",
                           "--memory", "128", "--cpus", "1", "--api-sock", sock});
   ASSERT_TRUE(boot.started());
-  ASSERT_TRUE(boot.WaitForOutput("UVMTEST tick 20\n", 300)) << boot.out();
+  ASSERT_TRUE(boot.WaitForOutput("UVMTEST tick 20", 300)) << boot.out();
 
   ProcessResult save = RunProcess({kUvm, "snapshot", "save", "--api-sock", sock, snap}, "", 300);
   EXPECT_EQ(save.exit_code, 0) << save.out << save.err;
@@ -91,16 +94,17 @@ TEST_F(SnapshotE2eTest, SavedGuestResumesWhereItWasAndBadSnapshotsAreRefused) {
     // Shape and devices come from the snapshot; the guest goes on counting.
     BackgroundProcess restore({kUvm, "snapshot", "restore", snap});
     ASSERT_TRUE(restore.started());
-    const std::string later = "UVMTEST tick " + std::to_string(last + 20) + "\n";
+    const std::string later = "UVMTEST tick " + std::to_string(last + 20);
     EXPECT_TRUE(restore.WaitForOutput(later, 300)) << restore.out();
     ::kill(restore.pid(), SIGTERM);
     ProcessResult r = restore.Wait(60);
     EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
     const std::vector<long> after = Ticks(r.out);
     ASSERT_FALSE(after.empty()) << r.out << r.err;
-    // The first whole line may be one past the last one seen: the save may cut a line in two.
+    // The save may cut a tick's line in two: the first whole one after it is at most 3 past the
+    // last whole one before (the one the save cut is dropped, and its successor's start).
     EXPECT_GT(after.front(), last) << r.out;
-    EXPECT_LE(after.front(), last + 2) << "ticks were lost or the guest restarted:\n" << r.out;
+    EXPECT_LE(after.front(), last + 3) << "ticks were lost or the guest restarted:\n" << r.out;
     for (size_t i = 1; i < after.size(); ++i) ASSERT_EQ(after[i], after[i - 1] + 1) << r.out;
     EXPECT_EQ(r.out.find("Linux version"), std::string::npos) << "the kernel booted again";
   }
