@@ -53,6 +53,18 @@ void ExpectRefused(const ProcessResult& r, const std::string& why) {
   EXPECT_EQ(r.out.find("UVMTEST tick"), std::string::npos) << "the guest ran: " << r.out;
 }
 
+// `ticks` (of a restored guest) go on from `last` (seen before the save) one by one, with no
+// boot in between.
+void ExpectContinues(const std::vector<long>& ticks, long last, const std::string& out) {
+  ASSERT_FALSE(ticks.empty()) << out;
+  // The save may cut a tick's line in two: the first whole one after it is at most 3 past the
+  // last whole one before (the one the save cut is dropped, and its successor's start).
+  EXPECT_GT(ticks.front(), last) << out;
+  EXPECT_LE(ticks.front(), last + 3) << "ticks were lost or the guest restarted:\n" << out;
+  for (size_t i = 1; i < ticks.size(); ++i) ASSERT_EQ(ticks[i], ticks[i - 1] + 1) << out;
+  EXPECT_EQ(out.find("Linux version"), std::string::npos) << "the kernel booted again";
+}
+
 class SnapshotE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -90,23 +102,30 @@ TEST_F(SnapshotE2eTest, SavedGuestResumesWhereItWasAndBadSnapshotsAreRefused) {
   ASSERT_GE(before.size(), 21u) << booted.out;
   const long last = before.back();
 
+  // Shape and devices come from the snapshot; the guest goes on counting. This VM is saved again,
+  // into the directory it was restored from (whose memory file it maps).
+  BackgroundProcess restore({kUvm, "snapshot", "restore", snap, "--api-sock", sock});
+  ASSERT_TRUE(restore.started());
+  EXPECT_TRUE(restore.WaitForOutput("UVMTEST tick " + std::to_string(last + 20), 300))
+      << restore.out();
+  save = RunProcess({kUvm, "snapshot", "save", "--api-sock", sock, snap}, "", 300);
+  EXPECT_EQ(save.exit_code, 0) << save.out << save.err;
+  ProcessResult restored = restore.Wait(120);
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  EXPECT_NE(restored.err.find("saved to " + snap), std::string::npos) << restored.err;
+  const std::vector<long> after = Ticks(restored.out);
+  ASSERT_FALSE(after.empty()) << restored.out << restored.err;
+  ExpectContinues(after, last, restored.out);
+
   {
-    // Shape and devices come from the snapshot; the guest goes on counting.
-    BackgroundProcess restore({kUvm, "snapshot", "restore", snap});
-    ASSERT_TRUE(restore.started());
-    const std::string later = "UVMTEST tick " + std::to_string(last + 20);
-    EXPECT_TRUE(restore.WaitForOutput(later, 300)) << restore.out();
-    ::kill(restore.pid(), SIGTERM);
-    ProcessResult r = restore.Wait(60);
+    BackgroundProcess again({kUvm, "snapshot", "restore", snap});
+    ASSERT_TRUE(again.started());
+    EXPECT_TRUE(again.WaitForOutput("UVMTEST tick " + std::to_string(after.back() + 20), 300))
+        << again.out();
+    ::kill(again.pid(), SIGTERM);
+    ProcessResult r = again.Wait(60);
     EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
-    const std::vector<long> after = Ticks(r.out);
-    ASSERT_FALSE(after.empty()) << r.out << r.err;
-    // The save may cut a tick's line in two: the first whole one after it is at most 3 past the
-    // last whole one before (the one the save cut is dropped, and its successor's start).
-    EXPECT_GT(after.front(), last) << r.out;
-    EXPECT_LE(after.front(), last + 3) << "ticks were lost or the guest restarted:\n" << r.out;
-    for (size_t i = 1; i < after.size(); ++i) ASSERT_EQ(after[i], after[i - 1] + 1) << r.out;
-    EXPECT_EQ(r.out.find("Linux version"), std::string::npos) << "the kernel booted again";
+    ExpectContinues(Ticks(r.out), after.back(), r.out);
   }
 
   // The wrong shape or devices are refused before the guest runs.
