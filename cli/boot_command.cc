@@ -14,30 +14,27 @@
 #include "vmm/linux_vm.h"
 
 namespace uvm::cli {
-namespace {
 
-Result<void> Validate(const BootOptions& o) {
-  if (o.cpus < 1 || o.cpus > boot::kMaxCpus) {
-    return Err("--cpus " + std::to_string(o.cpus) + ": must be 1 to " +
+Result<void> ValidateShape(uint64_t memory_mib, int cpus) {
+  if (cpus < 1 || cpus > boot::kMaxCpus) {
+    return Err("--cpus " + std::to_string(cpus) + ": must be 1 to " +
                std::to_string(boot::kMaxCpus));
   }
-  if ((o.memory_mib << 20) < boot::kMinRamBytes) {
-    return Err("--memory " + std::to_string(o.memory_mib) + ": a guest needs at least " +
+  if ((memory_mib << 20) < boot::kMinRamBytes) {
+    return Err("--memory " + std::to_string(memory_mib) + ": a guest needs at least " +
                std::to_string(boot::kMinRamBytes >> 20) + " MiB");
   }
   const uint64_t host_bytes =
       static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  if (o.memory_mib > (1ull << 20) || (o.memory_mib << 20) > host_bytes) {
-    return Err("--memory " + std::to_string(o.memory_mib) + ": more than this host's " +
+  if (memory_mib > (1ull << 20) || (memory_mib << 20) > host_bytes) {
+    return Err("--memory " + std::to_string(memory_mib) + ": more than this host's " +
                std::to_string(host_bytes >> 20) + " MiB of RAM");
   }
   return {};
 }
 
-}  // namespace
-
 Result<int> RunBoot(const BootOptions& o) {
-  UVM_CHECK(Validate(o));
+  UVM_CHECK(ValidateShape(o.memory_mib, o.cpus));
   vmm::LinuxVmConfig config;
   UVM_TRY(MappedFile kernel, Context(MappedFile::Open(o.kernel), "--kernel " + o.kernel));
   config.kernel = kernel.bytes();
@@ -52,6 +49,7 @@ Result<int> RunBoot(const BootOptions& o) {
   UVM_CHECK(Context(boot::CheckCmdline(config.cmdline), "--cmdline"));
   config.disks = o.disks;
   config.vsock_uds = o.vsock_uds;
+  config.api_sock = o.api_sock;
   if (!o.net_tap.empty()) config.nets.push_back(o.net_tap);
   config.memory_bytes = o.memory_mib << 20;
   config.cpus = o.cpus;
@@ -59,6 +57,10 @@ Result<int> RunBoot(const BootOptions& o) {
   config.console_out = STDOUT_FILENO;
 
   UVM_TRY(vmm::LinuxVmResult r, vmm::RunLinuxVm(config));
+  return ExitStatusOf(r);
+}
+
+Result<int> ExitStatusOf(const vmm::LinuxVmResult& r) {
   const vmm::VmExit& e = r.exit;
   if (r.panicked) {
     std::fprintf(stderr, "uvm: the guest kernel panicked (see its console output above)\n");
@@ -76,8 +78,10 @@ Result<int> RunBoot(const BootOptions& o) {
     case vmm::ExitKind::kGuestCrash:
       std::fprintf(stderr, "uvm: %s\n", e.detail.c_str());
       return kExitGuestCrashed;
+    case vmm::ExitKind::kSave:
+      std::fprintf(stderr, "uvm: saved to %s\n", r.saved_to.c_str());
+      return 0;
     case vmm::ExitKind::kError:
-    case vmm::ExitKind::kSave:  // uvm boot never saves
       return Err(e.detail);
   }
   return Err("unknown VM exit");

@@ -20,6 +20,7 @@
 #include "cli/image_command.h"
 #include "cli/lab_runner.h"
 #include "cli/run_command.h"
+#include "cli/snapshot_command.h"
 #include "cli/template_command.h"
 #include "store/image_store.h"
 
@@ -90,8 +91,33 @@ int main(int argc, char** argv) {
       "--net", boot.net_tap,
       "TAP[,mac=XX:XX:XX:XX:XX:XX]: a virtio-net device on this tap (created if missing)");
   boot_cmd->add_option("--vsock", boot.vsock_uds, "unix socket for the vsock device");
+  boot_cmd->add_option("--api-sock", boot.api_sock,
+                       "control socket: `uvm snapshot save --api-sock PATH DIR` saves the VM");
   boot_cmd->add_option("--memory", boot.memory_mib, "guest RAM in MiB")->capture_default_str();
   boot_cmd->add_option("--cpus", boot.cpus, "vCPUs (1-16)")->capture_default_str();
+
+  uvm::cli::SnapshotSaveOptions snap_save;
+  uvm::cli::SnapshotRestoreOptions snap_restore;
+  auto* snapshot_cmd =
+      app.add_subcommand("snapshot", "Save a running VM to a directory and resume it from there");
+  snapshot_cmd->require_subcommand(1);
+  auto* snapshot_save = snapshot_cmd->add_subcommand(
+      "save", "Save the VM of `uvm boot --api-sock PATH` to DIR (the VM then ends)");
+  snapshot_save->add_option("--api-sock", snap_save.api_sock, "the VM's control socket")
+      ->required();
+  snapshot_save->add_option("dir", snap_save.dir, "directory for `state` and `memory`")->required();
+  auto* snapshot_restore = snapshot_cmd->add_subcommand(
+      "restore", "Resume a saved VM and relay its console (devices as when it was saved)");
+  snapshot_restore->add_option("dir", snap_restore.dir, "the snapshot directory")->required();
+  snapshot_restore->add_option("--memory", snap_restore.memory_mib,
+                               "guest RAM in MiB (default: the snapshot's)");
+  snapshot_restore->add_option("--cpus", snap_restore.cpus, "vCPUs (default: the snapshot's)");
+  snapshot_restore->add_option("--disk", snap_restore.disks, "PATH[,ro] (virtio-blk)");
+  snapshot_restore->add_option("--net", snap_restore.net_tap, "TAP[,mac=XX:XX:XX:XX:XX:XX]");
+  snapshot_restore->add_option("--vsock", snap_restore.vsock_uds,
+                               "unix socket for the vsock device");
+  snapshot_restore->add_option("--api-sock", snap_restore.api_sock,
+                               "control socket, as for uvm boot");
 
   uvm::cli::RunOptions run;
   auto* run_cmd = app.add_subcommand("run", "Run a command from an image in a new utility VM");
@@ -231,6 +257,10 @@ int main(int argc, char** argv) {
     result = uvm::cli::RunContainer(run);
   } else if (boot_cmd->parsed()) {
     result = uvm::cli::RunBoot(boot);
+  } else if (snapshot_save->parsed()) {
+    result = uvm::cli::RunSnapshotSave(snap_save);
+  } else if (snapshot_restore->parsed()) {
+    result = uvm::cli::RunSnapshotRestore(snap_restore);
   } else if (doctor_cmd->parsed()) {
     result = uvm::cli::RunDoctor(doctor);
   } else if (lab_cmd->parsed()) {

@@ -24,6 +24,7 @@
 #include "devices/virtio/net/tap_backend.h"
 #include "devices/virtio/vsock/vsock_device.h"
 #include "vmm/console.h"
+#include "vmm/control_socket.h"
 #include "vmm/linux_boot.h"
 #include "vmm/runner.h"
 #include "vmm/snapshot/snapshot.h"
@@ -231,6 +232,15 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
     }));
   }
 
+  // After the latch: a SAVE request stops the VM through it. Before the restore below, so a
+  // socket path that cannot be bound fails before the guest runs.
+  std::unique_ptr<ControlSocket> control;
+  if (!config.api_sock.empty()) {
+    UVM_TRY(control, ControlSocket::Create(config.api_sock, loop, [&latch] {
+              return latch.Report({ExitKind::kSave, 0, "save requested on the control socket"});
+            }));
+  }
+
   if (restoring) {
     std::vector<devices::virtio::MmioTransport*> transports;
     for (const auto& slot : slots) transports.push_back(slot->transport.get());
@@ -257,9 +267,15 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
   });
   timer.Mark(std::string("VM ended: ") + ExitKindName(result.exit.kind));
   if (result.exit.kind == ExitKind::kSave) {
-    if (config.save_dir.empty()) return Err("asked to save the VM, but no directory was given");
-    UVM_CHECK(SaveLinuxVm(*machine, *serial, slots, config.save_dir));
-    timer.Mark("saved to " + config.save_dir);
+    // The directory comes with the request that stopped the VM, if it came on the socket.
+    std::optional<std::string> asked = control ? control->pending_save_dir() : std::nullopt;
+    const std::string dir = asked ? *asked : config.save_dir;
+    if (dir.empty()) return Err("asked to save the VM, but no directory was given");
+    Result<void> saved = SaveLinuxVm(*machine, *serial, slots, dir);
+    if (control) control->FinishSave(saved);
+    UVM_CHECK(saved);
+    result.saved_to = dir;
+    timer.Mark("saved to " + dir);
   }
   // What the guest handed to the vsock device before it stopped still reaches the host readers
   // (a guest may write and power off at once); bounded, so a reader that went away cannot hold

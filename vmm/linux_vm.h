@@ -43,11 +43,15 @@ struct LinuxVmConfig {
   // Non-empty: when the VM is stopped with ExitKind::kSave, it is saved here (snapshot.h) before
   // it is torn down. The vCPUs are out of KVM_RUN and the devices quiesced first.
   std::string save_dir;
+  // Non-empty: a control socket (control_socket.h) listens here; `SAVE <dir>` stops the VM with
+  // ExitKind::kSave and saves it to <dir> (which wins over `save_dir`), then answers the client.
+  std::string api_sock;
 };
 
 struct LinuxVmResult {
   VmExit exit;
   bool panicked = false;  // the console showed the kernel's panic banner
+  std::string saved_to;   // ExitKind::kSave: the directory the VM was saved to
 };
 
 Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config);

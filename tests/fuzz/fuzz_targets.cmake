@@ -43,6 +43,8 @@ uvm_fuzz_twin(uvm_store LINKS uvm_base nlohmann_json::nlohmann_json uvm_libarchi
 # The snapshot state-file parser: pure code, without the KVM side of uvm_snapshot.
 uvm_fuzz_twin(uvm_snapshot SOURCES device_state.cc format.cc state_file.cc vcpu_state.cc
               vm_state.cc LINKS uvm_virtio_fuzz uvm_base uvm_libz)
+# The control socket's request parser (uvm boot --api-sock).
+uvm_fuzz_twin(uvm_linux_vm SOURCES control_socket.cc LINKS uvm_base)
 uvm_fuzz_twin(uvm_agent_protocol LINKS uvm_base nlohmann_json::nlohmann_json)
 
 uvm_fuzz_target(boot_kernel_fuzz LIBS uvm_boot_fuzz)
@@ -55,3 +57,4 @@ uvm_fuzz_target(store_json_fuzz LIBS uvm_store_fuzz)
 uvm_fuzz_target(store_layer_fuzz LIBS uvm_store_fuzz)
 uvm_fuzz_target(snapshot_state_fuzz LIBS uvm_snapshot_fuzz)
 uvm_fuzz_target(agent_frame_fuzz LIBS uvm_agent_protocol_fuzz)
+uvm_fuzz_target(control_request_fuzz LIBS uvm_linux_vm_fuzz)

@@ -110,7 +110,19 @@ Result<void> SaveSnapshot(Machine& m, const std::string& dir, const DeviceStates
   s.serial = devices.serial;
   s.virtio = devices.virtio;
   if (::mkdir(dir.c_str(), 0700) < 0 && errno != EEXIST) return ErrnoErr("creating " + dir);
-  UVM_CHECK(WriteMemory(m.memory, dir + "/" + kMemoryFile));
+  // Saving over an existing snapshot: its `state` goes first, so the directory never pairs an old
+  // state with new memory. The memory file is written beside and renamed into place, never
+  // truncated: a VM restored from this directory (perhaps the one being saved) maps the old file
+  // MAP_PRIVATE, and its untouched pages must keep reading the old contents.
+  const std::string state_path = dir + "/" + kStateFile;
+  if (::unlink(state_path.c_str()) < 0 && errno != ENOENT) {
+    return ErrnoErr("removing " + state_path);
+  }
+  const std::string memory_path = dir + "/" + kMemoryFile;
+  UVM_CHECK(WriteMemory(m.memory, memory_path + ".tmp"));
+  if (::rename((memory_path + ".tmp").c_str(), memory_path.c_str()) < 0) {
+    return ErrnoErr("renaming " + memory_path + ".tmp");
+  }
   // The state file is written last and renamed into place: a directory with a `state` file has a
   // complete memory file next to it.
   const std::vector<uint8_t> bytes = SerializeState(s);
@@ -121,8 +133,7 @@ Result<void> SaveSnapshot(Machine& m, const std::string& dir, const DeviceStates
     UVM_CHECK(WriteAll(fd.get(), bytes.data(), bytes.size(), 0, tmp));
     if (::fsync(fd.get()) < 0) return ErrnoErr("syncing " + tmp);
   }
-  const std::string path = dir + "/" + kStateFile;
-  if (::rename(tmp.c_str(), path.c_str()) < 0) return ErrnoErr("renaming " + tmp);
+  if (::rename(tmp.c_str(), state_path.c_str()) < 0) return ErrnoErr("renaming " + tmp);
   return {};
 }
 
