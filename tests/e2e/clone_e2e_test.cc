@@ -20,6 +20,7 @@
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/background_process.h"
 #include "tests/support/process.h"
+#include "tests/support/scratch_root.h"
 #include "tests/support/sha256.h"
 
 namespace {
@@ -44,18 +45,8 @@ std::string ReadFile(const std::string& path) {
 
 class CloneE2eTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    // A store of its own on tmpfs (in the lab /tmp is the 9p share), so the template is this
-    // suite's and its memory file can be checksummed.
-    char tmpl[] = "/run/uvm-clone-e2e-XXXXXX";
-    if (mkdtemp(tmpl)) root_ = tmpl;
-  }
-  static void TearDownTestSuite() {
-    if (!root_.empty()) {
-      int rc = system(("rm -rf '" + root_ + "'").c_str());
-      (void)rc;
-    }
-  }
+  static void SetUpTestSuite() { root_ = uvm::testing::MakeScratchRoot("clone-e2e"); }
+  static void TearDownTestSuite() { uvm::testing::RemoveScratchRoot(root_); }
   void SetUp() override {
     UVM_SKIP_UNLESS_LINUX_GUESTS();
     ASSERT_FALSE(root_.empty());

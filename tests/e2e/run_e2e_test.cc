@@ -24,6 +24,7 @@
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/background_process.h"
 #include "tests/support/process.h"
+#include "tests/support/scratch_root.h"
 #include "tests/support/sha256.h"
 
 namespace {
@@ -37,17 +38,8 @@ std::string Sha256(const std::string& data) { return uvm::testing::Sha256Hex(dat
 
 class RunE2eTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    // One store for the whole suite, on tmpfs (in the lab /tmp is the 9p share).
-    char tmpl[] = "/run/uvm-run-e2e-XXXXXX";
-    if (mkdtemp(tmpl)) root_ = tmpl;
-  }
-  static void TearDownTestSuite() {
-    if (!root_.empty()) {
-      int rc = system(("rm -rf '" + root_ + "'").c_str());
-      (void)rc;
-    }
-  }
+  static void SetUpTestSuite() { root_ = uvm::testing::MakeScratchRoot("run-e2e"); }
+  static void TearDownTestSuite() { uvm::testing::RemoveScratchRoot(root_); }
   void SetUp() override {
     UVM_SKIP_UNLESS_LINUX_GUESTS();
     ASSERT_FALSE(root_.empty());
