@@ -1,7 +1,5 @@
 #include "vmm/agent/agent_client.h"
 
-#include "base/log.h"
-
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -10,6 +8,7 @@
 #include <cerrno>
 #include <thread>
 
+#include "base/log.h"
 #include "vmm/agent/stdio_relay.h"
 
 namespace uvm::agent {
@@ -35,8 +34,12 @@ Result<Message> Expect(int fd, Deadline deadline, const char* what) {
 }  // namespace
 
 Result<UniqueFd> AgentClient::OpenControl(Deadline deadline) {
-  UVM_TRY(UniqueFd fd, Dial(address_, deadline));
-  UVM_CHECK(WriteMessage(fd.get(), Hello{}));
+  // The Hello rides behind the CONNECT line: one wait for both answers.
+  UVM_TRY(UniqueFd fd, DialStart(address_));
+  auto sent = WriteMessage(fd.get(), Hello{});
+  // A refusal (the VMM closed the socket) explains a failed write better than EPIPE does.
+  UVM_CHECK(DialFinish(fd.get(), address_, deadline));
+  UVM_CHECK(sent);
   UVM_TRY(Message reply, Expect<Hello>(fd.get(), deadline, "hello"));
   (void)reply;
   return fd;
@@ -75,10 +78,18 @@ Result<RemoteProcess> AgentClient::Exec(const ExecRequest& request,
   UVM_CHECK(WriteMessage(p.control_.get(), request));
   UVM_TRY(Message accepted, Expect<ExecAccepted>(p.control_.get(), deadline, "exec"));
   const uint64_t id = std::get<ExecAccepted>(accepted).exec_id;
+  Result<void> hellos[3];
+  // The three stream connections are all on their way, each with its Hello, before any answer
+  // is awaited: one round trip through the guest, not three.
   for (StreamKind kind : {StreamKind::kStdin, StreamKind::kStdout, StreamKind::kStderr}) {
-    UVM_TRY(UniqueFd fd, Dial(address_, deadline));
-    UVM_CHECK(WriteMessage(fd.get(), Hello{kProtocolVersion, Role::kStream, id, kind}));
+    UVM_TRY(UniqueFd fd, DialStart(address_));
+    hellos[static_cast<int>(kind)] =
+        WriteMessage(fd.get(), Hello{kProtocolVersion, Role::kStream, id, kind});
     p.stdio_[static_cast<int>(kind)] = std::move(fd);
+  }
+  for (int i = 0; i < 3; ++i) {
+    UVM_CHECK(DialFinish(p.stdio_[i].get(), address_, deadline));
+    UVM_CHECK(hellos[i]);
   }
   auto expect_started = Expect<Started, Exit>;  // (a comma inside UVM_TRY splits its arguments)
   UVM_TRY(Message started, expect_started(p.control_.get(), deadline, "exec"));

@@ -9,7 +9,7 @@
 
 namespace uvm::agent {
 
-Result<UniqueFd> Dial(const AgentAddress& address, Deadline deadline) {
+Result<UniqueFd> DialStart(const AgentAddress& address) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (address.path.size() >= sizeof addr.sun_path) {
@@ -21,21 +21,26 @@ Result<UniqueFd> Dial(const AgentAddress& address, Deadline deadline) {
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
     return ErrnoErr("connecting to " + address.path);
   }
-  if (address.direct) return fd;
+  if (!address.direct) {
+    UVM_CHECK(WriteAll(fd.get(), "CONNECT " + std::to_string(address.port) + "\n"));
+  }
+  return fd;
+}
 
-  UVM_CHECK(WriteAll(fd.get(), "CONNECT " + std::to_string(address.port) + "\n"));
+Result<void> DialFinish(int fd, const AgentAddress& address, Deadline deadline) {
+  if (address.direct) return {};
   // Byte by byte: whatever follows the newline already belongs to the guest's stream.
   std::string line;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return Err("timed out in the vsock CONNECT handshake");
-    pollfd p{fd.get(), POLLIN, 0};
+    pollfd p{fd, POLLIN, 0};
     int r = poll(&p, 1, static_cast<int>(left.count()) + 1);
     if (r < 0 && errno != EINTR) return ErrnoErr("poll");
     if (r <= 0) continue;
     char c;
-    ssize_t n = read(fd.get(), &c, 1);
+    ssize_t n = read(fd, &c, 1);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoErr("vsock CONNECT handshake");
     // The VMM closes the socket when the guest refuses (nothing listens on the port yet).
@@ -46,6 +51,12 @@ Result<UniqueFd> Dial(const AgentAddress& address, Deadline deadline) {
   }
   if (line.rfind("OK ", 0) != 0)
     return Err("vsock CONNECT handshake: unexpected reply '" + line + "'");
+  return {};
+}
+
+Result<UniqueFd> Dial(const AgentAddress& address, Deadline deadline) {
+  UVM_TRY(UniqueFd fd, DialStart(address));
+  UVM_CHECK(DialFinish(fd.get(), address, deadline));
   return fd;
 }
 

@@ -27,4 +27,12 @@ struct AgentAddress {
 // One attempt to open a connection to the agent (no retries).
 Result<UniqueFd> Dial(const AgentAddress& address, Deadline deadline);
 
+// Dial in two halves, so several connections (and their first message) can be on their way
+// before any answer is awaited: one round trip through the guest instead of one per connection.
+// DialStart connects and sends the CONNECT line; bytes written after it wait in the socket until
+// the guest has accepted (the VMM reads the line only, and the rest once connected) and are
+// dropped if it refuses. DialFinish reads the VMM's OK.
+Result<UniqueFd> DialStart(const AgentAddress& address);
+Result<void> DialFinish(int fd, const AgentAddress& address, Deadline deadline);
+
 }  // namespace uvm::agent

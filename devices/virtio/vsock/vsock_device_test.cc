@@ -52,6 +52,23 @@ TEST_F(VsockDeviceTest, HostInitiatedConnectionExchangesBytes) {
   EXPECT_GT(irqs_, 0);
 }
 
+TEST_F(VsockDeviceTest, BytesSentBehindTheConnectLineReachTheGuestOnceItAccepted) {
+  // The agent client sends its first message without waiting for OK (agent/dial.h DialStart):
+  // nothing of it may go out before the guest accepted, and all of it after.
+  UniqueFd client = ConnectTo(uds_);
+  WriteAll(client.get(), "CONNECT 5010\nhello early");
+  RxPacket req = Rx();
+  ASSERT_EQ(req.hdr.op, static_cast<uint16_t>(Op::kRequest));
+  for (int i = 0; i < 20; ++i) Pump();
+  EXPECT_FALSE(TryRx().has_value()) << "payload sent before the guest answered";
+  Tx(Op::kResponse, 5010, req.hdr.src_port);
+  const std::string ok = "OK " + std::to_string(req.hdr.src_port) + "\n";
+  EXPECT_EQ(ClientRead(client.get(), ok.size()), ok);
+  RxPacket rw = Rx();
+  EXPECT_EQ(rw.hdr.op, static_cast<uint16_t>(Op::kRw));
+  EXPECT_EQ(rw.payload, "hello early");
+}
+
 TEST_F(VsockDeviceTest, HostConnectRefusedByGuestClosesClient) {
   UniqueFd client = ConnectTo(uds_);
   WriteAll(client.get(), "CONNECT 5001\n");
