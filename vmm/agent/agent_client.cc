@@ -15,7 +15,10 @@ namespace uvm::agent {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kRetryInterval = std::chrono::milliseconds(20);
+// Retries start short (a clone answers within milliseconds of its socket appearing) and back off
+// to 20 ms (a booting guest is not to be flooded with connection requests it must refuse).
+constexpr auto kFirstRetry = std::chrono::milliseconds(2);
+constexpr auto kMaxRetry = std::chrono::milliseconds(20);
 
 // The agent's answer to a request, skipping nothing: an ErrorReply becomes the error.
 template <class... Accepted>
@@ -50,17 +53,21 @@ Result<AgentClient> AgentClient::Connect(const AgentAddress& address,
   AgentClient client(address);
   const Deadline deadline = Clock::now() + timeout;
   Error last{"no attempt made"};
+  auto retry = kFirstRetry;
   while (Clock::now() < deadline) {
     auto fd = client.OpenControl(deadline);
     if (fd) {
       client.spare_control_ = std::move(*fd);
       return client;
     }
+    if (fd.error().message != last.message) {
+      Log(LogLevel::kDebug, "agent not answering yet: " + fd.error().message);
+    }
     last = fd.error();
-    Log(LogLevel::kDebug, "agent not answering yet: " + last.message);
     // The agent answered and refused (a version mismatch): retrying cannot help.
     if (last.message.find("not supported") != std::string::npos) return tl::unexpected(last);
-    std::this_thread::sleep_for(kRetryInterval);
+    std::this_thread::sleep_for(retry);
+    retry = std::min(retry * 2, kMaxRetry);
   }
   return Err("the guest agent did not answer within " + std::to_string(timeout.count()) +
              " ms (last attempt: " + last.message + ")");
