@@ -23,7 +23,8 @@ namespace uvm::devices::virtio::vsock {
 namespace {
 
 constexpr size_t kMaxLine = 64;
-constexpr int kMaxPacketsPerWakeup = 16;
+// Per socket wakeup: 64 packets of 4 KiB, the guest's default credit of 256 KiB, fill in one go.
+constexpr int kMaxPacketsPerWakeup = 64;
 
 Result<sockaddr_un> UnixAddr(const std::string& path) {
   sockaddr_un addr{};
