@@ -77,6 +77,23 @@ class ControlSocketTest : public ::testing::Test {
     loop_->Stop();
     t.join();
   }
+  // Sends `request` and returns the whole answer (the socket answers at once and closes).
+  std::string AnswerTo(const std::string& request) {
+    int fd = Connect(path_);
+    EXPECT_GE(fd, 0);
+    if (fd < 0) return "";
+    EXPECT_EQ(::write(fd, request.data(), request.size()), ssize_t(request.size()));
+    std::string answer;
+    std::atomic<bool> answered = false;
+    std::thread reader([&] {
+      answer = ReadAll(fd);
+      answered = true;
+    });
+    RunLoopUntil([&] { return answered.load(); });
+    reader.join();
+    ::close(fd);
+    return answer;
+  }
   std::string path_;
   std::unique_ptr<EventLoop> loop_;
 };
@@ -107,42 +124,17 @@ TEST_F(ControlSocketTest, BadRequestIsAnsweredWithAnErrorAndDoesNotStopTheVm) {
     return true;
   });
   ASSERT_TRUE(sock);
-  int fd = Connect(path_);
-  ASSERT_GE(fd, 0);
-  const std::string req = "HELLO\n";
-  ASSERT_EQ(::write(fd, req.data(), req.size()), ssize_t(req.size()));
-  std::string answer;
-  std::atomic<bool> answered = false;
-  std::thread reader([&] {
-    answer = ReadAll(fd);
-    answered = true;
-  });
-  RunLoopUntil([&] { return answered.load(); });
-  reader.join();
+  const std::string answer = AnswerTo("HELLO\n");
   EXPECT_EQ(answer.rfind("ERROR unknown request", 0), 0u) << answer;
   EXPECT_EQ(stops.load(), 0);
   EXPECT_FALSE((*sock)->pending_save_dir());
-  ::close(fd);
 }
 
 TEST_F(ControlSocketTest, SaveOfAVmAlreadyStoppingIsRefused) {
   auto sock = ControlSocket::Create(path_, *loop_, [] { return false; });
   ASSERT_TRUE(sock);
-  int fd = Connect(path_);
-  ASSERT_GE(fd, 0);
-  const std::string req = "SAVE /x\n";
-  ASSERT_EQ(::write(fd, req.data(), req.size()), ssize_t(req.size()));
-  std::string answer;
-  std::atomic<bool> answered = false;
-  std::thread reader([&] {
-    answer = ReadAll(fd);
-    answered = true;
-  });
-  RunLoopUntil([&] { return answered.load(); });
-  reader.join();
-  EXPECT_EQ(answer, "ERROR the VM is already stopping\n");
+  EXPECT_EQ(AnswerTo("SAVE /x\n"), "ERROR the VM is already stopping\n");
   EXPECT_FALSE((*sock)->pending_save_dir());
-  ::close(fd);
 }
 
 }  // namespace

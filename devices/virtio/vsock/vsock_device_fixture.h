@@ -107,6 +107,13 @@ class VsockDeviceTest : public ::testing::Test {
     rx_posted_.push_back(head);
   }
   void Kick(size_t q) { MmioWrite32(*t_, mmio::kQueueNotify, static_cast<uint32_t>(q)); }
+  // The driver posts one event buffer (struct virtio_vsock_event, 4 bytes) and kicks.
+  uint64_t PostEventBuffer() {
+    const uint64_t ev = ev_.Alloc(4);
+    ev_.Post({{ev, 4, true}});
+    Kick(VsockDevice::kEventQueue);
+    return ev;
+  }
 
   // One round of the device loop.
   void Pump() {

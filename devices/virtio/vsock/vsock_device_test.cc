@@ -333,9 +333,7 @@ TEST_F(VsockDeviceTest, HostPortsAfterATransportResetAreNotTheOnesBefore) {
 TEST_F(VsockDeviceTest, HostConnectAfterAResetWaitsUntilTheDriverRefillsItsEventQueue) {
   // The driver has handled the reset when it makes an event buffer available again; a REQUEST
   // sent before could meet a socket of before the reset and be refused.
-  const uint64_t ev = ev_.Alloc(4);
-  ev_.Post({{ev, 4, true}});
-  Kick(VsockDevice::kEventQueue);
+  const uint64_t ev = PostEventBuffer();
   dev_->SendTransportReset();
   ASSERT_TRUE(ev_.PopUsed().has_value());
   UniqueFd client = ConnectTo(uds_);
@@ -350,9 +348,7 @@ TEST_F(VsockDeviceTest, HostConnectAfterAResetWaitsUntilTheDriverRefillsItsEvent
 }
 
 TEST_F(VsockDeviceTest, HostConnectAfterAResetIsHeldAtMostTheTimeout) {
-  const uint64_t ev = ev_.Alloc(4);
-  ev_.Post({{ev, 4, true}});
-  Kick(VsockDevice::kEventQueue);
+  PostEventBuffer();
   dev_->SendTransportReset();
   const auto start = std::chrono::steady_clock::now();
   UniqueFd client = ConnectTo(uds_);
@@ -365,9 +361,7 @@ TEST_F(VsockDeviceTest, HostConnectAfterAResetIsHeldAtMostTheTimeout) {
 TEST_F(VsockDeviceTest, TransportResetWaitsForEventBuffer) {
   dev_->SendTransportReset();
   EXPECT_FALSE(ev_.PopUsed().has_value());
-  const uint64_t ev = ev_.Alloc(4);
-  ev_.Post({{ev, 4, true}});
-  Kick(VsockDevice::kEventQueue);
+  PostEventBuffer();
   auto used = ev_.PopUsed();
   ASSERT_TRUE(used.has_value());
   EXPECT_EQ(used->len, 4u);

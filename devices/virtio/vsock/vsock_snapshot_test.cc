@@ -111,9 +111,7 @@ TEST_F(VsockSnapshotTest, TransportResetOnARestoredDeviceWaitsForAnEventBuffer) 
   RestoreClone(QuiesceAndSave());
   dev_->SendTransportReset();
   EXPECT_FALSE(ev_.PopUsed().has_value());
-  const uint64_t ev = ev_.Alloc(4);
-  ev_.Post({{ev, 4, true}});
-  Kick(VsockDevice::kEventQueue);
+  const uint64_t ev = PostEventBuffer();
   auto used = ev_.PopUsed();
   ASSERT_TRUE(used.has_value());
   EXPECT_EQ(used->len, 4u);
