@@ -232,6 +232,9 @@ int main(int argc, char** argv) {
   template_create->add_flag("--net", tmpl.net,
                             "with a virtio-net device: what `uvm run --net tap` clones (needs "
                             "CAP_NET_ADMIN for a temporary tap)");
+  template_create->add_option("--image", tmpl.image,
+                              "prepared for this image: what `uvm run IMAGE` clones (mounted and "
+                              "read into the template's page cache)");
   auto* template_ls = template_cmd->add_subcommand("ls", "List the templates");
   auto* template_rm = template_cmd->add_subcommand("rm", "Remove a template");
   template_rm->add_option("key", tmpl.key, "template key (or a unique prefix)")->required();

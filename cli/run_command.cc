@@ -163,7 +163,7 @@ std::string ConsoleTail(const std::string& path) {
 Result<int> RunContainer(const RunOptions& o) {
   const PhaseTimer timer("run: ");
   UVM_CHECK(Validate(o));
-  const TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus, o.net == "tap");
+  TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus, o.net == "tap");
   const std::string images = BuiltinImagesDir();
   for (const auto& f : {shape.kernel, shape.initrd}) {
     if (::access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
@@ -176,6 +176,9 @@ Result<int> RunContainer(const RunOptions& o) {
   UVM_TRY(store::ImageStore store, store::ImageStore::Open(o.root, images));
   UVM_TRY(store::ImageRecord image, store.Resolve(o.image));
   timer.Mark("host checked, image resolved");
+  // The template is made for this image: its clones find the image mounted and in their page cache.
+  shape.image_disk = image.disk_path;
+  shape.image_name = o.image;
 
   agent::ExecRequest exec;
   exec.argv = ContainerArgv(image.config, o.command);
@@ -190,7 +193,7 @@ Result<int> RunContainer(const RunOptions& o) {
   exec.user = !o.user.empty() ? o.user : image.config.user;
   exec.tty = o.tty;
   if (o.tty) std::tie(exec.rows, exec.cols) = TerminalSize();
-  exec.rootfs = agent::Rootfs{"/dev/vda", "ext4", 256};
+  exec.rootfs = ContainerRootfs();
 
   exec.hostname = RandomId().substr(0, 12);
 

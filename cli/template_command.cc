@@ -7,13 +7,20 @@
 #include "cli/host_verdict.h"
 #include "cli/image_command.h"
 #include "cli/template_store.h"
+#include "store/image_store.h"
 
 namespace uvm::cli {
 
 // The built-in kernel and agent initramfs every utility VM runs.
 TemplateShape DefaultTemplateShape(uint64_t memory_mib, int cpus, bool net) {
   const std::string images = BuiltinImagesDir();
-  return {images + "/vmlinux", images + "/agent-initramfs.cpio.gz", memory_mib, cpus, net};
+  TemplateShape shape;
+  shape.kernel = images + "/vmlinux";
+  shape.initrd = images + "/agent-initramfs.cpio.gz";
+  shape.memory_mib = memory_mib;
+  shape.cpus = cpus;
+  shape.net = net;
+  return shape;
 }
 
 Result<int> RunTemplateCreate(const TemplateOptions& o) {
@@ -28,7 +35,13 @@ Result<int> RunTemplateCreate(const TemplateOptions& o) {
         "`uvm lab -- uvm template create`");
   }
   TemplateStore store(o.root);
-  const TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus, o.net);
+  TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus, o.net);
+  if (!o.image.empty()) {
+    UVM_TRY(store::ImageStore images, store::ImageStore::Open(o.root, BuiltinImagesDir()));
+    UVM_TRY(store::ImageRecord image, images.Resolve(o.image));
+    shape.image_disk = image.disk_path;
+    shape.image_name = o.image;
+  }
   UVM_TRY(std::string key, TemplateKey(shape));
   if (auto dir = store.Find(key)) {
     std::printf("%s (exists)\n", key.c_str());
@@ -42,18 +55,21 @@ Result<int> RunTemplateCreate(const TemplateOptions& o) {
 Result<int> RunTemplateList(const TemplateOptions& o) {
   TemplateStore store(o.root);
   UVM_TRY(auto list, store.List());
-  std::printf("%-16s  %8s  %4s  %-13s  %10s  %-19s  %s\n", "KEY", "MEMORY", "CPUS", "DEVICES",
-              "ON DISK", "CREATED", "KERNEL");
+  std::printf("%-16s  %8s  %4s  %-13s  %10s  %-19s  %-12s  %s\n", "KEY", "MEMORY", "CPUS",
+              "DEVICES", "ON DISK", "CREATED", "IMAGE", "KERNEL");
   for (const TemplateInfo& t : list) {
     char when[32] = "?";
     const time_t created = static_cast<time_t>(t.created);
     if (tm local{}; localtime_r(&created, &local)) {
       std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &local);
     }
-    std::printf("%-16s  %5llu MiB  %4d  %-13s  %6.1f MiB  %-19s  %s\n", t.key.c_str(),
+    const std::string image = t.shape.image_disk.empty() ? "-"
+                              : t.shape.image_name.empty() ? "?"
+                                                           : t.shape.image_name;
+    std::printf("%-16s  %5llu MiB  %4d  %-13s  %6.1f MiB  %-19s  %-12s  %s\n", t.key.c_str(),
                 static_cast<unsigned long long>(t.shape.memory_mib), t.shape.cpus,
                 DeviceLayout(t.shape).c_str(), static_cast<double>(t.memory_on_disk) / (1 << 20),
-                when, t.shape.kernel.c_str());
+                when, image.c_str(), t.shape.kernel.c_str());
   }
   return 0;
 }

@@ -13,6 +13,7 @@ struct TemplateOptions {
   uint64_t memory_mib = 256;
   int cpus = 1;
   bool net = false;  // create: the variant with a virtio-net device (uvm run --net tap)
+  std::string image;  // create: prepared for this image (uvm run IMAGE); "": none
   std::string key;   // rm
 };
 

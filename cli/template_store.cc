@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "base/unique_fd.h"
 #include "cli/agent_wait.h"
 #include "cli/boot_command.h"
+#include "guest-agent/protocol/messages.h"
 #include "store/fs_util.h"
 #include "store/sha256.h"
 #include "vmm/snapshot/snapshot.h"
@@ -30,6 +32,9 @@ namespace {
 constexpr int kTemplateFormat = 2;
 constexpr char kInfoFile[] = "template.json";
 constexpr auto kTemplateAgentTimeout = std::chrono::seconds(120);
+// How much of an image a template reads into its page cache: at most a quarter of the guest's
+// RAM, and 64 MiB (the files a container starts with come first: warming is breadth-first).
+constexpr uint64_t kMaxWarmBytes = 64ull << 20;
 
 Result<std::string> FileIdentity(const std::string& path) {
   struct stat st {};
@@ -58,6 +63,8 @@ Result<TemplateInfo> ReadInfo(const std::string& dir, const std::string& key) {
   info.shape.memory_mib = j.value("memory_mib", uint64_t{0});
   info.shape.cpus = j.value("cpus", 0);
   info.shape.net = j.value("net", false);
+  info.shape.image_disk = j.value("image_disk", "");
+  info.shape.image_name = j.value("image", "");
   info.created = j.value("created", int64_t{0});
   struct stat st {};
   if (::stat((dir + "/" + vmm::snapshot::kMemoryFile).c_str(), &st) == 0) {
@@ -91,14 +98,21 @@ std::string DeviceLayout(const TemplateShape& shape) {
 
 std::string UtilityVmCmdline() { return std::string(kDefaultCmdline) + " quiet"; }
 
+agent::Rootfs ContainerRootfs() { return agent::Rootfs{"/dev/vda", "ext4", 256}; }
+
 Result<std::string> TemplateKey(const TemplateShape& shape) {
   UVM_TRY(std::string kernel, Context(FileIdentity(shape.kernel), "guest kernel"));
   UVM_TRY(std::string initrd, Context(FileIdentity(shape.initrd), "agent initramfs"));
+  std::string image = "no image";
+  if (!shape.image_disk.empty()) {
+    UVM_TRY(std::string disk, Context(FileIdentity(shape.image_disk), "image disk"));
+    image = "image " + shape.image_disk + "\n" + disk;
+  }
   store::Sha256 h;
   h.Update("uvm template " + std::to_string(kTemplateFormat) + "\n" + shape.kernel + "\n" + kernel +
            "\n" + shape.initrd + "\n" + initrd + "\n" + UtilityVmCmdline() + "\n" +
            std::to_string(shape.memory_mib) + " MiB\n" + std::to_string(shape.cpus) + " vCPUs\n" +
-           DeviceLayout(shape) + "\n");
+           DeviceLayout(shape) + "\n" + image + "\n");
   return h.FinishHex().substr(0, 16);
 }
 
@@ -114,10 +128,10 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape) const {
   UVM_TRY(store::TempDir work, store::TempDir::Create(dir_, ".new-" + key + "-"));
   UVM_TRY(store::TempDir run, RuntimeDirForTemplate());
 
-  // The container's disk is attached to each clone as a resize of vda (virtio 1.x 5.2.4), so the
-  // template boots with an empty one there.
+  // Without an image, the container's disk is attached to each clone as a resize of vda (virtio
+  // 1.x 5.2.4), so the template boots with an empty one there.
   const std::string placeholder = work.path() + "/placeholder.img";
-  {
+  if (shape.image_disk.empty()) {
     UniqueFd f(::open(placeholder.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!f.valid()) return ErrnoErr("creating " + placeholder);
   }
@@ -129,7 +143,7 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape) const {
   spec.kernel = shape.kernel;
   spec.initrd = shape.initrd;
   spec.cmdline = UtilityVmCmdline();
-  spec.disks = {placeholder + ",ro"};
+  spec.disks = {(shape.image_disk.empty() ? placeholder : shape.image_disk) + ",ro"};
   spec.vsock_uds = run.path() + "/vsock.sock";
   if (shape.net) spec.nets = {TemplateTapName() + ",mac=" + kTemplateMac};
   spec.memory_bytes = shape.memory_mib << 20;
@@ -144,6 +158,18 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape) const {
     vm->Stop(wait.failure);
     (void)vm->Wait();
     return Err("creating a template: " + wait.failure + " (guest console: " + console_log + ")");
+  }
+  if (!shape.image_disk.empty()) {
+    const uint64_t budget = std::min(kMaxWarmBytes, (shape.memory_mib << 20) / 4);
+    auto prepared = wait.client->PrepareImage(ContainerRootfs(), budget, kTemplateAgentTimeout);
+    if (!prepared) {
+      vm->Stop("the image could not be prepared");
+      (void)vm->Wait();
+      return Err("creating a template for " + shape.image_disk + ": " +
+                 prepared.error().message + " (guest console: " + console_log + ")");
+    }
+    Log(LogLevel::kDebug, "template: " + std::to_string(prepared->files) + " files, " +
+                              std::to_string(prepared->bytes >> 10) + " KiB of the image read");
   }
   // The template keeps no connection: the proof of life is closed before the save (and each
   // clone resets its vsock transport, so a half-closed one could not hang a clone either).
@@ -160,6 +186,8 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape) const {
                          {"memory_mib", shape.memory_mib},
                          {"cpus", shape.cpus},
                          {"net", shape.net},
+                         {"image_disk", shape.image_disk},
+                         {"image", shape.image_name},
                          {"created", static_cast<int64_t>(std::time(nullptr))},
                          {"format", kTemplateFormat}};
   UVM_CHECK(store::WriteFileAtomic(work.path() + "/" + kInfoFile, info.dump(2) + "\n"));

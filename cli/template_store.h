@@ -6,7 +6,8 @@
 // initramfs files (device, inode, size, modification time: a rebuilt file is a new template, and
 // hashing a 30 MB kernel on every run would cost more than the clone), the memory size, the vCPU
 // count, and the device layout clones must repeat (vda, then vsock, then with `net` a virtio-net
-// device: the order vmm/linux_vm.cc creates them in, so the same virtio-mmio slots).
+// device: the order vmm/linux_vm.cc creates them in, so the same virtio-mmio slots), and the
+// container image the template was prepared for, if any (the image's disk file, by identity).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "guest-agent/protocol/messages.h"
 
 namespace uvm::cli {
 
@@ -27,6 +29,13 @@ struct TemplateShape {
   // of its own; each clone opens its own tap in its place and the agent gives eth0 the clone's
   // MAC (the guest driver read the template's at probe).
   bool net = false;
+  // The container image's disk (store/image_store.h), or "" for a template of no image. With an
+  // image, the template boots with that disk as vda and its agent mounts the image and reads it
+  // into the page cache before the save (guest-agent/image_cache.h): its clones skip the mount and
+  // share those pages instead of each reading the image from disk. Clones must attach this same
+  // file. Without, vda is an empty placeholder and each clone's disk arrives as a resize.
+  std::string image_disk;
+  std::string image_name;  // what the user called the image (shown by `uvm template ls`)
 };
 
 struct TemplateInfo {
@@ -40,6 +49,9 @@ struct TemplateInfo {
 // The kernel command line of every utility VM, cold or template (a clone never reads it, but its
 // template booted with it).
 std::string UtilityVmCmdline();
+
+// Where a container's image is in every utility VM: vda, ext4, under a 256 MiB overlay.
+agent::Rootfs ContainerRootfs();
 
 // The devices a template of `shape` has, in slot order: "vda,vsock" or "vda,vsock,net".
 std::string DeviceLayout(const TemplateShape& shape);

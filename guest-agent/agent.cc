@@ -83,6 +83,13 @@ void Agent::ServeControl(std::shared_ptr<ControlChannel> control) {
       ctx_.streams.Expect(id);
       if (!control->Send(ExecAccepted{id})) return;
       session = ExecSession::Start(ctx_, control, id, *exec);
+    } else if (const auto* prepare = As<PrepareImage>(*message)) {
+      auto prepared = ctx_.images.Prepare(prepare->rootfs, prepare->warm_bytes);
+      if (prepared) {
+        control->Send(*prepared);
+      } else {
+        control->Send(ErrorReply{"preparing the image: " + prepared.error().message});
+      }
     } else if (const auto* sig = As<SignalRequest>(*message)) {
       if (session) session->Signal(sig->signal);
     } else if (const auto* resize = As<ResizeRequest>(*message)) {

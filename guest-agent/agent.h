@@ -9,6 +9,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "guest-agent/exec_session.h"
+#include "guest-agent/image_cache.h"
 #include "guest-agent/reaper.h"
 #include "guest-agent/stream_table.h"
 
@@ -17,7 +18,8 @@ namespace uvm::agent {
 class Agent {
  public:
   // `run_dir` holds the container roots (one directory per exec). The reaper must be started.
-  Agent(Reaper& reaper, std::string run_dir) : ctx_{reaper, streams_, std::move(run_dir)} {}
+  Agent(Reaper& reaper, std::string run_dir)
+      : images_(run_dir + "/images"), ctx_{reaper, streams_, std::move(run_dir), images_} {}
 
   // Accepts connections on `listen_fd` forever (each is served on its own thread); returns only
   // if accepting fails.
@@ -28,6 +30,7 @@ class Agent {
   void ServeControl(std::shared_ptr<ControlChannel> control);
 
   StreamTable streams_;
+  ImageCache images_;
   AgentContext ctx_;
   std::atomic<uint64_t> next_exec_id_{1};
 };

@@ -66,20 +66,23 @@ ContainerRoot::~ContainerRoot() {
   }
 }
 
-Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& dir) {
+Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& dir,
+                                           const std::optional<std::string>& prepared_image) {
   if (fs.device.empty() || fs.device[0] != '/') {
     return Err("rootfs device '" + fs.device + "' must be an absolute path");
   }
   if (fs.fstype.empty() || fs.fstype.find_first_of(",/") != std::string::npos) {
     return Err("rootfs fstype '" + fs.fstype + "' is not a filesystem type");
   }
-  UVM_CHECK(WaitForDisk(fs.device, kDiskTimeout));
+  if (!prepared_image) UVM_CHECK(WaitForDisk(fs.device, kDiskTimeout));
   ContainerRoot r;
   UVM_CHECK(MakeDir(dir, 0700));
   r.dir_ = dir;
-  const std::string image = dir + "/image", rw = dir + "/rw", root = dir + "/root";
+  const std::string image = prepared_image ? *prepared_image : dir + "/image";
+  const std::string rw = dir + "/rw", root = dir + "/root";
   r.root_ = root;
-  for (const auto& d : {image, rw, root}) UVM_CHECK(MakeDir(d));
+  for (const auto& d : {rw, root}) UVM_CHECK(MakeDir(d));
+  if (!prepared_image) UVM_CHECK(MakeDir(image));
 
   auto mount_at = [&r](const std::string& source, const std::string& target, const char* type,
                        unsigned long flags, const std::string& data) -> Result<void> {
@@ -90,7 +93,7 @@ Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& 
     return {};
   };
 
-  UVM_CHECK(mount_at(fs.device, image, fs.fstype.c_str(), MS_RDONLY, ""));
+  if (!prepared_image) UVM_CHECK(mount_at(fs.device, image, fs.fstype.c_str(), MS_RDONLY, ""));
   UVM_CHECK(mount_at("tmpfs", rw, "tmpfs", MS_NOSUID | MS_NODEV,
                      "mode=0755,size=" + std::to_string(fs.overlay_mib) + "m"));
   UVM_CHECK(MakeDir(rw + "/upper"));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,11 @@ inline constexpr std::chrono::seconds kDiskTimeout{10};
 
 class ContainerRoot {
  public:
-  // Mounts everything under `dir` (created; the root is `dir`/root).
-  static Result<ContainerRoot> Mount(const Rootfs& rootfs, const std::string& dir);
+  // Mounts everything under `dir` (created; the root is `dir`/root). With `prepared_image` (the
+  // mount point of the same image, image_cache.h), the overlay's lower layer is that mount: the
+  // disk is neither waited for nor mounted again, and the mount is left in place afterwards.
+  static Result<ContainerRoot> Mount(const Rootfs& rootfs, const std::string& dir,
+                                     const std::optional<std::string>& prepared_image = {});
 
   ContainerRoot(ContainerRoot&& o) noexcept;
   ContainerRoot& operator=(ContainerRoot&&) = delete;

@@ -90,7 +90,8 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
   if (auto id = ApplyIdentity(request, SystemIdentityOps()); !id) return fail(id.error().message);
   if (auto net = ConfigureNetwork(request.network); !net) return fail(net.error().message);
   if (request.rootfs) {
-    auto root = ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id));
+    auto root = ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id),
+                                     ctx.images.Find(*request.rootfs));
     if (!root) return fail("container root: " + root.error().message);
     s->root_.emplace(std::move(*root));
     plan->root = s->root_->root();

@@ -15,6 +15,7 @@
 #include "base/event_loop.h"
 #include "base/unique_fd.h"
 #include "guest-agent/container_root.h"
+#include "guest-agent/image_cache.h"
 #include "guest-agent/protocol/messages.h"
 #include "guest-agent/reaper.h"
 #include "guest-agent/stream_table.h"
@@ -34,11 +35,13 @@ class ControlChannel {
   std::mutex write_mu_;
 };
 
-// What every exec shares: the reaper, the stream table, and where container roots are mounted.
+// What every exec shares: the reaper, the stream table, where container roots are mounted, and
+// the images prepared in a template.
 struct AgentContext {
   Reaper& reaper;
   StreamTable& streams;
   std::string run_dir;
+  ImageCache& images;
 };
 
 class ExecSession : public std::enable_shared_from_this<ExecSession> {

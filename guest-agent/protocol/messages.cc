@@ -117,15 +117,14 @@ json ToJson(const Hello& m) {
   }
   return j;
 }
+json RootfsJson(const Rootfs& fs) {
+  return {{"device", fs.device}, {"fstype", fs.fstype}, {"overlay_mib", fs.overlay_mib}};
+}
 json ToJson(const ExecRequest& m) {
   json j = {{"type", "exec"}, {"argv", m.argv}, {"env", m.env},
             {"cwd", m.cwd},   {"user", m.user}, {"tty", m.tty},
             {"rows", m.rows}, {"cols", m.cols}, {"hostname", m.hostname}};
-  if (m.rootfs) {
-    j["rootfs"] = {{"device", m.rootfs->device},
-                   {"fstype", m.rootfs->fstype},
-                   {"overlay_mib", m.rootfs->overlay_mib}};
-  }
+  if (m.rootfs) j["rootfs"] = RootfsJson(*m.rootfs);
   if (m.realtime_ns) j["realtime_ns"] = m.realtime_ns;
   if (!m.entropy.empty()) j["entropy"] = m.entropy;
   if (m.network) {
@@ -149,6 +148,22 @@ json ToJson(const Exit& m) {
           {"errno", m.error_errno}, {"message", m.message}};
 }
 json ToJson(const ErrorReply& m) { return {{"type", "error"}, {"message", m.message}}; }
+json ToJson(const PrepareImage& m) {
+  return {{"type", "prepare_image"}, {"rootfs", RootfsJson(m.rootfs)}, {"warm_bytes", m.warm_bytes}};
+}
+json ToJson(const ImagePrepared& m) {
+  return {{"type", "image_prepared"}, {"files", m.files}, {"bytes", m.bytes}};
+}
+
+Result<Rootfs> DecodeRootfs(const json& j) {
+  if (!j.is_object()) return Err("'rootfs' must be an object");
+  Reader rr(j);
+  Rootfs fs;
+  UVM_CHECK(rr.String("device", fs.device));
+  UVM_CHECK(rr.String("fstype", fs.fstype));
+  UVM_CHECK(rr.Int("overlay_mib", fs.overlay_mib, 1, 1 << 20));
+  return fs;
+}
 
 Result<Message> DecodeHello(const Reader& r) {
   Hello m;
@@ -174,13 +189,7 @@ Result<Message> DecodeExec(const json& j, const Reader& r) {
   UVM_CHECK(DecodeEntropy(m.entropy));
   auto it = j.find("rootfs");
   if (it != j.end() && !it->is_null()) {
-    if (!it->is_object()) return Err("'rootfs' must be an object");
-    Reader rr(*it);
-    Rootfs fs;
-    UVM_CHECK(rr.String("device", fs.device));
-    UVM_CHECK(rr.String("fstype", fs.fstype));
-    UVM_CHECK(rr.Int("overlay_mib", fs.overlay_mib, 1, 1 << 20));
-    m.rootfs = fs;
+    UVM_TRY(m.rootfs, DecodeRootfs(*it));
   }
   it = j.find("network");
   if (it != j.end() && !it->is_null()) {
@@ -238,6 +247,20 @@ Result<Message> DecodeObject(const json& j) {
     return m;
   }
   if (type == "exit") return DecodeExit(r);
+  if (type == "prepare_image") {
+    PrepareImage m;
+    auto it = j.find("rootfs");
+    if (it == j.end()) return Err("'rootfs' is missing");
+    UVM_TRY(m.rootfs, DecodeRootfs(*it));
+    UVM_CHECK(r.Int("warm_bytes", m.warm_bytes, 0, kMaxU64));
+    return m;
+  }
+  if (type == "image_prepared") {
+    ImagePrepared m;
+    UVM_CHECK(r.Int("files", m.files, 0, kMaxU64));
+    UVM_CHECK(r.Int("bytes", m.bytes, 0, kMaxU64));
+    return m;
+  }
   if (type == "error") {
     ErrorReply m;
     UVM_CHECK(r.String("message", m.message));

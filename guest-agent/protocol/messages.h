@@ -10,6 +10,11 @@
 //   agent Started{pid}  or Exit{error}        (exec failures are reported, never a bare 127)
 //   host Signal / Resize, any number of times
 //   agent Exit          only after stdout and stderr were read to their end by the host
+//
+// A template VM (cli/template_store.h) is prepared for one image before it is saved:
+//   host PrepareImage{rootfs, warm_bytes} -> agent ImagePrepared{files, bytes}  or Error
+// The agent mounts the image and reads its files into the page cache; an Exec whose rootfs is that
+// device then reuses the mount, and every clone of the template shares those pages.
 #pragma once
 
 #include <array>
@@ -121,12 +126,24 @@ struct Exit {
   std::string message;  // for errors: what failed, one line
 };
 
+// Mount `rootfs` read-only for the execs to come and read up to `warm_bytes` of its files, whole
+// files only, smallest directories first (see guest-agent/image_cache.h).
+struct PrepareImage {
+  Rootfs rootfs;
+  uint64_t warm_bytes = 0;
+};
+
+struct ImagePrepared {
+  uint64_t files = 0;  // files read
+  uint64_t bytes = 0;  // their bytes
+};
+
 struct ErrorReply {
   std::string message;
 };
 
 using Message = std::variant<Hello, ExecRequest, ExecAccepted, Started, SignalRequest,
-                             ResizeRequest, Exit, ErrorReply>;
+                             ResizeRequest, Exit, ErrorReply, PrepareImage, ImagePrepared>;
 
 // JSON text of a message. Fails only for strings that are not valid UTF-8 (JSON cannot carry them).
 Result<std::string> EncodeMessage(const Message& message);

@@ -201,6 +201,14 @@ TEST(AgentProtocolTest, SmallMessagesRoundTrip) {
   EXPECT_EQ(xo.error, ExecError::kNotFound);
   EXPECT_EQ(xo.error_errno, 2);
   EXPECT_EQ(xo.message, "sh: not found");
+  auto po = std::get<PrepareImage>(RoundTrip(PrepareImage{Rootfs{"/dev/vda", "ext4", 64}, 1 << 30}));
+  EXPECT_EQ(po.rootfs.device, "/dev/vda");
+  EXPECT_EQ(po.rootfs.fstype, "ext4");
+  EXPECT_EQ(po.rootfs.overlay_mib, 64u);
+  EXPECT_EQ(po.warm_bytes, 1u << 30);
+  auto io = std::get<ImagePrepared>(RoundTrip(ImagePrepared{12, 3456}));
+  EXPECT_EQ(io.files, 12u);
+  EXPECT_EQ(io.bytes, 3456u);
 }
 
 TEST(AgentProtocolTest, ShellExitCodes) {
@@ -276,6 +284,10 @@ TEST(AgentProtocolTest, GarbageIsRefusedWithAReason) {
       {R"({"type":"exec","entropy":42})", "'entropy' must be a string"},
       {R"({"type":"exec","rootfs":"/dev/vdb"})", "'rootfs' must be an object"},
       {R"({"type":"exec","rootfs":{"overlay_mib":0}})", "'overlay_mib'"},
+      {R"({"type":"prepare_image","warm_bytes":1})", "'rootfs' is missing"},
+      {R"({"type":"prepare_image","rootfs":[]})", "'rootfs' must be an object"},
+      {R"({"type":"prepare_image","rootfs":{},"warm_bytes":-1})", "'warm_bytes'"},
+      {R"({"type":"image_prepared","files":"3"})", "'files'"},
       {R"({"type":"signal","signal":0})", "'signal' must be an integer"},
       {R"({"type":"signal"})", "'signal' is missing"},  // found by agent_frame_fuzz
       {R"({"type":"signal","signal":-9})", "'signal' must be an integer"},

@@ -109,6 +109,15 @@ Result<RemoteProcess> AgentClient::Exec(const ExecRequest& request,
   return p;
 }
 
+Result<ImagePrepared> AgentClient::PrepareImage(const Rootfs& rootfs, uint64_t warm_bytes,
+                                                std::chrono::milliseconds timeout) {
+  const Deadline deadline = Clock::now() + timeout;
+  UVM_TRY(UniqueFd control, OpenControl(deadline));
+  UVM_CHECK(WriteMessage(control.get(), agent::PrepareImage{rootfs, warm_bytes}));
+  UVM_TRY(Message reply, Expect<ImagePrepared>(control.get(), deadline, "preparing the image"));
+  return std::get<ImagePrepared>(reply);
+}
+
 Result<void> RemoteProcess::CloseStdin() {
   if (!stdio_[0].valid()) return {};
   int r = shutdown(stdio_[0].get(), SHUT_WR);

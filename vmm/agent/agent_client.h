@@ -60,6 +60,11 @@ class AgentClient {
   Result<RemoteProcess> Exec(const ExecRequest& request,
                              std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+  // Has the agent mount `rootfs` for later execs and read up to `warm_bytes` of it (a template's
+  // image, guest-agent/image_cache.h). Uses a control connection of its own.
+  Result<ImagePrepared> PrepareImage(const Rootfs& rootfs, uint64_t warm_bytes,
+                                     std::chrono::milliseconds timeout);
+
  private:
   explicit AgentClient(AgentAddress address) : address_(std::move(address)) {}
   Result<UniqueFd> OpenControl(Deadline deadline);
