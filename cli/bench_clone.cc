@@ -167,8 +167,8 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
 
   // Untimed: the template, then one run of each kind (the busybox import; caches warmed).
   // The template `uvm run busybox` clones: the default shape, prepared for busybox.
-  UVM_TRY(TimedRun created, TimeRun({self, "--root", root.path, "template", "create", "--image",
-                                     "busybox"}));
+  UVM_TRY(TimedRun created,
+          TimeRun({self, "--root", root.path, "template", "create", "--image", "busybox"}));
   UVM_CHECK(CheckExecRun("`uvm template create`", created.status, "", ""));
   const std::string key = created.output.substr(0, created.output.find_first_of(" \n"));
   const std::string memory_file = root.path + "/templates/" + key + "/memory";

@@ -63,7 +63,7 @@ Result<int> RunTemplateList(const TemplateOptions& o) {
     if (tm local{}; localtime_r(&created, &local)) {
       std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &local);
     }
-    const std::string image = t.shape.image_disk.empty() ? "-"
+    const std::string image = t.shape.image_disk.empty()   ? "-"
                               : t.shape.image_name.empty() ? "?"
                                                            : t.shape.image_name;
     std::printf("%-16s  %5llu MiB  %4d  %-13s  %6.1f MiB  %-19s  %-12s  %s\n", t.key.c_str(),

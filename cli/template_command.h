@@ -12,9 +12,9 @@ struct TemplateOptions {
   std::string root;  // uvm's state root (--root)
   uint64_t memory_mib = 256;
   int cpus = 1;
-  bool net = false;  // create: the variant with a virtio-net device (uvm run --net tap)
+  bool net = false;   // create: the variant with a virtio-net device (uvm run --net tap)
   std::string image;  // create: prepared for this image (uvm run IMAGE); "": none
-  std::string key;   // rm
+  std::string key;    // rm
 };
 
 struct TemplateShape;

@@ -165,8 +165,8 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape) const {
     if (!prepared) {
       vm->Stop("the image could not be prepared");
       (void)vm->Wait();
-      return Err("creating a template for " + shape.image_disk + ": " +
-                 prepared.error().message + " (guest console: " + console_log + ")");
+      return Err("creating a template for " + shape.image_disk + ": " + prepared.error().message +
+                 " (guest console: " + console_log + ")");
     }
     Log(LogLevel::kDebug, "template: " + std::to_string(prepared->files) + " files, " +
                               std::to_string(prepared->bytes >> 10) + " KiB of the image read");

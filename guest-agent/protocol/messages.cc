@@ -149,7 +149,8 @@ json ToJson(const Exit& m) {
 }
 json ToJson(const ErrorReply& m) { return {{"type", "error"}, {"message", m.message}}; }
 json ToJson(const PrepareImage& m) {
-  return {{"type", "prepare_image"}, {"rootfs", RootfsJson(m.rootfs)}, {"warm_bytes", m.warm_bytes}};
+  return {
+      {"type", "prepare_image"}, {"rootfs", RootfsJson(m.rootfs)}, {"warm_bytes", m.warm_bytes}};
 }
 json ToJson(const ImagePrepared& m) {
   return {{"type", "image_prepared"}, {"files", m.files}, {"bytes", m.bytes}};

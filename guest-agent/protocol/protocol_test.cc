@@ -201,7 +201,8 @@ TEST(AgentProtocolTest, SmallMessagesRoundTrip) {
   EXPECT_EQ(xo.error, ExecError::kNotFound);
   EXPECT_EQ(xo.error_errno, 2);
   EXPECT_EQ(xo.message, "sh: not found");
-  auto po = std::get<PrepareImage>(RoundTrip(PrepareImage{Rootfs{"/dev/vda", "ext4", 64}, 1 << 30}));
+  auto po =
+      std::get<PrepareImage>(RoundTrip(PrepareImage{Rootfs{"/dev/vda", "ext4", 64}, 1 << 30}));
   EXPECT_EQ(po.rootfs.device, "/dev/vda");
   EXPECT_EQ(po.rootfs.fstype, "ext4");
   EXPECT_EQ(po.rootfs.overlay_mib, 64u);

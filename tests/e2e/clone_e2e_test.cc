@@ -67,7 +67,8 @@ class CloneE2eTest : public ::testing::Test {
   // uvm -v says how the VM started; a run that fell back to a boot, or cloned another template
   // than the one whose memory the test watches, is not what the test is about.
   void ExpectCloned(const ProcessResult& r) const {
-    EXPECT_NE(r.err.find("machine restored from " + root_ + "/templates/" + key_), std::string::npos)
+    EXPECT_NE(r.err.find("machine restored from " + root_ + "/templates/" + key_),
+              std::string::npos)
         << r.err;
   }
 
@@ -109,7 +110,7 @@ TEST_F(CloneE2eTest, TwentyClonesAtOnceEachWithItsOwnOutputRandomnessAndName) {
   EXPECT_EQ(uvm::testing::Sha256Hex(ReadFile(memory_)), before);
 }
 
-TEST_F(CloneE2eTest, AFileWrittenInOneCloneIsNotInAnotherAndTheClockIsNow) {
+TEST_F(CloneE2eTest, AFileWrittenInOneCloneIsNotInAnotherTheClockIsNowAndTheImageIsPrepared) {
   // The template's clock must be visibly old for the clock check to mean anything.
   struct stat st {};
   ASSERT_EQ(stat(memory_.c_str(), &st), 0);
@@ -119,14 +120,18 @@ TEST_F(CloneE2eTest, AFileWrittenInOneCloneIsNotInAnotherAndTheClockIsNow) {
   BackgroundProcess writer(
       Argv({"busybox", "sh", "-c", "echo secret > /probe && echo written && sleep 20"}));
   ASSERT_TRUE(writer.WaitForOutput("written", 240)) << writer.out();
-  ProcessResult r = RunProcess(
-      Argv({"busybox", "sh", "-c", "test -e /probe && echo present || echo absent; date +%s"}), "",
-      240);
+  // The third line: the container's root overlay, whose lower layer is the image the template
+  // mounted and read (guest-agent/image_cache.h), not a mount of the clone's own.
+  ProcessResult r = RunProcess(Argv({"busybox", "sh", "-c",
+                                     "test -e /probe && echo present || echo absent; date +%s; "
+                                     "grep -o 'lowerdir=[^,]*' /proc/mounts | head -1"}),
+                               "", 240);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ExpectCloned(r);
   const std::vector<std::string> lines = Lines(r.out);
-  ASSERT_EQ(lines.size(), 2u) << r.out;
+  ASSERT_EQ(lines.size(), 3u) << r.out;
   EXPECT_EQ(lines[0], "absent");
+  EXPECT_EQ(lines[2], "lowerdir=/run/uvm-agent/images/image-0") << r.out;
   // A clone starts with the template's clock; the agent sets it from the host's.
   const long guest_now = std::stol(lines[1]);
   EXPECT_LE(std::labs(guest_now - static_cast<long>(time(nullptr))), 5) << r.out;
