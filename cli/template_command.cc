@@ -47,7 +47,7 @@ Result<int> RunTemplateCreate(const TemplateOptions& o) {
     std::printf("%s (exists)\n", key.c_str());
     return 0;
   }
-  UVM_TRY(std::string dir, store.Create(shape));
+  UVM_TRY(std::string dir, store.Create(shape, key));
   std::printf("%s\n", key.c_str());
   return 0;
 }

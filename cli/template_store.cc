@@ -122,8 +122,8 @@ std::optional<std::string> TemplateStore::Find(const std::string& key) const {
   return dir;
 }
 
-Result<std::string> TemplateStore::Create(const TemplateShape& shape) const {
-  UVM_TRY(std::string key, TemplateKey(shape));
+Result<std::string> TemplateStore::Create(const TemplateShape& shape,
+                                          const std::string& key) const {
   UVM_CHECK(store::MakeDirs(dir_, 0755));
   UVM_TRY(store::TempDir work, store::TempDir::Create(dir_, ".new-" + key + "-"));
   UVM_TRY(store::TempDir run, RuntimeDirForTemplate());
@@ -212,7 +212,7 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape) const {
 Result<std::string> TemplateStore::FindOrCreate(const TemplateShape& shape) const {
   UVM_TRY(std::string key, TemplateKey(shape));
   if (auto dir = Find(key)) return *dir;
-  return Create(shape);
+  return Create(shape, key);
 }
 
 Result<std::vector<TemplateInfo>> TemplateStore::List() const {

@@ -52,6 +52,16 @@ Result<void> WaitForDisk(const std::string& device, std::chrono::milliseconds ti
   }
 }
 
+Result<void> ValidateRootfs(const Rootfs& fs) {
+  if (fs.device.empty() || fs.device[0] != '/') {
+    return Err("rootfs device '" + fs.device + "' must be an absolute path");
+  }
+  if (fs.fstype.empty() || fs.fstype.find_first_of(",/") != std::string::npos) {
+    return Err("rootfs fstype '" + fs.fstype + "' is not a filesystem type");
+  }
+  return {};
+}
+
 ContainerRoot::ContainerRoot(ContainerRoot&& o) noexcept
     : dir_(std::move(o.dir_)), root_(std::move(o.root_)), mounts_(std::move(o.mounts_)) {
   o.dir_.clear();
@@ -68,12 +78,7 @@ ContainerRoot::~ContainerRoot() {
 
 Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& dir,
                                            const std::optional<std::string>& prepared_image) {
-  if (fs.device.empty() || fs.device[0] != '/') {
-    return Err("rootfs device '" + fs.device + "' must be an absolute path");
-  }
-  if (fs.fstype.empty() || fs.fstype.find_first_of(",/") != std::string::npos) {
-    return Err("rootfs fstype '" + fs.fstype + "' is not a filesystem type");
-  }
+  UVM_CHECK(ValidateRootfs(fs));
   if (!prepared_image) UVM_CHECK(WaitForDisk(fs.device, kDiskTimeout));
   ContainerRoot r;
   UVM_CHECK(MakeDir(dir, 0700));

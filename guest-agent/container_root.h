@@ -22,6 +22,10 @@ namespace uvm::agent {
 Result<void> WaitForDisk(const std::string& device, std::chrono::milliseconds timeout);
 inline constexpr std::chrono::seconds kDiskTimeout{10};
 
+// A rootfs the agent can mount: an absolute device path and a plain filesystem type (no option
+// smuggled in after a comma).
+Result<void> ValidateRootfs(const Rootfs& rootfs);
+
 class ContainerRoot {
  public:
   // Mounts everything under `dir` (created; the root is `dir`/root). With `prepared_image` (the

@@ -33,6 +33,13 @@ class WaitForDiskTest : public ::testing::Test {
     ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
     close(fd);
   }
+  // Writes the disk 50 ms from now, as a capacity change or a late device node would arrive.
+  std::thread WriteLater(std::string bytes) {
+    return std::thread([this, bytes = std::move(bytes)] {
+      std::this_thread::sleep_for(50ms);
+      Write(disk_, bytes);
+    });
+  }
   std::string dir_, disk_;
 };
 
@@ -52,20 +59,14 @@ TEST_F(WaitForDiskTest, AMissingDiskTimesOutNamingTheDevice) {
 TEST_F(WaitForDiskTest, AnEmptyDiskIsWaitedForUntilItGrows) {
   Write(disk_, "");
   EXPECT_FALSE(WaitForDisk(disk_, 20ms));  // a 0-byte placeholder is not ready
-  std::thread grow([this] {
-    std::this_thread::sleep_for(50ms);
-    Write(disk_, "capacity");
-  });
+  std::thread grow = WriteLater("capacity");
   auto r = WaitForDisk(disk_, 10s);
   grow.join();
   EXPECT_TRUE(r) << r.error().message;
 }
 
 TEST_F(WaitForDiskTest, ADiskThatAppearsLaterIsWaitedFor) {
-  std::thread appear([this] {
-    std::this_thread::sleep_for(50ms);
-    Write(disk_, "x");
-  });
+  std::thread appear = WriteLater("x");
   auto r = WaitForDisk(disk_, 10s);
   appear.join();
   EXPECT_TRUE(r) << r.error().message;

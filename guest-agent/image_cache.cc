@@ -70,12 +70,7 @@ Result<ImagePrepared> WarmTree(const std::string& dir, uint64_t budget) {
 }
 
 Result<ImagePrepared> ImageCache::Prepare(const Rootfs& fs, uint64_t warm_bytes) {
-  if (fs.device.empty() || fs.device[0] != '/') {
-    return Err("image device '" + fs.device + "' must be an absolute path");
-  }
-  if (fs.fstype.empty() || fs.fstype.find_first_of(",/") != std::string::npos) {
-    return Err("image fstype '" + fs.fstype + "' is not a filesystem type");
-  }
+  UVM_CHECK(ValidateRootfs(fs));
   std::string where;
   {
     std::lock_guard lock(mu_);

@@ -48,6 +48,11 @@ Result<UniqueFd> AgentClient::OpenControl(Deadline deadline) {
   return fd;
 }
 
+Result<UniqueFd> AgentClient::TakeControl(Deadline deadline) {
+  if (spare_control_.valid()) return std::move(spare_control_);
+  return OpenControl(deadline);
+}
+
 Result<AgentClient> AgentClient::Connect(const AgentAddress& address,
                                          std::chrono::milliseconds timeout) {
   AgentClient client(address);
@@ -77,11 +82,7 @@ Result<RemoteProcess> AgentClient::Exec(const ExecRequest& request,
                                         std::chrono::milliseconds timeout) {
   const Deadline deadline = Clock::now() + timeout;
   RemoteProcess p;
-  if (spare_control_.valid()) {
-    p.control_ = std::move(spare_control_);
-  } else {
-    UVM_TRY(p.control_, OpenControl(deadline));
-  }
+  UVM_TRY(p.control_, TakeControl(deadline));
   UVM_CHECK(WriteMessage(p.control_.get(), request));
   UVM_TRY(Message accepted, Expect<ExecAccepted>(p.control_.get(), deadline, "exec"));
   const uint64_t id = std::get<ExecAccepted>(accepted).exec_id;
@@ -112,7 +113,7 @@ Result<RemoteProcess> AgentClient::Exec(const ExecRequest& request,
 Result<ImagePrepared> AgentClient::PrepareImage(const Rootfs& rootfs, uint64_t warm_bytes,
                                                 std::chrono::milliseconds timeout) {
   const Deadline deadline = Clock::now() + timeout;
-  UVM_TRY(UniqueFd control, OpenControl(deadline));
+  UVM_TRY(UniqueFd control, TakeControl(deadline));
   UVM_CHECK(WriteMessage(control.get(), agent::PrepareImage{rootfs, warm_bytes}));
   UVM_TRY(Message reply, Expect<ImagePrepared>(control.get(), deadline, "preparing the image"));
   return std::get<ImagePrepared>(reply);

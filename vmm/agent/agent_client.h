@@ -61,16 +61,18 @@ class AgentClient {
                              std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
   // Has the agent mount `rootfs` for later execs and read up to `warm_bytes` of it (a template's
-  // image, guest-agent/image_cache.h). Uses a control connection of its own.
+  // image, guest-agent/image_cache.h). Takes a control connection like Exec does.
   Result<ImagePrepared> PrepareImage(const Rootfs& rootfs, uint64_t warm_bytes,
                                      std::chrono::milliseconds timeout);
 
  private:
   explicit AgentClient(AgentAddress address) : address_(std::move(address)) {}
   Result<UniqueFd> OpenControl(Deadline deadline);
+  // The connection Connect() proved if it is still unused, else a new one.
+  Result<UniqueFd> TakeControl(Deadline deadline);
 
   AgentAddress address_;
-  UniqueFd spare_control_;  // the connection Connect() proved, used by the first Exec
+  UniqueFd spare_control_;  // the connection Connect() proved, used by the first request
 };
 
 // Copies `in` to the process's stdin (closing it at `in`'s end of file; -1: close at once) and

@@ -120,6 +120,17 @@ class NetDeviceTest : public ::testing::Test {
     buf.resize(static_cast<size_t>(n));
     return buf;
   }
+  // Reads the host end while the device loop runs, until `frames` messages arrived (or 200
+  // rounds passed), counting the TX chains handed back to the driver into `returned`.
+  std::vector<std::vector<uint8_t>> HostRecvWhilePumping(size_t frames, int& returned) {
+    std::vector<std::vector<uint8_t>> got;
+    for (int round = 0; round < 200 && got.size() < frames; ++round) {
+      while (auto m = HostRecv()) got.push_back(*m);
+      Pump();
+      while (tx_.PopUsed()) ++returned;
+    }
+    return got;
+  }
   void HostSend(const std::vector<uint8_t>& msg) {
     ASSERT_EQ(::send(host_.get(), msg.data(), msg.size(), MSG_DONTWAIT),
               static_cast<ssize_t>(msg.size()));

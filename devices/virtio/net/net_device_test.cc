@@ -361,12 +361,7 @@ TEST_F(NetDeviceTest, FullBackendKeepsTxChainsAndWaitsForRoom) {
   Pump(3);  // no room yet: nothing changes, nothing spins
   EXPECT_FALSE(tx_.PopUsed());
   // The host reads; each round of the loop lets the device send more.
-  std::vector<std::vector<uint8_t>> got;
-  for (int round = 0; round < 200 && got.size() < kFrames; ++round) {
-    while (auto m = HostRecv()) got.push_back(*m);
-    Pump();
-    while (tx_.PopUsed()) ++returned;
-  }
+  const std::vector<std::vector<uint8_t>> got = HostRecvWhilePumping(kFrames, returned);
   ASSERT_EQ(got.size(), size_t{kFrames});
   for (int i = 0; i < kFrames; ++i) {
     EXPECT_EQ(got[i], WithHeader({}, Frame(1500, static_cast<uint8_t>(i)))) << i;  // in order

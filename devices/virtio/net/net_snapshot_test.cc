@@ -125,12 +125,7 @@ TEST_F(NetSnapshotTest, WaitingTxChainGoesBackAndIsSentWhenThereIsRoom) {
             saved.queues[NetDevice::kTxQueue].next_used);
   EXPECT_TRUE(dev_->backend_interest() & EPOLLOUT);  // still waiting for room
 
-  std::vector<std::vector<uint8_t>> got;
-  for (int round = 0; round < 200 && got.size() < kFrames; ++round) {
-    while (auto m = HostRecv()) got.push_back(*m);
-    Pump();
-    while (tx_.PopUsed()) ++returned;
-  }
+  const std::vector<std::vector<uint8_t>> got = HostRecvWhilePumping(kFrames, returned);
   ASSERT_EQ(got.size(), size_t{kFrames});
   for (int i = 0; i < kFrames; ++i) {
     EXPECT_EQ(got[i], WithHeader({}, Frame(1500, static_cast<uint8_t>(i)))) << i;
