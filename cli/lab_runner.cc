@@ -19,11 +19,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/unique_fd.h"
@@ -135,19 +137,21 @@ struct Qemu {
   pid_t pid = -1;
   UniqueFd pidfd;
   UniqueFd stdin_port, ctl_port, console;  // our ends of the chardev sockets
+  UniqueFd monitor;                        // QEMU's human monitor, for a stalled L1's state
 };
 
 Result<Qemu> StartQemu(const std::string& qemu, const fs::path& images, const fs::path& job,
                        const LabOptions& options, const sigset_t& original_mask) {
-  int in[2], ctl[2], con[2];
-  for (int* sv : {in, ctl, con}) {
+  int in[2], ctl[2], con[2], mon[2];
+  for (int* sv : {in, ctl, con, mon}) {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return ErrnoErr("socketpair");
   }
   Qemu q;
   q.stdin_port.Reset(in[0]);
   q.ctl_port.Reset(ctl[0]);
   q.console.Reset(con[0]);
-  UniqueFd theirs[3] = {UniqueFd(in[1]), UniqueFd(ctl[1]), UniqueFd(con[1])};
+  q.monitor.Reset(mon[0]);
+  UniqueFd theirs[4] = {UniqueFd(in[1]), UniqueFd(ctl[1]), UniqueFd(con[1]), UniqueFd(mon[1])};
   fcntl(in[0], F_SETFL, O_NONBLOCK);  // stdin bytes are queued, never blocking the relay
 
   std::string append =
@@ -172,7 +176,8 @@ Result<Qemu> StartQemu(const std::string& qemu, const fs::path& images, const fs
       "-chardev", "socket,id=stdin,fd=" + fd(0),
       "-device", std::string("virtserialport,chardev=stdin,name=") + lab::kStdinPort,
       "-chardev", "socket,id=ctl,fd=" + fd(1),
-      "-device", std::string("virtserialport,chardev=ctl,name=") + lab::kCtlPort};
+      "-device", std::string("virtserialport,chardev=ctl,name=") + lab::kCtlPort,
+      "-chardev", "socket,id=mon,fd=" + fd(3), "-mon", "chardev=mon,mode=readline"};
   // clang-format on
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -219,12 +224,98 @@ Result<Qemu> StartQemu(const std::string& qemu, const fs::path& images, const fs
   return q;
 }
 
+// QEMU's run time so far, all threads, in ns (the first field of each thread's schedstat).
+uint64_t QemuRunNs(pid_t pid) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream f(task.path() / "schedstat");
+    uint64_t ns = 0;
+    if (f >> ns) total += ns;
+  }
+  return total;
+}
+
+// Sends one command to QEMU's human monitor and returns what it printed up to the next prompt
+// (at most 3 s). Only used to describe a stalled L1, so a short or missing answer is tolerated.
+std::string AskMonitor(int fd, const std::string& command) {
+  constexpr std::string_view kPrompt = "(qemu) ";
+  std::string out;
+  auto read_to_prompt = [&](std::string& into) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (into.size() < kPrompt.size() ||
+           into.compare(into.size() - kPrompt.size(), kPrompt.size(), kPrompt) != 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p = {fd, POLLIN, 0};
+      if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
+      char buf[4096];
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0) return;
+      into.append(buf, static_cast<size_t>(n));
+    }
+  };
+  // Whatever came before (the greeting, a late answer to an earlier command) is not ours.
+  for (pollfd p = {fd, POLLIN, 0}; poll(&p, 1, 0) > 0;) {
+    char buf[4096];
+    if (read(fd, buf, sizeof buf) <= 0) break;
+  }
+  std::string line = command + "\n";
+  if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return {};
+  read_to_prompt(out);
+  // Readline mode echoes the command with terminal escapes; keep the lines after it.
+  size_t body = out.find('\n');
+  out = body == std::string::npos ? std::string() : out.substr(body + 1);
+  if (out.size() >= kPrompt.size()) out.resize(out.size() - kPrompt.size());
+  // The vector registers say nothing about a lost interrupt and are most of `info registers`.
+  std::string kept;
+  for (size_t at = 0; at < out.size();) {
+    size_t end = std::min(out.find('\n', at), out.size() - 1) + 1;
+    if (out.compare(at, 3, "YMM") != 0 && out.compare(at, 3, "FPR") != 0) {
+      kept.append(out, at, end - at);
+    }
+    at = end;
+  }
+  return kept;
+}
+
+// An L1 that is alive uses QEMU's CPU all the time: its timers, at idle, cost QEMU about 2 ms of
+// run time per second. The lab has wedged with QEMU using none at all (the vCPU thread asleep,
+// the main loop waiting forever: L1 halted and no interrupt coming). That is told apart from a
+// slow L1 by QEMU's run time over a window.
+class StallDetector {
+ public:
+  static constexpr auto kWindow = std::chrono::seconds(20);
+  static constexpr uint64_t kMaxStalledNs = 2'000'000;  // an idle L1 uses ~45 ms per window
+
+  explicit StallDetector(pid_t pid) : pid_(pid) {}
+
+  // Samples QEMU's run time; true if it grew by less than kMaxStalledNs over the last window.
+  bool Stalled(std::chrono::steady_clock::time_point now) {
+    samples_.push_back({now, QemuRunNs(pid_)});
+    while (samples_.size() > 1 && now - samples_[1].at >= kWindow) samples_.pop_front();
+    return now - samples_.front().at >= kWindow &&
+           samples_.back().run_ns - samples_.front().run_ns < kMaxStalledNs;
+  }
+  void Reset() { samples_.clear(); }
+
+ private:
+  struct Sample {
+    std::chrono::steady_clock::time_point at;
+    uint64_t run_ns;
+  };
+  pid_t pid_;
+  std::deque<Sample> samples_;
+};
+
 // Everything the relay learned about the run.
 struct Outcome {
   std::optional<int> status;           // from the kExit frame
   std::optional<std::string> failure;  // from a kLabFailure frame, or a protocol error
   int interrupted_by = 0;              // SIGINT/SIGTERM that made us kill QEMU
   int timed_out_after_s = 0;           // the watchdog killed QEMU
+  int stalls = 0;                      // times L1 was found stalled (StallDetector)
+  bool killed_stalled = false;         // ... and QEMU was killed for it
   int qemu_wait_status = 0;
   std::string console;  // the tail of the L1 console
 };
@@ -239,8 +330,14 @@ class Relay {
     using Clock = std::chrono::steady_clock;
     const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
     bool qemu_running = true;
+    StallDetector stall(q_.pid);
+    auto next_sample = Clock::now();
     while (qemu_running) {
-      int wait_ms = -1;
+      if (Clock::now() >= next_sample && !out_.killed_stalled) {
+        next_sample = Clock::now() + kStallSampleEvery;
+        if (stall.Stalled(Clock::now())) OnStall(stall);
+      }
+      int wait_ms = static_cast<int>(kStallSampleEvery / std::chrono::milliseconds(1));
       if (timeout_s > 0 && !out_.timed_out_after_s) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -248,7 +345,7 @@ class Relay {
           out_.timed_out_after_s = timeout_s;
           kill(q_.pid, SIGKILL);
         } else {
-          wait_ms = static_cast<int>(std::min<int64_t>(left.count(), 60'000));
+          wait_ms = static_cast<int>(std::min<int64_t>(left.count(), wait_ms));
         }
       }
       bool read_stdin = stdin_open_ && pending_.empty();
@@ -279,6 +376,30 @@ class Relay {
   }
 
  private:
+  static constexpr auto kStallSampleEvery = std::chrono::seconds(2);
+
+  // The first stall is reported with L1's CPU and interrupt-controller state, and L1 gets an NMI,
+  // which leaves HLT; the run goes on if that revives it. A second stall ends the run.
+  void OnStall(StallDetector& stall) {
+    ++out_.stalls;
+    std::string report = "uvm lab: L1 stalled: QEMU used no CPU for " +
+                         std::to_string(StallDetector::kWindow.count()) + " s (stall " +
+                         std::to_string(out_.stalls) + ")\n";
+    for (const char* what : {"info registers", "info lapic", "info pic", "info irq"}) {
+      report += std::string("--- ") + what + " ---\n" + AskMonitor(q_.monitor.get(), what);
+    }
+    if (out_.stalls == 1) {
+      AskMonitor(q_.monitor.get(), "nmi");
+      report += "uvm lab: sent L1 an NMI\n";
+      stall.Reset();
+    } else {
+      out_.killed_stalled = true;
+      kill(q_.pid, SIGKILL);
+    }
+    bool ignored = false;
+    Emit(STDERR_FILENO, report.data(), report.size(), ignored);
+  }
+
   void OnSignal(int sigfd) {
     signalfd_siginfo si;
     if (read(sigfd, &si, sizeof si) != sizeof si) return;
@@ -391,10 +512,14 @@ std::string ReadSmallFile(const fs::path& path) {
 }
 
 Result<int> Decide(Outcome& o, const fs::path& job, bool verbose) {
-  if (o.status && !o.interrupted_by && !o.timed_out_after_s) return *o.status;
+  if (o.status && !o.interrupted_by && !o.timed_out_after_s && !o.killed_stalled) {
+    return *o.status;
+  }
   // The console tail is shown for an interrupted run too: it is how a hung lab gets explained.
   std::string why;
-  if (o.timed_out_after_s) {
+  if (o.killed_stalled) {
+    why = "L1 stalled (QEMU idle, no interrupt coming) and did not recover; QEMU was killed";
+  } else if (o.timed_out_after_s) {
     why = "the command did not finish within " + std::to_string(o.timed_out_after_s) +
           " s (--timeout); QEMU was killed";
   } else if (o.interrupted_by) {

@@ -19,12 +19,13 @@ run_tier() {
   log=$(mktemp)
   echo "=== tier $name ($label in $dir${1:+, via $*})"
   "$@" ctest --test-dir "$dir" -L "^${label}\$" --output-on-failure --timeout 600 2>&1 | tee "$log"
-  # The lab itself (L1, not a test) has wedged once in a long e2e tier: console silent, ctest's own
-  # timeouts never firing. The lab's watchdog ends such a run; the tier then runs once more, and
-  # the summary says so. A test that fails is never retried: only a run with no ctest summary
-  # and a lab-level failure line.
+  # The lab itself (L1, not a test) has wedged in long e2e tiers: QEMU idle, L1 halted with no
+  # interrupt coming, ctest's own timeouts never firing. The lab's stall watchdog (or, failing
+  # that, its --timeout) ends such a run; the tier then runs once more, and the summary says so.
+  # A test that fails is never retried: only a run with no ctest summary and a lab-level failure
+  # line.
   if [ -n "${RETRY_WEDGED_LAB:-}" ] && ! grep -qE '[0-9]+% tests passed' "$log" &&
-    grep -qE '^uvm: lab: (the command did not finish|L1 ended without)' "$log"; then
+    grep -qE '^uvm: lab: (the command did not finish|L1 ended without|L1 stalled)' "$log"; then
     echo "=== tier $name: the lab ended without a result (above); running the tier once more"
     retried+=("$name")
     "$@" ctest --test-dir "$dir" -L "^${label}\$" --output-on-failure --timeout 600 2>&1 | tee "$log"

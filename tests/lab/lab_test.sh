@@ -73,6 +73,38 @@ not_executable_is_126() {
   lab "$tmp/noexec" 2>/dev/null
   expect_eq "status of a non-executable file" $? 126
 }
+# The stall watchdog, driven by stopping QEMU (SIGSTOP): to the runner, a stopped QEMU looks like
+# a wedged L1 (no CPU used). run_with_qemu_stopped FOR_S OUT ERR CMD...: runs CMD in the lab in the
+# background, stops QEMU 8 s in for FOR_S seconds (0: for good), and returns the lab's status.
+run_with_qemu_stopped() {
+  local for_s=$1 out=$2 err=$3 qemu=""
+  shift 3
+  "${runner[@]}" "$@" >"$out" 2>"$err" &
+  local pid=$!
+  sleep 8
+  qemu=$(pgrep -P "$pid" qemu-system)
+  [ -n "$qemu" ] || { echo "  no QEMU under the runner"; kill "$pid"; wait "$pid"; return 99; }
+  kill -STOP "$qemu"
+  if [ "$for_s" -gt 0 ]; then sleep "$for_s" && kill -CONT "$qemu"; fi
+  wait "$pid"
+}
+stall_reported_and_revived() {
+  run_with_qemu_stopped 28 "$tmp/revived.out" "$tmp/revived.err" sh -c 'sleep 40; echo finished'
+  local rc=$?
+  expect_eq "status after a 28 s stall" $rc 0 &&
+    expect_eq "output after a 28 s stall" "$(cat "$tmp/revived.out")" finished &&
+    grep -q 'L1 stalled: QEMU used no CPU' "$tmp/revived.err" && grep -q 'sent L1 an NMI' "$tmp/revived.err" &&
+    return 0
+  sed 's/^/  stderr: /' "$tmp/revived.err" | head -20
+  return 1
+}
+stall_for_good_ends_the_run() {
+  run_with_qemu_stopped 0 "$tmp/dead.out" "$tmp/dead.err" sleep 600
+  local rc=$?
+  [ "$rc" -ne 0 ] && grep -q '^uvm: lab: L1 stalled .* did not recover' "$tmp/dead.err" && return 0
+  echo "  status $rc; stderr:" && sed 's/^/  /' "$tmp/dead.err" | tail -20
+  return 1
+}
 
 check exit_code exit_code
 check signal_status signal_status
@@ -84,5 +116,7 @@ check files_reach_host files_reach_host
 check kvm_has_real_semantics kvm_has_real_semantics
 check not_found_is_127 not_found_is_127
 check not_executable_is_126 not_executable_is_126
+check stall_reported_and_revived stall_reported_and_revived
+check stall_for_good_ends_the_run stall_for_good_ends_the_run
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
