@@ -154,9 +154,13 @@ Result<Qemu> StartQemu(const std::string& qemu, const fs::path& images, const fs
   UniqueFd theirs[4] = {UniqueFd(in[1]), UniqueFd(ctl[1]), UniqueFd(con[1]), UniqueFd(mon[1])};
   fcntl(in[0], F_SETFL, O_NONBLOCK);  // stdin bytes are queued, never blocking the relay
 
+  // tsc=reliable: L1's clocksource watchdog checks the TSC against jiffies, whose ticks TCG delays
+  // under load; it then marked the TSC unstable about 2 s into boot and L1 ran on refined-jiffies,
+  // without high-resolution timers (every hrtimer in L1, its KVM's emulated LAPIC timers for L2
+  // among them, rounded to 4 ms ticks). Under TCG the guest TSC is the host's own, so it is stable.
   std::string append =
-      "console=ttyS0 reboot=t panic=-1 tsc_early_khz=" + std::to_string(HostTscKhz()) + " " +
-      lab::kJobParam + job.string() + (options.verbose ? "" : " quiet");
+      "console=ttyS0 reboot=t panic=-1 tsc=reliable tsc_early_khz=" + std::to_string(HostTscKhz()) +
+      " " + lab::kJobParam + job.string() + (options.verbose ? "" : " quiet");
   auto fd = [&](int i) { return std::to_string(theirs[i].get()); };
   // The ELF vmlinux boots through its PVH entry, skipping the firmware and the decompressor: 1.1 s
   // instead of 1.45 s for `true`. thread=multi gives each vCPU a host thread (it measured the same
