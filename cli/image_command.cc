@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "cli/file_util.h"
+#include "cli/template_store.h"
 #include "store/image_store.h"
 
 namespace uvm::cli {
@@ -26,6 +27,8 @@ std::string BuiltinImagesDir() { return SelfDir() + "/images"; }
 Result<int> RunImageImport(const ImageOptions& o) {
   UVM_TRY(store::ImageStore s, store::ImageStore::Open(o.root, BuiltinImagesDir()));
   UVM_TRY(store::ImageRecord r, s.Import(o.source, o.name));
+  // An image imported over another of the same name leaves that one's templates without a use.
+  UVM_CHECK(TemplateStore(o.root).RemoveStale());
   std::printf("%s %s\n", r.name.c_str(), r.digest.c_str());
   return 0;
 }
@@ -44,6 +47,8 @@ Result<int> RunImageList(const ImageOptions& o) {
 Result<int> RunImageRemove(const ImageOptions& o) {
   UVM_TRY(store::ImageStore s, store::ImageStore::Open(o.root, BuiltinImagesDir()));
   UVM_CHECK(s.Remove(o.name));
+  // The templates prepared for that image go with it (their memory files are 256 MiB or more).
+  UVM_CHECK(TemplateStore(o.root).RemoveStale());
   return 0;
 }
 

@@ -100,6 +100,19 @@ std::string UtilityVmCmdline() { return std::string(kDefaultCmdline) + " quiet";
 
 agent::Rootfs ContainerRootfs() { return agent::Rootfs{"/dev/vda", "ext4", 256}; }
 
+Result<void> WriteTemplateInfo(const std::string& dir, const TemplateShape& shape) {
+  nlohmann::json info = {{"kernel", shape.kernel},
+                         {"initrd", shape.initrd},
+                         {"memory_mib", shape.memory_mib},
+                         {"cpus", shape.cpus},
+                         {"net", shape.net},
+                         {"image_disk", shape.image_disk},
+                         {"image", shape.image_name},
+                         {"created", static_cast<int64_t>(std::time(nullptr))},
+                         {"format", kTemplateFormat}};
+  return store::WriteFileAtomic(dir + "/" + kInfoFile, info.dump(2) + "\n");
+}
+
 Result<std::string> TemplateKey(const TemplateShape& shape) {
   UVM_TRY(std::string kernel, Context(FileIdentity(shape.kernel), "guest kernel"));
   UVM_TRY(std::string initrd, Context(FileIdentity(shape.initrd), "agent initramfs"));
@@ -181,16 +194,7 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape,
   }
   ::unlink(placeholder.c_str());
 
-  nlohmann::json info = {{"kernel", shape.kernel},
-                         {"initrd", shape.initrd},
-                         {"memory_mib", shape.memory_mib},
-                         {"cpus", shape.cpus},
-                         {"net", shape.net},
-                         {"image_disk", shape.image_disk},
-                         {"image", shape.image_name},
-                         {"created", static_cast<int64_t>(std::time(nullptr))},
-                         {"format", kTemplateFormat}};
-  UVM_CHECK(store::WriteFileAtomic(work.path() + "/" + kInfoFile, info.dump(2) + "\n"));
+  UVM_CHECK(WriteTemplateInfo(work.path(), shape));
   const std::string dir = dir_ + "/" + key;
   if (::rename(work.path().c_str(), dir.c_str()) == 0) {
     work.Release();
@@ -212,7 +216,24 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape,
 Result<std::string> TemplateStore::FindOrCreate(const TemplateShape& shape) const {
   UVM_TRY(std::string key, TemplateKey(shape));
   if (auto dir = Find(key)) return *dir;
+  // A new template is often the successor of one a rebuilt kernel or agent, or a re-imported
+  // image, made useless: that one's memory file goes now, not at the next `uvm template rm`.
+  if (auto removed = RemoveStale(); !removed) Log(LogLevel::kWarn, removed.error().message);
   return Create(shape, key);
+}
+
+Result<std::vector<std::string>> TemplateStore::RemoveStale() const {
+  UVM_TRY(std::vector<TemplateInfo> all, List());
+  std::vector<std::string> removed;
+  for (const TemplateInfo& t : all) {
+    auto key = TemplateKey(t.shape);
+    if (key && *key == t.key) continue;
+    UVM_CHECK(store::RemoveTree(t.dir));
+    Log(LogLevel::kDebug, "removed template " + t.key + " (" +
+                              (key ? std::string("its files changed") : key.error().message) + ")");
+    removed.push_back(t.key);
+  }
+  return removed;
 }
 
 Result<std::vector<TemplateInfo>> TemplateStore::List() const {

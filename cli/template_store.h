@@ -59,6 +59,9 @@ std::string DeviceLayout(const TemplateShape& shape);
 // The template a shape gives: a short hex key. Fails when the kernel or initramfs is missing.
 Result<std::string> TemplateKey(const TemplateShape& shape);
 
+// Writes `dir`/template.json: the shape a template was made from, which List() reads back.
+Result<void> WriteTemplateInfo(const std::string& dir, const TemplateShape& shape);
+
 class TemplateStore {
  public:
   explicit TemplateStore(std::string root) : dir_(std::move(root) + "/templates") {}
@@ -75,6 +78,10 @@ class TemplateStore {
   // Removes the template whose key is or starts with `key` (unambiguously). Running clones keep
   // their memory: it is mapped, and an unlinked file lives as long as its mappings.
   Result<std::string> Remove(const std::string& key) const;
+  // Removes every template no `uvm run` can use any more: a file it was made from (kernel, agent
+  // initramfs, image disk) is gone or was replaced, so its shape no longer gives its key. Returns
+  // the keys removed. Runs when a template is created and when an image is removed.
+  Result<std::vector<std::string>> RemoveStale() const;
 
  private:
   std::string dir_;
