@@ -298,8 +298,10 @@ class StallDetector {
   bool Stalled(std::chrono::steady_clock::time_point now) {
     samples_.push_back({now, QemuRunNs(pid_)});
     while (samples_.size() > 1 && now - samples_[1].at >= kWindow) samples_.pop_front();
-    return now - samples_.front().at >= kWindow &&
-           samples_.back().run_ns - samples_.front().run_ns < kMaxStalledNs;
+    // The sum can drop when one of QEMU's worker threads exits (its run time leaves with it);
+    // that is activity, not a stall.
+    const uint64_t first = samples_.front().run_ns, last = samples_.back().run_ns;
+    return now - samples_.front().at >= kWindow && last >= first && last - first < kMaxStalledNs;
   }
   void Reset() { samples_.clear(); }
 
