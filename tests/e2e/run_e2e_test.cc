@@ -108,6 +108,17 @@ TEST_F(RunE2eTest, LargeAndInterleavedOutputArrivesCompleteOnTheRightStreams) {
   EXPECT_EQ(mixed.err, want_err);
 }
 
+// The image's directories can be removed and made again, as in any container: overlayfs marks the
+// new one opaque with an xattr on the upper layer (a tmpfs), and without that `rm -rf /etc` fails
+// with EIO.
+TEST_F(RunE2eTest, ImageDirectoriesCanBeRemovedAndMadeAgain) {
+  ProcessResult r = Run({"busybox", "sh", "-c",
+                         "rm -rf /etc && mkdir /etc && echo new > /etc/x && ls -A /etc && "
+                         "rm -r /usr && ls /usr 2>/dev/null || echo usr-gone"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "x\nusr-gone\n") << r.err;
+}
+
 TEST_F(RunE2eTest, EnvWorkdirUserAndImageDefaults) {
   setenv("UVM_E2E_PASSED", "from-host", 1);
   ProcessResult r =
