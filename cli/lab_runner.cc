@@ -339,7 +339,9 @@ class Relay {
     StallDetector stall(q_.pid);
     auto next_sample = Clock::now();
     while (qemu_running) {
-      if (Clock::now() >= next_sample && !out_.killed_stalled) {
+      // Once QEMU has been killed (stall, --timeout, signal) it is only waited for.
+      const bool killed = out_.killed_stalled || out_.timed_out_after_s || out_.interrupted_by;
+      if (!killed && Clock::now() >= next_sample) {
         next_sample = Clock::now() + kStallSampleEvery;
         if (stall.Stalled(Clock::now())) OnStall(stall);
       }

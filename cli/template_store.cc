@@ -137,6 +137,9 @@ std::optional<std::string> TemplateStore::Find(const std::string& key) const {
 
 Result<std::string> TemplateStore::Create(const TemplateShape& shape,
                                           const std::string& key) const {
+  // A new template is often the successor of one a rebuilt kernel or agent, or a re-imported
+  // image, made useless: that one's memory file goes now, not at the next `uvm template rm`.
+  if (auto removed = RemoveStale(); !removed) Log(LogLevel::kWarn, removed.error().message);
   UVM_CHECK(store::MakeDirs(dir_, 0755));
   UVM_TRY(store::TempDir work, store::TempDir::Create(dir_, ".new-" + key + "-"));
   UVM_TRY(store::TempDir run, RuntimeDirForTemplate());
@@ -216,9 +219,6 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape,
 Result<std::string> TemplateStore::FindOrCreate(const TemplateShape& shape) const {
   UVM_TRY(std::string key, TemplateKey(shape));
   if (auto dir = Find(key)) return *dir;
-  // A new template is often the successor of one a rebuilt kernel or agent, or a re-imported
-  // image, made useless: that one's memory file goes now, not at the next `uvm template rm`.
-  if (auto removed = RemoveStale(); !removed) Log(LogLevel::kWarn, removed.error().message);
   return Create(shape, key);
 }
 

@@ -69,8 +69,9 @@ class TemplateStore {
   // The directory of a complete template (its `state` file exists), if there is one.
   std::optional<std::string> Find(const std::string& key) const;
   // Boots a utility VM of `shape`, waits for its agent, saves it under its key and returns the
-  // directory. A template another uvm finished first is kept and returned instead.
-  // `key` is TemplateKey(shape), which the caller has already computed (it stats three files).
+  // directory. A template another uvm finished first is kept and returned instead. Stale
+  // templates (RemoveStale) are removed first. `key` is TemplateKey(shape), which the caller has
+  // already computed (it stats three files).
   Result<std::string> Create(const TemplateShape& shape, const std::string& key) const;
   // Find, else Create.
   Result<std::string> FindOrCreate(const TemplateShape& shape) const;
