@@ -20,6 +20,7 @@
 #include "cli/bench_qemu_restore.h"
 #include "cli/bench_util.h"
 #include "cli/image_command.h"
+#include "cli/pool_client.h"
 #include "store/image_store.h"
 
 namespace uvm::cli {
@@ -60,8 +61,8 @@ struct IdleCloneMemory {
 // Starts a clone that runs `true`, says "ready" and idles; once "ready" is on its stdout, reads
 // the uvm process's smaps, then kills it (the clone is the benchmark's: nothing to keep).
 Result<IdleCloneMemory> MeasureIdleClone(const std::string& root, const std::string& memory_file) {
-  UVM_TRY(Spawned p, SpawnWithStdoutPipe({"/proc/self/exe", "--root", root, "run", "busybox", "sh",
-                                          "-c", "true; echo ready; sleep 30"}));
+  UVM_TRY(Spawned p, SpawnWithStdoutPipe({"/proc/self/exe", "--root", root, "run", "--no-pool",
+                                          "busybox", "sh", "-c", "true; echo ready; sleep 30"}));
   auto reap = [&] {
     ::kill(p.pid, SIGKILL);
     (void)WaitProcess(p.pid);
@@ -177,11 +178,16 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
                " is not there");
   }
 
-  const std::vector<std::string> clone_argv = {self,      "--root", root.path, "run",
-                                               "busybox", "echo",   "hi"};
+  // Three kinds, alternating: a clone the pool restored ahead of time (`uvm pool start`), a
+  // clone made by the run itself (--no-pool), a boot. Each pooled run is followed by two others,
+  // which gives the pool the time it needs to make a replacement.
+  const std::vector<std::string> pooled_argv = {self,      "--root", root.path, "run",
+                                                "busybox", "echo",   "hi"};
+  const std::vector<std::string> clone_argv = {self,        "--root",  root.path, "run",
+                                               "--no-pool", "busybox", "echo",    "hi"};
   const std::vector<std::string> cold_argv = {self,     "--root",  root.path, "run",
                                               "--cold", "busybox", "echo",    "hi"};
-  std::vector<double> clone_first, clone_exit, cold_first, cold_exit;
+  std::vector<double> pooled_first, pooled_exit, clone_first, clone_exit, cold_first, cold_exit;
   auto time_one = [](const std::vector<std::string>& argv, const char* name,
                      std::vector<double>* first, std::vector<double>* exit) -> Result<void> {
     UVM_TRY(TimedRun r, TimeRun(argv));
@@ -190,21 +196,46 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
     if (exit) exit->push_back(r.exit_ms);
     return {};
   };
-  constexpr char kCloneName[] = "`uvm run busybox echo hi`";
+  constexpr char kPooledName[] = "`uvm run busybox echo hi` (pooled)";
+  constexpr char kCloneName[] = "`uvm run --no-pool busybox echo hi`";
   constexpr char kColdName[] = "`uvm run --cold busybox echo hi`";
   UVM_CHECK(time_one(clone_argv, kCloneName, nullptr, nullptr));
   UVM_CHECK(time_one(cold_argv, kColdName, nullptr, nullptr));
-  // Alternating, so drift (the lab's host is shared) falls on both columns alike.
+  UVM_TRY(TimedRun pool_started,
+          TimeRun({self, "--root", root.path, "pool", "start", "--size", "2", "busybox"}));
+  UVM_CHECK(CheckExecRun("`uvm pool start busybox`", pool_started.status, "", ""));
+  // The pool is the benchmark's: it goes however the benchmark ends.
+  struct PoolStopper {
+    std::string self, root;
+    ~PoolStopper() { (void)TimeRun({self, "--root", root, "pool", "stop"}); }
+  } stopper{self, root.path};
+  UVM_CHECK(time_one(pooled_argv, kPooledName, nullptr, nullptr));
+  UVM_CHECK(time_one(cold_argv, kColdName, nullptr, nullptr));
   for (int i = 0; i < o.runs; ++i) {
+    UVM_CHECK(time_one(pooled_argv, kPooledName, &pooled_first, &pooled_exit));
     UVM_CHECK(time_one(clone_argv, kCloneName, &clone_first, &clone_exit));
     UVM_CHECK(time_one(cold_argv, kColdName, &cold_first, &cold_exit));
+  }
+  UVM_TRY(PoolStatus pool, QueryPool(root.path));
+  uint64_t pool_served = 0, pool_missed = 0;
+  for (const auto& shape : pool.shapes) {
+    pool_served += shape.served;
+    pool_missed += shape.missed;
+  }
+  // Each pooled run (and the warm-up) must have had its VM from the pool: a miss is a direct clone.
+  if (pool_missed > 0 || pool_served != static_cast<uint64_t>(o.runs) + 1) {
+    return Err("the pool served " + std::to_string(pool_served) + " and missed " +
+               std::to_string(pool_missed) + " of the " + std::to_string(o.runs + 1) +
+               " pooled runs");
   }
 
   UVM_TRY(IdleCloneMemory mem, MeasureIdleClone(root.path, memory_file));
   const QemuRestoreResult qemu = TimeQemuRestore(guest, 256, o.runs);
 
   const double clone_ms = Median(clone_first), cold_ms = Median(cold_first);
+  const double pooled_ms = Median(pooled_first);
   const double speedup = cold_ms / clone_ms;
+  const double pooled_speedup = cold_ms / pooled_ms;
   const double private_mib = Mib(mem.template_memory.anonymous_kb);
   const double shared_mib = Mib(mem.template_memory.rss_kb - mem.template_memory.anonymous_kb);
   if (o.json) {
@@ -212,12 +243,19 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
         {"benchmark", "clone"},
         {"runs", o.runs},
         {"note",
-         "clone_ms/cold_ms: median ms from starting `uvm run [--cold] busybox echo hi` to the "
-         "first "
-         "byte on its stdout (the *_exit_ms: to its exit), runs alternating, after an untimed "
-         "`uvm template create` and one untimed run of each; memory: /proc/PID/smaps of an idle "
+         "pooled_clone_ms/clone_ms/cold_ms: median ms from starting `uvm run busybox echo hi` "
+         "with a VM from `uvm pool` (a clone restored ahead of time), `uvm run --no-pool` (the "
+         "run restores its clone) and `uvm run --cold` (a boot) to the first byte on its stdout "
+         "(the *_exit_ms: to its exit), runs alternating, after an untimed `uvm template "
+         "create`, `uvm pool start --size 2 busybox` and one untimed run of each; every pooled "
+         "run got its VM from the pool (pool_served); memory: /proc/PID/smaps of an idle "
          "clone (after `true`) over the mappings of the template's memory file: Anonymous = "
          "private copy-on-write pages, Rss - Anonymous = shared page-cache pages"},
+        {"pooled_clone_ms", pooled_ms},
+        {"pooled_vs_cold_speedup", pooled_speedup},
+        {"pooled_clone_exit_ms", Median(pooled_exit)},
+        {"pooled_clone_runs_ms", pooled_first},
+        {"pool_served", pool_served},
         {"clone_ms", clone_ms},
         {"cold_ms", cold_ms},
         {"clone_vs_cold_speedup", speedup},
@@ -233,26 +271,34 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
         {"qemu_restore_note", qemu.note},
         {"clone_vs_qemu_restore",
          qemu.ms ? nlohmann::json(clone_ms / *qemu.ms) : nlohmann::json(nullptr)},
+        {"pooled_clone_vs_qemu_restore",
+         qemu.ms ? nlohmann::json(pooled_ms / *qemu.ms) : nlohmann::json(nullptr)},
     };
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf(
-        "clone: `uvm run busybox echo hi` (clone of a template) vs `uvm run --cold` (boot), "
-        "256 MiB, 1 vCPU; %d alternating runs each\n",
+        "clone: `uvm run busybox echo hi` with a pooled clone, with --no-pool (the run restores "
+        "the clone) and with --cold (a boot), 256 MiB, 1 vCPU; %d alternating runs each\n",
         o.runs);
     std::printf("  %-28s %9s %9s %9s %9s\n", "", "median", "p90", "min", "max");
     auto row = [](const char* label, const std::vector<double>& v) {
       std::printf("  %-28s %6.1f ms %6.1f ms %6.1f ms %6.1f ms\n", label, Median(v),
                   Percentile(v, 0.9), Min(v), Max(v));
     };
+    row("pooled clone: first byte", pooled_first);
+    row("pooled clone: exit", pooled_exit);
     row("clone: first byte", clone_first);
     row("clone: exit", clone_exit);
     row("cold: first byte", cold_first);
     row("cold: exit", cold_exit);
-    std::printf("  %-28s %8.1f x  (cold / clone, first byte; target >= 10)\n", "speedup", speedup);
+    std::printf("  %-28s %8.1f x  (cold / pooled clone, first byte; target >= 10)\n",
+                "speedup, pooled", pooled_speedup);
+    std::printf("  %-28s %8.1f x  (cold / clone, first byte)\n", "speedup, --no-pool", speedup);
     if (qemu.ms) {
-      std::printf("  %-28s %6.1f ms  (clone / qemu = %.2f; target <= 0.2)\n",
-                  "qemu microvm restore", *qemu.ms, clone_ms / *qemu.ms);
+      std::printf(
+          "  %-28s %6.1f ms  (pooled / qemu = %.2f, --no-pool / qemu = %.2f; target <= "
+          "0.2)\n",
+          "qemu microvm restore", *qemu.ms, pooled_ms / *qemu.ms, clone_ms / *qemu.ms);
       std::printf("    (%s)\n", qemu.note.c_str());
     } else {
       std::printf("  %-28s %9s  (%s)\n", "qemu microvm restore", "n/a", qemu.note.c_str());

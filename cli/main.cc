@@ -19,6 +19,7 @@
 #include "cli/exit_codes.h"
 #include "cli/image_command.h"
 #include "cli/lab_runner.h"
+#include "cli/pool_command.h"
 #include "cli/run_command.h"
 #include "cli/snapshot_command.h"
 #include "cli/template_command.h"
@@ -132,6 +133,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--net", run.net, "none")->capture_default_str();
   run_cmd->add_option("--isolation", run.isolation, "vm")->capture_default_str();
   run_cmd->add_flag("--cold", run.cold, "boot the VM instead of cloning a template");
+  run_cmd->add_flag("--no-pool{false}", run.pool,
+                    "clone the template here even when `uvm pool` has a clone ready");
   run_cmd->add_option("image", run.image, "image name (see `uvm image ls`; busybox is built in)")
       ->required();
   run_cmd->footer("CMD [ARG...] after IMAGE replace the image's Cmd (default: the image's).");
@@ -239,6 +242,27 @@ int main(int argc, char** argv) {
   auto* template_rm = template_cmd->add_subcommand("rm", "Remove a template");
   template_rm->add_option("key", tmpl.key, "template key (or a unique prefix)")->required();
 
+  uvm::cli::PoolOptions pool;
+  auto* pool_cmd = app.add_subcommand(
+      "pool", "Keep clones restored ahead of time, so `uvm run` finds its VM ready");
+  pool_cmd->require_subcommand(1);
+  auto* pool_start = pool_cmd->add_subcommand(
+      "start", "Start the pool for --root in the background; back once the images' VMs are ready");
+  pool_start->add_option("image", pool.images,
+                         "images whose VMs to make from the start (others on first use)");
+  pool_start->add_option("--size", pool.size, "VMs kept ready per image and shape (1-64)")
+      ->capture_default_str();
+  pool_start->add_option("--memory", pool.memory_mib, "the images' VMs' RAM in MiB (as uvm run)")
+      ->capture_default_str();
+  pool_start->add_option("--cpus", pool.cpus, "the images' VMs' vCPUs (as uvm run)")
+      ->capture_default_str();
+  pool_start->add_flag("--foreground", pool.foreground,
+                       "serve in this process, logging to stderr, until SIGTERM or `pool stop`");
+  auto* pool_stop = pool_cmd->add_subcommand(
+      "stop", "Stop the pool (containers running in its VMs finish first)");
+  auto* pool_status = pool_cmd->add_subcommand("status", "What the pool holds and has served");
+  pool_status->add_flag("--json", pool.json, "one JSON object");
+
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     run.command = SplitRunCommand(app, *run_cmd, args);
@@ -281,6 +305,11 @@ int main(int argc, char** argv) {
     if (template_create->parsed()) result = uvm::cli::RunTemplateCreate(tmpl);
     if (template_ls->parsed()) result = uvm::cli::RunTemplateList(tmpl);
     if (template_rm->parsed()) result = uvm::cli::RunTemplateRemove(tmpl);
+  } else if (pool_cmd->parsed()) {
+    pool.root = root;
+    if (pool_start->parsed()) result = uvm::cli::RunPoolStart(pool);
+    if (pool_stop->parsed()) result = uvm::cli::RunPoolStop(pool);
+    if (pool_status->parsed()) result = uvm::cli::RunPoolStatus(pool);
   } else if (bench_io_cmd->parsed()) {
     result = uvm::cli::RunBenchIo(bench_io);
   } else if (bench_exec->parsed()) {

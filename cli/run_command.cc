@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -23,6 +24,8 @@
 #include "cli/file_util.h"
 #include "cli/host_verdict.h"
 #include "cli/image_command.h"
+#include "cli/pool_client.h"
+#include "cli/pool_server.h"
 #include "cli/run_network.h"
 #include "cli/template_command.h"
 #include "cli/template_store.h"
@@ -37,6 +40,8 @@ namespace uvm::cli {
 namespace {
 
 constexpr auto kAgentTimeout = std::chrono::seconds(120);
+// A pooled VM's agent answered the pool already: one that does not now is broken.
+constexpr auto kPooledAgentTimeout = std::chrono::seconds(5);
 
 Result<void> Validate(const RunOptions& o) {
   if (o.cpus < 1 || o.cpus > boot::kMaxCpus) {
@@ -158,6 +163,86 @@ std::string ConsoleTail(const std::string& path) {
   return s;
 }
 
+// The container's life once its VM's agent answers: identity, exec, stdio relay, exit status.
+// `fail` stops the VM and says what happened to it.
+Result<int> RunInVm(agent::AgentClient& client, agent::ExecRequest& exec, const RunOptions& o,
+                    const PhaseTimer& timer, const std::function<Error(const std::string&)>& fail) {
+  // Stamped last, so the clock is as fresh as it can be when the agent sets it.
+  if (auto id = agent::StampIdentity(exec); !id) return tl::unexpected(fail(id.error().message));
+  auto started = client.Exec(exec);
+  if (!started) return tl::unexpected(fail("exec: " + started.error().message));
+  agent::RemoteProcess& proc = *started;
+  timer.Mark("process started");
+  if (proc.pid() == 0) {
+    auto exit = proc.WaitExit(std::chrono::seconds(10));
+    if (!exit) return tl::unexpected(fail("exec: " + exit.error().message));
+    std::fprintf(stderr, "uvm: %s\n", agent::Describe(*exit).c_str());
+    return agent::ShellExitCode(*exit);
+  }
+
+  {
+    std::optional<RawTerminal> raw;
+    if (o.tty) raw.emplace(STDIN_FILENO);
+    agent::RelayFds fds;
+    fds.host_in = o.interactive ? STDIN_FILENO : -1;
+    fds.container_in = proc.stdin_fd();
+    fds.container_out = proc.stdout_fd();
+    fds.container_err = proc.stderr_fd();
+    agent::RelayHooks hooks;
+    int terminations = 0;
+    hooks.on_signal = [&](int signo) {
+      // docker: the first SIGINT/SIGTERM/SIGHUP goes to the process, a second one kills it.
+      const bool termination = signo == SIGINT || signo == SIGTERM || signo == SIGHUP;
+      if (termination && ++terminations > 1) signo = SIGKILL;
+      if (auto r = proc.Signal(signo); !r) Log(LogLevel::kWarn, "signal: " + r.error().message);
+    };
+    hooks.on_resize = [&] {
+      if (!o.tty) return;
+      auto [rows, cols] = TerminalSize();
+      (void)proc.Resize(rows, cols);
+    };
+    UVM_CHECK(agent::RelayStdio(fds, hooks));
+    proc.CloseStdout();
+    proc.CloseStderr();
+  }
+  timer.Mark("output done");
+  auto exit = proc.WaitExit(std::chrono::seconds(30));
+  if (!exit) return tl::unexpected(fail("waiting for the exit status: " + exit.error().message));
+  if (exit->error != agent::ExecError::kNone) {
+    std::fprintf(stderr, "uvm: %s\n", agent::Describe(*exit).c_str());
+  }
+  return agent::ShellExitCode(*exit);
+}
+
+// The container in a VM lent by the pool serving o.root; nullopt when there is none to be had
+// (no pool, none ready, one that does not answer): then the caller makes its own clone.
+std::optional<Result<int>> RunPooled(const TemplateShape& shape, agent::ExecRequest& exec,
+                                     const RunOptions& o, const PhaseTimer& timer) {
+  auto key = TemplateKey(shape);
+  if (!key) return std::nullopt;
+  auto claimed = ClaimPooledVm(o.root, shape, *key);
+  if (!claimed) {
+    Log(LogLevel::kDebug, "no pooled VM: " + claimed.error().message);
+    return std::nullopt;
+  }
+  std::optional<PoolLease> lease(std::move(*claimed));
+  const std::string vm = lease->vm();
+  timer.Mark("pooled VM " + vm);
+  auto client = agent::AgentClient::Connect(agent::AgentAddress::Vsock(lease->vsock_uds()),
+                                            kPooledAgentTimeout);
+  if (!client) {
+    Log(LogLevel::kWarn, "the pool's VM " + vm + " did not answer (" + client.error().message +
+                             "); cloning the template instead");
+    return std::nullopt;
+  }
+  timer.Mark("agent ready");
+  auto fail = [&](const std::string& what) -> Error {
+    lease.reset();  // the pool stops the VM, and logs its console if it had ended
+    return Error{what + " (the pool's utility VM " + vm + "; see " + PoolLogPath(o.root) + ")"};
+  };
+  return RunInVm(*client, exec, o, timer, fail);
+}
+
 }  // namespace
 
 Result<int> RunContainer(const RunOptions& o) {
@@ -200,6 +285,12 @@ Result<int> RunContainer(const RunOptions& o) {
   // Signals are for the container: block them before any thread starts (the VM's threads inherit
   // the mask) and take them through the relay's signalfd.
   agent::BlockRelayedSignals();
+  // A clone the pool (`uvm pool start`) restored ahead of time, when one is ready: no restore and
+  // no wait for the agent on this run's path. With --net tap the VM needs a tap of its own from
+  // the start, so those runs make their clone themselves.
+  if (!o.cold && o.pool && o.net == "none") {
+    if (auto pooled = RunPooled(shape, exec, o, timer)) return *pooled;
+  }
   UVM_TRY(RuntimeDir dir, RuntimeDir::Create());
   std::optional<TapNetwork> net;
   if (o.net == "tap") {
@@ -227,17 +318,8 @@ Result<int> RunContainer(const RunOptions& o) {
   UniqueFd console(::open(console_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!console.valid()) return ErrnoErr("open " + console_log);
 
-  vmm::UtilityVmSpec spec;
-  spec.kernel = shape.kernel;
-  spec.initrd = shape.initrd;
-  spec.restore_dir = template_dir;
-  spec.cmdline = UtilityVmCmdline();
-  spec.disks = {image.disk_path + ",ro"};
-  spec.vsock_uds = uds;
+  vmm::UtilityVmSpec spec = ContainerVmSpec(shape, template_dir, uds, console.get());
   if (net) spec.nets = {net->tap + ",mac=" + net->mac};
-  spec.memory_bytes = o.memory_mib << 20;
-  spec.cpus = o.cpus;
-  spec.console_fd = console.get();
   UVM_TRY(auto vm, vmm::UtilityVm::Start(spec));
   auto vm_failure = [&](const std::string& what) -> Error {
     vm->Stop(what);
@@ -272,55 +354,10 @@ Result<int> RunContainer(const RunOptions& o) {
     if (auto r = ConfigureHostTap(*net); !r) return tl::unexpected(vm_failure(r.error().message));
   }
 
-  // Stamped last, so the clock is as fresh as it can be when the agent sets it.
-  if (auto id = agent::StampIdentity(exec); !id)
-    return tl::unexpected(vm_failure(id.error().message));
-  auto started = client.Exec(exec);
-  if (!started) return tl::unexpected(vm_failure("exec: " + started.error().message));
-  agent::RemoteProcess& proc = *started;
-  timer.Mark("process started");
-  if (proc.pid() == 0) {
-    auto exit = proc.WaitExit(std::chrono::seconds(10));
-    if (!exit) return tl::unexpected(vm_failure("exec: " + exit.error().message));
-    std::fprintf(stderr, "uvm: %s\n", agent::Describe(*exit).c_str());
-    return agent::ShellExitCode(*exit);
-  }
-
-  {
-    std::optional<RawTerminal> raw;
-    if (o.tty) raw.emplace(STDIN_FILENO);
-    agent::RelayFds fds;
-    fds.host_in = o.interactive ? STDIN_FILENO : -1;
-    fds.container_in = proc.stdin_fd();
-    fds.container_out = proc.stdout_fd();
-    fds.container_err = proc.stderr_fd();
-    agent::RelayHooks hooks;
-    int terminations = 0;
-    hooks.on_signal = [&](int signo) {
-      // docker: the first SIGINT/SIGTERM/SIGHUP goes to the process, a second one kills it.
-      const bool termination = signo == SIGINT || signo == SIGTERM || signo == SIGHUP;
-      if (termination && ++terminations > 1) signo = SIGKILL;
-      if (auto r = proc.Signal(signo); !r) Log(LogLevel::kWarn, "signal: " + r.error().message);
-    };
-    hooks.on_resize = [&] {
-      if (!o.tty) return;
-      auto [rows, cols] = TerminalSize();
-      (void)proc.Resize(rows, cols);
-    };
-    UVM_CHECK(agent::RelayStdio(fds, hooks));
-    proc.CloseStdout();
-    proc.CloseStderr();
-  }
-  timer.Mark("output done");
-  auto exit = proc.WaitExit(std::chrono::seconds(30));
-  if (!exit)
-    return tl::unexpected(vm_failure("waiting for the exit status: " + exit.error().message));
+  UVM_TRY(int code, RunInVm(client, exec, o, timer, vm_failure));
   vm->Stop("the container exited");
   (void)vm->Wait();
-  if (exit->error != agent::ExecError::kNone) {
-    std::fprintf(stderr, "uvm: %s\n", agent::Describe(*exit).c_str());
-  }
-  return agent::ShellExitCode(*exit);
+  return code;
 }
 
 }  // namespace uvm::cli

@@ -26,6 +26,7 @@ struct RunOptions {
   std::string net = "none";
   std::string isolation = "vm";
   bool cold = false;
+  bool pool = true;  // take a ready clone from `uvm pool` when one runs (--no-pool: never)
 };
 
 // Returns the container's exit status (128+n after signal n; 126/127 when the command cannot be

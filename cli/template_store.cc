@@ -100,6 +100,21 @@ std::string UtilityVmCmdline() { return std::string(kDefaultCmdline) + " quiet";
 
 agent::Rootfs ContainerRootfs() { return agent::Rootfs{"/dev/vda", "ext4", 256}; }
 
+vmm::UtilityVmSpec ContainerVmSpec(const TemplateShape& shape, const std::string& template_dir,
+                                   const std::string& vsock_uds, int console_fd) {
+  vmm::UtilityVmSpec spec;
+  spec.kernel = shape.kernel;
+  spec.initrd = shape.initrd;
+  spec.restore_dir = template_dir;
+  spec.cmdline = UtilityVmCmdline();
+  if (!shape.image_disk.empty()) spec.disks = {shape.image_disk + ",ro"};
+  spec.vsock_uds = vsock_uds;
+  spec.memory_bytes = shape.memory_mib << 20;
+  spec.cpus = shape.cpus;
+  spec.console_fd = console_fd;
+  return spec;
+}
+
 Result<void> WriteTemplateInfo(const std::string& dir, const TemplateShape& shape) {
   nlohmann::json info = {{"kernel", shape.kernel},
                          {"initrd", shape.initrd},

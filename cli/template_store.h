@@ -17,6 +17,7 @@
 
 #include "base/result.h"
 #include "guest-agent/protocol/messages.h"
+#include "vmm/utility_vm.h"
 
 namespace uvm::cli {
 
@@ -58,6 +59,12 @@ std::string DeviceLayout(const TemplateShape& shape);
 
 // The template a shape gives: a short hex key. Fails when the kernel or initramfs is missing.
 Result<std::string> TemplateKey(const TemplateShape& shape);
+
+// A container's utility VM of `shape`: the image disk read-only as vda, a clone of `template_dir`
+// (a boot when empty), its vsock device behind `vsock_uds`, the guest console to `console_fd`.
+// Without an image disk in the shape, the caller sets spec.disks. A net device is the caller's.
+vmm::UtilityVmSpec ContainerVmSpec(const TemplateShape& shape, const std::string& template_dir,
+                                   const std::string& vsock_uds, int console_fd);
 
 // Writes `dir`/template.json: the shape a template was made from, which List() reads back.
 Result<void> WriteTemplateInfo(const std::string& dir, const TemplateShape& shape);

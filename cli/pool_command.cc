@@ -1,0 +1,197 @@
+#include "cli/pool_command.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "base/log.h"
+#include "boot/layout.h"
+#include "cli/host_verdict.h"
+#include "cli/image_command.h"
+#include "cli/pool_client.h"
+#include "cli/pool_server.h"
+#include "cli/template_command.h"
+#include "store/fs_util.h"
+#include "store/image_store.h"
+
+namespace uvm::cli {
+namespace {
+
+// Making a template the first time boots a VM (seconds; more in the lab), then the VMs restore.
+constexpr auto kFillTimeout = std::chrono::seconds(300);
+
+std::string LogTail(const std::string& path) {
+  auto text = store::ReadFileLimited(path, 1 << 20);
+  if (!text || text->empty()) return "";
+  std::string s = *text;
+  if (s.back() == '\n') s.pop_back();
+  return s.substr(s.rfind('\n') == std::string::npos ? 0 : s.rfind('\n') + 1);
+}
+
+// Detaches a child that serves the pool (its own session, stdio to the pool's log) and returns
+// once it listens, or fails with the last line it logged.
+Result<int> StartDetached(const PoolServerOptions& server) {
+  const std::string log = PoolLogPath(server.root);
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) < 0) return ErrnoErr("pipe");
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return ErrnoErr("fork");
+  if (pid == 0) {
+    ::close(ready[0]);
+    ::setsid();
+    // The log says what the pool did (shapes served, VMs that failed), not only what went wrong.
+    if (!LogEnabled(LogLevel::kInfo)) SetLogLevel(LogLevel::kInfo);
+    const int null = ::open("/dev/null", O_RDONLY);
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (null >= 0) ::dup2(null, STDIN_FILENO);
+    if (out >= 0) {
+      ::dup2(out, STDOUT_FILENO);
+      ::dup2(out, STDERR_FILENO);
+    }
+    auto served = ServePool(server, [&] {
+      (void)!::write(ready[1], "1", 1);
+      ::close(ready[1]);
+    });
+    if (!served) std::fprintf(stderr, "uvm pool: %s\n", served.error().message.c_str());
+    std::fflush(nullptr);
+    ::_exit(served ? 0 : 1);
+  }
+  ::close(ready[1]);
+  char c;
+  ssize_t n;
+  do {
+    n = ::read(ready[0], &c, 1);
+  } while (n < 0 && errno == EINTR);
+  ::close(ready[0]);
+  if (n != 1) {
+    return Err("the pool did not start: " + LogTail(log) + " (log: " + log + ")");
+  }
+  return static_cast<int>(pid);
+}
+
+// Whether `pid` still runs: a zombie has ended (a detached pool's parent is init, and the lab's
+// init does not reap).
+bool Running(pid_t pid) {
+  auto stat = store::ReadFileLimited("/proc/" + std::to_string(pid) + "/stat", 4096);
+  if (!stat) return false;
+  const size_t paren = stat->rfind(')');
+  return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] != 'Z';
+}
+
+}  // namespace
+
+Result<int> RunPoolStart(const PoolOptions& o) {
+  if (o.size < 1 || o.size > 64) return Err("--size: must be 1 to 64");
+  if (o.cpus < 1 || o.cpus > boot::kMaxCpus)
+    return Err("--cpus: must be 1 to " + std::to_string(boot::kMaxCpus));
+  if ((o.memory_mib << 20) < boot::kMinRamBytes || o.memory_mib > (1u << 20)) {
+    return Err("--memory: must be at least " + std::to_string(boot::kMinRamBytes >> 20) + " MiB");
+  }
+  if (!LinuxGuestsRunHere()) {
+    return Err(
+        "this host's KVM cannot run Linux guests (see `uvm doctor`); use the lab: "
+        "`uvm lab -- sh -c 'uvm pool start ...; uvm run ...'`");
+  }
+  if (auto running = QueryPool(o.root)) {
+    return Err("a pool is already running for " + o.root + " (pid " + std::to_string(running->pid) +
+               "; `uvm pool stop` stops it)");
+  }
+  PoolServerOptions server;
+  server.root = o.root;
+  server.size = o.size;
+  std::vector<std::string> keys;
+  if (!o.images.empty()) {
+    UVM_TRY(store::ImageStore store, store::ImageStore::Open(o.root, BuiltinImagesDir()));
+    for (const std::string& name : o.images) {
+      UVM_TRY(store::ImageRecord image, store.Resolve(name));
+      TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus);
+      shape.image_disk = image.disk_path;
+      shape.image_name = name;
+      UVM_TRY(std::string key, TemplateKey(shape));
+      keys.push_back(key);
+      server.prefill.push_back(std::move(shape));
+    }
+  }
+  if (o.foreground) {
+    UVM_CHECK(ServePool(server, [&] {
+      std::fprintf(stderr, "uvm pool: serving %s on %s\n", o.root.c_str(),
+                   PoolSocketPath(o.root).c_str());
+    }));
+    return 0;
+  }
+  UVM_TRY(int pid, StartDetached(server));
+  // Back once a run would find its VM ready: the image's template may have to be made first.
+  const auto deadline = std::chrono::steady_clock::now() + kFillTimeout;
+  for (;;) {
+    UVM_TRY(PoolStatus status, QueryPool(o.root));
+    size_t filled = 0;
+    for (const std::string& key : keys) {
+      for (const PoolShapeStatus& s : status.shapes) {
+        if (s.key != key) continue;
+        if (!s.error.empty()) {
+          return Err("the pool (pid " + std::to_string(pid) + ") cannot make VMs for " + s.image +
+                     ": " + s.error + " (`uvm pool stop` stops it)");
+        }
+        if (s.ready >= o.size) filled++;
+      }
+    }
+    if (filled == keys.size()) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Err("the pool (pid " + std::to_string(pid) + ") is still making VMs after " +
+                 std::to_string(kFillTimeout.count()) + " s; see " + PoolLogPath(o.root));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::printf("pool started (pid %d): %d VMs ready per image, log %s\n", pid, o.size,
+              PoolLogPath(o.root).c_str());
+  return 0;
+}
+
+Result<int> RunPoolStop(const PoolOptions& o) {
+  UVM_TRY(PoolStatus status, StopPool(o.root));
+  int in_use = 0;
+  for (const auto& s : status.shapes) in_use += s.in_use;
+  if (in_use > 0) {
+    std::printf("pool (pid %d) stopping: it exits when the %d containers in its VMs end\n",
+                status.pid, in_use);
+    return 0;
+  }
+  // Returns once the process is gone, so a `uvm pool start` right after finds no pool.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (Running(status.pid)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Err("the pool (pid " + std::to_string(status.pid) + ") did not exit within 30 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::printf("pool (pid %d) stopped\n", status.pid);
+  return 0;
+}
+
+Result<int> RunPoolStatus(const PoolOptions& o) {
+  UVM_TRY(PoolStatus status, QueryPool(o.root));
+  if (o.json) {
+    std::fputs(EncodePoolStatus(status).c_str(), stdout);
+    return 0;
+  }
+  std::printf("pool pid %d, %d VMs kept ready per shape, socket %s\n", status.pid, status.size,
+              PoolSocketPath(o.root).c_str());
+  std::printf("%-16s  %-12s  %8s  %4s  %5s  %6s  %7s  %6s  %s\n", "TEMPLATE", "IMAGE", "MEMORY",
+              "CPUS", "READY", "IN USE", "SERVED", "MISSED", "ERROR");
+  for (const PoolShapeStatus& s : status.shapes) {
+    std::printf("%-16s  %-12s  %4llu MiB  %4d  %5d  %6d  %7llu  %6llu  %s\n", s.key.c_str(),
+                s.image.empty() ? "-" : s.image.c_str(),
+                static_cast<unsigned long long>(s.memory_mib), s.cpus, s.ready, s.in_use,
+                static_cast<unsigned long long>(s.served),
+                static_cast<unsigned long long>(s.missed), s.error.empty() ? "-" : s.error.c_str());
+  }
+  return 0;
+}
+
+}  // namespace uvm::cli
