@@ -46,6 +46,8 @@ uvm_fuzz_twin(uvm_snapshot SOURCES device_state.cc format.cc state_file.cc vcpu_
 # The control socket's request parser (uvm boot --api-sock).
 uvm_fuzz_twin(uvm_linux_vm SOURCES control_socket.cc LINKS uvm_base)
 uvm_fuzz_twin(uvm_agent_protocol LINKS uvm_base nlohmann_json::nlohmann_json)
+# The VM pool's request and reply parsers (uvm pool's socket).
+uvm_fuzz_twin(uvm_cli SOURCES pool_protocol.cc LINKS uvm_base nlohmann_json::nlohmann_json)
 
 uvm_fuzz_target(boot_kernel_fuzz LIBS uvm_boot_fuzz)
 uvm_fuzz_target(virtio_chain_fuzz LIBS uvm_virtio_fuzz)
@@ -58,3 +60,4 @@ uvm_fuzz_target(store_layer_fuzz LIBS uvm_store_fuzz)
 uvm_fuzz_target(snapshot_state_fuzz LIBS uvm_snapshot_fuzz)
 uvm_fuzz_target(agent_frame_fuzz LIBS uvm_agent_protocol_fuzz)
 uvm_fuzz_target(control_request_fuzz LIBS uvm_linux_vm_fuzz)
+uvm_fuzz_target(pool_request_fuzz LIBS uvm_cli_fuzz)
