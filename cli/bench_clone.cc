@@ -243,26 +243,27 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
         {"benchmark", "clone"},
         {"runs", o.runs},
         {"note",
-         "pooled_clone_ms/clone_ms/cold_ms: median ms from starting `uvm run busybox echo hi` "
-         "with a VM from `uvm pool` (a clone restored ahead of time), `uvm run --no-pool` (the "
-         "run restores its clone) and `uvm run --cold` (a boot) to the first byte on its stdout "
-         "(the *_exit_ms: to its exit), runs alternating, after an untimed `uvm template "
-         "create`, `uvm pool start --size 2 busybox` and one untimed run of each; every pooled "
-         "run got its VM from the pool (pool_served); memory: /proc/PID/smaps of an idle "
-         "clone (after `true`) over the mappings of the template's memory file: Anonymous = "
-         "private copy-on-write pages, Rss - Anonymous = shared page-cache pages"},
-        {"pooled_clone_ms", pooled_ms},
-        {"pooled_vs_cold_speedup", pooled_speedup},
-        {"pooled_clone_exit_ms", Median(pooled_exit)},
-        {"pooled_clone_runs_ms", pooled_first},
-        {"pool_served", pool_served},
-        {"clone_ms", clone_ms},
+         "clone_ms/no_pool_clone_ms/cold_ms: median ms from starting `uvm run busybox echo hi` "
+         "to the first byte on its stdout (the *_exit_ms: to its exit), with a VM from `uvm "
+         "pool` (a clone restored ahead of time: what the clone design with its pool gives), "
+         "with --no-pool (the run restores its own clone) and with --cold (a boot); runs "
+         "alternating, after an untimed `uvm template create`, `uvm pool start --size 2 "
+         "busybox` and one untimed run of each; every pooled run got its VM from the pool "
+         "(pool_served); memory: /proc/PID/smaps of an idle --no-pool clone (after `true`) over "
+         "the mappings of the template's memory file: Anonymous = private copy-on-write pages, "
+         "Rss - Anonymous = shared page-cache pages"},
+        {"clone_ms", pooled_ms},
+        {"no_pool_clone_ms", clone_ms},
         {"cold_ms", cold_ms},
-        {"clone_vs_cold_speedup", speedup},
-        {"clone_exit_ms", Median(clone_exit)},
+        {"clone_vs_cold_speedup", pooled_speedup},
+        {"no_pool_clone_vs_cold_speedup", speedup},
+        {"clone_exit_ms", Median(pooled_exit)},
+        {"no_pool_clone_exit_ms", Median(clone_exit)},
         {"cold_exit_ms", Median(cold_exit)},
-        {"clone_runs_ms", clone_first},
+        {"clone_runs_ms", pooled_first},
+        {"no_pool_clone_runs_ms", clone_first},
         {"cold_runs_ms", cold_first},
+        {"pool_served", pool_served},
         {"private_mib_per_clone", private_mib},
         {"shared_mib_per_clone", shared_mib},
         {"uvm_process_anon_mib", Mib(mem.process_anonymous_kb)},
@@ -270,9 +271,9 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
         {"qemu_restore_ms", qemu.ms ? nlohmann::json(*qemu.ms) : nlohmann::json(nullptr)},
         {"qemu_restore_note", qemu.note},
         {"clone_vs_qemu_restore",
-         qemu.ms ? nlohmann::json(clone_ms / *qemu.ms) : nlohmann::json(nullptr)},
-        {"pooled_clone_vs_qemu_restore",
          qemu.ms ? nlohmann::json(pooled_ms / *qemu.ms) : nlohmann::json(nullptr)},
+        {"no_pool_clone_vs_qemu_restore",
+         qemu.ms ? nlohmann::json(clone_ms / *qemu.ms) : nlohmann::json(nullptr)},
     };
     std::printf("%s\n", j.dump().c_str());
   } else {
@@ -285,10 +286,10 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
       std::printf("  %-28s %6.1f ms %6.1f ms %6.1f ms %6.1f ms\n", label, Median(v),
                   Percentile(v, 0.9), Min(v), Max(v));
     };
-    row("pooled clone: first byte", pooled_first);
-    row("pooled clone: exit", pooled_exit);
-    row("clone: first byte", clone_first);
-    row("clone: exit", clone_exit);
+    row("clone (pooled): first byte", pooled_first);
+    row("clone (pooled): exit", pooled_exit);
+    row("clone --no-pool: first byte", clone_first);
+    row("clone --no-pool: exit", clone_exit);
     row("cold: first byte", cold_first);
     row("cold: exit", cold_exit);
     std::printf("  %-28s %8.1f x  (cold / pooled clone, first byte; target >= 10)\n",
