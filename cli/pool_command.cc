@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "base/log.h"
-#include "boot/layout.h"
 #include "cli/host_verdict.h"
 #include "cli/image_command.h"
 #include "cli/pool_client.h"
@@ -88,11 +87,7 @@ bool Running(pid_t pid) {
 
 Result<int> RunPoolStart(const PoolOptions& o) {
   if (o.size < 1 || o.size > 64) return Err("--size: must be 1 to 64");
-  if (o.cpus < 1 || o.cpus > boot::kMaxCpus)
-    return Err("--cpus: must be 1 to " + std::to_string(boot::kMaxCpus));
-  if ((o.memory_mib << 20) < boot::kMinRamBytes || o.memory_mib > (1u << 20)) {
-    return Err("--memory: must be at least " + std::to_string(boot::kMinRamBytes >> 20) + " MiB");
-  }
+  UVM_CHECK(CheckVmSize(o.memory_mib, o.cpus));
   if (!LinuxGuestsRunHere()) {
     return Err(
         "this host's KVM cannot run Linux guests (see `uvm doctor`); use the lab: "

@@ -18,7 +18,6 @@
 
 #include "base/log.h"
 #include "base/phase_timer.h"
-#include "boot/layout.h"
 #include "cli/agent_wait.h"
 #include "cli/boot_command.h"
 #include "cli/file_util.h"
@@ -44,14 +43,7 @@ constexpr auto kAgentTimeout = std::chrono::seconds(120);
 constexpr auto kPooledAgentTimeout = std::chrono::seconds(5);
 
 Result<void> Validate(const RunOptions& o) {
-  if (o.cpus < 1 || o.cpus > boot::kMaxCpus) {
-    return Err("--cpus " + std::to_string(o.cpus) + ": must be 1 to " +
-               std::to_string(boot::kMaxCpus));
-  }
-  if ((o.memory_mib << 20) < boot::kMinRamBytes || o.memory_mib > (1u << 20)) {
-    return Err("--memory " + std::to_string(o.memory_mib) + ": must be at least " +
-               std::to_string(boot::kMinRamBytes >> 20) + " MiB");
-  }
+  UVM_CHECK(CheckVmSize(o.memory_mib, o.cpus));
   if (o.isolation != "vm") {
     return Err("--isolation " + o.isolation +
                ": uvm runs every container in its own VM (only `vm` is supported)");

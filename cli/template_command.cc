@@ -23,12 +23,20 @@ TemplateShape DefaultTemplateShape(uint64_t memory_mib, int cpus, bool net) {
   return shape;
 }
 
-Result<int> RunTemplateCreate(const TemplateOptions& o) {
-  if (o.cpus < 1 || o.cpus > boot::kMaxCpus)
-    return Err("--cpus: must be 1 to " + std::to_string(boot::kMaxCpus));
-  if ((o.memory_mib << 20) < boot::kMinRamBytes || o.memory_mib > (1u << 20)) {
-    return Err("--memory: must be at least " + std::to_string(boot::kMinRamBytes >> 20) + " MiB");
+Result<void> CheckVmSize(uint64_t memory_mib, int cpus) {
+  if (cpus < 1 || cpus > boot::kMaxCpus) {
+    return Err("--cpus " + std::to_string(cpus) + ": must be 1 to " +
+               std::to_string(boot::kMaxCpus));
   }
+  if ((memory_mib << 20) < boot::kMinRamBytes || memory_mib > (1u << 20)) {
+    return Err("--memory " + std::to_string(memory_mib) + ": must be at least " +
+               std::to_string(boot::kMinRamBytes >> 20) + " MiB");
+  }
+  return {};
+}
+
+Result<int> RunTemplateCreate(const TemplateOptions& o) {
+  UVM_CHECK(CheckVmSize(o.memory_mib, o.cpus));
   if (!LinuxGuestsRunHere()) {
     return Err(
         "this host's KVM cannot run Linux guests (see `uvm doctor`); use the lab: "

@@ -26,15 +26,9 @@
 namespace {
 
 using uvm::testing::BackgroundProcess;
+using uvm::testing::Lines;
 using uvm::testing::ProcessResult;
 using uvm::testing::RunProcess;
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 class PoolE2eTest : public ::testing::Test {
  protected:

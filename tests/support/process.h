@@ -2,6 +2,7 @@
 // timeout (the child is killed and the result says so).
 #pragma once
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,14 @@ struct ProcessResult {
   bool killed_at_marker = false;  // `kill_at` appeared on stdout and the child got SIGKILL
   std::string out, err;
 };
+
+// A process's output as lines, without their "\n".
+inline std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
 
 // With `kill_at` set, the child is sent SIGKILL as soon as that text appears on its stdout.
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& stdin_data = "",
