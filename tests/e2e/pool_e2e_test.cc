@@ -70,6 +70,14 @@ class PoolE2eTest : public ::testing::Test {
     if (!j.is_object() || !j["shapes"].is_array() || j["shapes"].size() != 1) return -1;
     return j["shapes"][0][field].get<int64_t>();
   }
+  // Waits (up to 60 s) until the pool has `n` VMs ready: a run that finds none clones by itself,
+  // and the tests count what the pool served.
+  void WaitReady(int n) {
+    for (int i = 0; i < 300 && Count("ready") < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ASSERT_GE(Count("ready"), n) << Status().dump();
+  }
   // uvm -v names the pool's VM a run got.
   static bool Pooled(const ProcessResult& r) {
     return r.err.find("run: pooled VM pool-vm-") != std::string::npos;
@@ -91,6 +99,7 @@ TEST_F(PoolE2eTest, PooledRunsBehaveLikeRunsEachInAFreshCloneOfItsOwn) {
 
   std::set<std::string> names, randoms;
   for (int i = 0; i < 3; ++i) {
+    WaitReady(1);
     // A file left by an earlier run would show in `ls /tmp`: each run must start from the template.
     ProcessResult r = Uvm({"run", "busybox", "sh", "-c",
                            "ls /tmp; echo run-" + std::to_string(i) +
@@ -102,18 +111,20 @@ TEST_F(PoolE2eTest, PooledRunsBehaveLikeRunsEachInAFreshCloneOfItsOwn) {
     ASSERT_EQ(lines.size(), 2u) << "run " << i << ": " << r.out;
     names.insert(lines[0]);
     randoms.insert(lines[1]);
-    // The pool makes a replacement once no claim came for a moment.
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   EXPECT_EQ(names.size(), 3u) << "two pooled runs share a hostname";
   EXPECT_EQ(randoms.size(), 3u) << "two pooled runs drew the same random bytes";
 
   // Exit codes, stdin and stderr pass through as in any run.
+  WaitReady(1);
   ProcessResult code = Uvm({"run", "busybox", "sh", "-c", "echo out; echo err >&2; exit 7"});
   EXPECT_EQ(code.exit_code, 7) << code.err;
   EXPECT_EQ(code.out, "out\n");
   EXPECT_NE(code.err.find("err\n"), std::string::npos) << code.err;
+  EXPECT_TRUE(Pooled(code)) << code.err;
+  WaitReady(1);
   ProcessResult cat = Uvm({"run", "-i", "busybox", "cat"}, "through stdin\n");
+  EXPECT_TRUE(Pooled(cat)) << cat.err;
   EXPECT_EQ(cat.exit_code, 0) << cat.err;
   EXPECT_EQ(cat.out, "through stdin\n");
   EXPECT_EQ(Count("served"), 5) << Status().dump();
