@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 namespace uvm::cli {
 
@@ -14,6 +16,14 @@ std::string SelfDir() {
   std::string path(buf, static_cast<size_t>(n));
   auto slash = path.rfind('/');
   return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+std::string FileTail(const std::string& path, size_t max) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > max ? "..." + s.substr(s.size() - max) : s;
 }
 
 std::optional<std::string> FindInPath(const std::string& name) {

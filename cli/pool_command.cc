@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "cli/file_util.h"
 #include "cli/host_verdict.h"
 #include "cli/image_command.h"
 #include "cli/pool_client.h"
@@ -24,10 +25,10 @@ namespace {
 // Making a template the first time boots a VM (seconds; more in the lab), then the VMs restore.
 constexpr auto kFillTimeout = std::chrono::seconds(300);
 
+// The last line of the pool's log: why a detached pool did not start.
 std::string LogTail(const std::string& path) {
-  auto text = store::ReadFileLimited(path, 1 << 20);
-  if (!text || text->empty()) return "";
-  std::string s = *text;
+  std::string s = FileTail(path, 4096);
+  if (s.empty()) return "";
   if (s.back() == '\n') s.pop_back();
   return s.substr(s.rfind('\n') == std::string::npos ? 0 : s.rfind('\n') + 1);
 }

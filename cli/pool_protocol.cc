@@ -5,83 +5,33 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "boot/layout.h"
+#include "store/json_util.h"
 
 namespace uvm::cli {
 namespace {
 
 using nlohmann::json;
 
-json ShapeJson(const TemplateShape& s) {
-  return {{"kernel", s.kernel},   {"initrd", s.initrd}, {"memory_mib", s.memory_mib},
-          {"cpus", s.cpus},       {"net", s.net},       {"image_disk", s.image_disk},
-          {"image", s.image_name}};
+constexpr char kRequest[] = "pool request";
+constexpr char kReply[] = "pool reply";
+
+// A string member, "" when absent.
+Result<std::string> Str(const json& j, const char* key, const char* what) {
+  UVM_TRY(std::optional<std::string> s, store::OptString(j, key, what));
+  return s.value_or("");
 }
 
-Result<json> ParseObject(const std::string& line) {
-  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return Err("not a JSON object");
-  return j;
-}
-
-// The string field `name`, absent -> "", anything else than a string refused.
-Result<std::string> StringField(const json& j, const char* name) {
-  auto it = j.find(name);
-  if (it == j.end()) return std::string();
-  if (!it->is_string()) return Err(std::string("\"") + name + "\" must be a string");
-  std::string s = it->get<std::string>();
-  if (s.find('\0') != std::string::npos) return Err(std::string("\"") + name + "\" holds a NUL");
-  return s;
-}
-
-Result<uint64_t> UintField(const json& j, const char* name, uint64_t max) {
-  auto it = j.find(name);
-  if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() > max) {
-    return Err(std::string("\"") + name + "\" must be a number from 0 to " + std::to_string(max));
-  }
-  return it->get<uint64_t>();
-}
-
-bool IsAbsolutePath(const std::string& p) { return !p.empty() && p[0] == '/'; }
-
-Result<TemplateShape> ParseShape(const json& j) {
-  if (!j.is_object()) return Err("\"shape\" must be an object");
-  TemplateShape s;
-  UVM_TRY(s.kernel, StringField(j, "kernel"));
-  UVM_TRY(s.initrd, StringField(j, "initrd"));
-  UVM_TRY(s.image_disk, StringField(j, "image_disk"));
-  UVM_TRY(s.image_name, StringField(j, "image"));
-  if (!IsAbsolutePath(s.kernel) || !IsAbsolutePath(s.initrd)) {
-    return Err("\"kernel\" and \"initrd\" must be absolute paths");
-  }
-  if (!s.image_disk.empty() && !IsAbsolutePath(s.image_disk)) {
-    return Err("\"image_disk\" must be an absolute path");
-  }
-  UVM_TRY(s.memory_mib, UintField(j, "memory_mib", 1u << 20));
-  if ((s.memory_mib << 20) < boot::kMinRamBytes) {
-    return Err("\"memory_mib\" must be at least " + std::to_string(boot::kMinRamBytes >> 20));
-  }
-  UVM_TRY(uint64_t cpus, UintField(j, "cpus", boot::kMaxCpus));
-  if (cpus < 1) return Err("\"cpus\" must be at least 1");
-  s.cpus = static_cast<int>(cpus);
-  auto net = j.find("net");
-  if (net != j.end() && !net->is_boolean()) return Err("\"net\" must be true or false");
-  s.net = net != j.end() && net->get<bool>();
-  return s;
-}
-
-bool IsKey(const std::string& k) {
-  return k.size() == 16 && k.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
-// A reply's "ok": false carries "why".
+// A reply's "ok" (required): false carries "why", which becomes the error.
 Result<void> CheckOk(const json& j) {
   auto ok = j.find("ok");
   if (ok == j.end() || !ok->is_boolean()) return Err("the reply has no \"ok\"");
   if (!ok->get<bool>()) {
-    UVM_TRY(std::string why, StringField(j, "why"));
+    UVM_TRY(std::string why, Str(j, "why", kReply));
     return Err(why.empty() ? "refused" : why);
   }
   return {};
@@ -93,7 +43,7 @@ std::string EncodePoolRequest(const PoolRequest& r) {
   json j;
   switch (r.op) {
     case PoolOp::kClaim:
-      j = {{"op", "claim"}, {"key", r.key}, {"shape", ShapeJson(r.shape)}};
+      j = {{"op", "claim"}, {"key", r.key}, {"shape", ShapeToJson(r.shape)}};
       break;
     case PoolOp::kStatus:
       j = {{"op", "status"}};
@@ -106,8 +56,8 @@ std::string EncodePoolRequest(const PoolRequest& r) {
 }
 
 Result<PoolRequest> ParsePoolRequest(const std::string& line) {
-  UVM_TRY(json j, ParseObject(line));
-  UVM_TRY(std::string op, StringField(j, "op"));
+  UVM_TRY(json j, store::ParseJsonObject(line, kRequest));
+  UVM_TRY(std::string op, Str(j, "op", kRequest));
   PoolRequest r;
   if (op == "status") {
     r.op = PoolOp::kStatus;
@@ -115,11 +65,11 @@ Result<PoolRequest> ParsePoolRequest(const std::string& line) {
     r.op = PoolOp::kStop;
   } else if (op == "claim") {
     r.op = PoolOp::kClaim;
-    UVM_TRY(r.key, StringField(j, "key"));
-    if (!IsKey(r.key)) return Err("\"key\" must be 16 lowercase hex digits");
+    UVM_TRY(r.key, Str(j, "key", kRequest));
+    if (!IsTemplateKey(r.key)) return Err("\"key\" must be 16 lowercase hex digits");
     auto shape = j.find("shape");
     if (shape == j.end()) return Err("a claim needs a \"shape\"");
-    UVM_TRY(r.shape, ParseShape(*shape));
+    UVM_TRY(r.shape, ShapeFromJson(*shape));
   } else {
     return Err("unknown \"op\" (claim, status or stop)");
   }
@@ -136,19 +86,20 @@ std::string EncodeFailure(const std::string& why) {
 }
 
 Result<PoolClaimReply> ParseClaimReply(const std::string& line) {
-  UVM_TRY(json j, ParseObject(line));
+  UVM_TRY(json j, store::ParseJsonObject(line, kReply));
   PoolClaimReply r;
-  if (auto ok = j.find("ok"); ok == j.end() || !ok->is_boolean()) {
-    return Err("the reply has no \"ok\"");
-  }
-  if (auto ok = CheckOk(j); !ok) {
-    r.why = ok.error().message;
+  auto ok = j.find("ok");
+  if (ok == j.end() || !ok->is_boolean()) return Err("the reply has no \"ok\"");
+  if (auto granted = CheckOk(j); !granted) {
+    r.why = granted.error().message;
     return r;
   }
   r.ok = true;
-  UVM_TRY(r.vm, StringField(j, "vm"));
-  UVM_TRY(r.vsock_uds, StringField(j, "vsock_uds"));
-  if (!IsAbsolutePath(r.vsock_uds)) return Err("the reply's \"vsock_uds\" is not a path");
+  UVM_TRY(r.vm, Str(j, "vm", kReply));
+  UVM_TRY(r.vsock_uds, Str(j, "vsock_uds", kReply));
+  if (r.vsock_uds.empty() || r.vsock_uds[0] != '/') {
+    return Err("the reply's \"vsock_uds\" is not a path");
+  }
   return r;
 }
 
@@ -169,11 +120,11 @@ std::string EncodePoolStatus(const PoolStatus& s) {
 }
 
 Result<PoolStatus> ParsePoolStatus(const std::string& line) {
-  UVM_TRY(json j, ParseObject(line));
+  UVM_TRY(json j, store::ParseJsonObject(line, kReply));
   UVM_CHECK(CheckOk(j));
   PoolStatus s;
-  UVM_TRY(uint64_t pid, UintField(j, "pid", INT32_MAX));
-  UVM_TRY(uint64_t size, UintField(j, "size", 1024));
+  UVM_TRY(int64_t pid, store::ReqIntInRange(j, "pid", 0, INT32_MAX, kReply));
+  UVM_TRY(int64_t size, store::ReqIntInRange(j, "size", 0, 1024, kReply));
   s.pid = static_cast<int>(pid);
   s.size = static_cast<int>(size);
   auto shapes = j.find("shapes");
@@ -181,18 +132,21 @@ Result<PoolStatus> ParsePoolStatus(const std::string& line) {
   for (const json& e : *shapes) {
     if (!e.is_object()) return Err("a shape's status must be an object");
     PoolShapeStatus p;
-    UVM_TRY(p.key, StringField(e, "key"));
-    UVM_TRY(p.image, StringField(e, "image"));
-    UVM_TRY(p.error, StringField(e, "error"));
-    UVM_TRY(p.memory_mib, UintField(e, "memory_mib", 1u << 20));
-    UVM_TRY(uint64_t cpus, UintField(e, "cpus", boot::kMaxCpus));
-    UVM_TRY(uint64_t ready, UintField(e, "ready", 1u << 20));
-    UVM_TRY(uint64_t in_use, UintField(e, "in_use", 1u << 20));
-    UVM_TRY(p.served, UintField(e, "served", UINT64_MAX));
-    UVM_TRY(p.missed, UintField(e, "missed", UINT64_MAX));
+    UVM_TRY(p.key, Str(e, "key", kReply));
+    UVM_TRY(p.image, Str(e, "image", kReply));
+    UVM_TRY(p.error, Str(e, "error", kReply));
+    UVM_TRY(int64_t memory_mib, store::ReqIntInRange(e, "memory_mib", 0, 1 << 20, kReply));
+    UVM_TRY(int64_t cpus, store::ReqIntInRange(e, "cpus", 0, boot::kMaxCpus, kReply));
+    UVM_TRY(int64_t ready, store::ReqIntInRange(e, "ready", 0, 1 << 20, kReply));
+    UVM_TRY(int64_t in_use, store::ReqIntInRange(e, "in_use", 0, 1 << 20, kReply));
+    UVM_TRY(int64_t served, store::ReqIntInRange(e, "served", 0, INT64_MAX, kReply));
+    UVM_TRY(int64_t missed, store::ReqIntInRange(e, "missed", 0, INT64_MAX, kReply));
+    p.memory_mib = static_cast<uint64_t>(memory_mib);
     p.cpus = static_cast<int>(cpus);
     p.ready = static_cast<int>(ready);
     p.in_use = static_cast<int>(in_use);
+    p.served = static_cast<uint64_t>(served);
+    p.missed = static_cast<uint64_t>(missed);
     s.shapes.push_back(std::move(p));
   }
   return s;
@@ -201,8 +155,7 @@ Result<PoolStatus> ParsePoolStatus(const std::string& line) {
 Result<std::string> ReadPoolLine(int fd, int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::string line;
-  char c;
-  // Byte by byte: the lease connection carries nothing after the line, and lines are short.
+  char buf[4096];
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                           deadline - std::chrono::steady_clock::now())
@@ -213,13 +166,20 @@ Result<std::string> ReadPoolLine(int fd, int timeout_ms) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoErr("poll");
     if (n == 0) continue;
-    ssize_t got = ::read(fd, &c, 1);
+    // Peek, then take up to the newline only: whatever follows the line stays in the socket.
+    ssize_t got = ::recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
     if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (got < 0) return ErrnoErr("read");
+    if (got < 0) return ErrnoErr("recv");
     if (got == 0) return Err("the connection closed before a whole line");
-    if (c == '\n') return line;
-    if (line.size() >= kMaxPoolLine) return Err("a line longer than 64 KiB");
-    line.push_back(c);
+    const void* nl = std::memchr(buf, '\n', static_cast<size_t>(got));
+    const size_t take =
+        nl ? static_cast<size_t>(static_cast<const char*>(nl) - buf) + 1 : static_cast<size_t>(got);
+    if (::recv(fd, buf, take, MSG_DONTWAIT) != static_cast<ssize_t>(take)) {
+      return ErrnoErr("recv");
+    }
+    line.append(buf, nl ? take - 1 : take);
+    if (line.size() > kMaxPoolLine) return Err("a line longer than 64 KiB");
+    if (nl) return line;
   }
 }
 

@@ -25,6 +25,8 @@
 
 #include "base/event_loop.h"
 #include "base/log.h"
+#include "cli/agent_wait.h"
+#include "cli/file_util.h"
 #include "cli/pool_protocol.h"
 #include "store/fs_util.h"
 #include "store/sha256.h"
@@ -67,7 +69,6 @@ struct PooledVm {
 
 struct ShapePool {
   TemplateShape shape;
-  std::string template_dir;  // found or made by the filler
   std::deque<std::unique_ptr<PooledVm>> ready;
   uint64_t served = 0;
   uint64_t missed = 0;
@@ -92,12 +93,6 @@ std::set<pid_t> Threads() {
 // only costs latency.
 void SetThreadNice(pid_t tid, int nice) {
   (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice);
-}
-
-std::string Tail(const std::string& path, size_t max) {
-  auto text = store::ReadFileLimited(path, 1 << 20);
-  if (!text) return "";
-  return text->size() > max ? "..." + text->substr(text->size() - max) : *text;
 }
 
 class PoolServer {
@@ -287,7 +282,7 @@ class PoolServer {
     if (vm->vm->finished()) {
       // The VM ended while lent (a guest panic, a triple fault): its console says why.
       Log(LogLevel::kWarn, "pool: " + vm->id() + " ended while in use; its console:\n" +
-                               Tail(vm->console_log(), 4000));
+                               FileTail(vm->console_log(), 4000));
     }
     std::lock_guard lk(mu_);
     to_destroy_.push_back(std::move(vm));
@@ -375,7 +370,7 @@ class PoolServer {
         for (auto it = s.ready.begin(); it != s.ready.end();) {
           if ((*it)->vm->finished()) {
             Log(LogLevel::kWarn, "pool: " + (*it)->id() + " ended while waiting; its console:\n" +
-                                     Tail((*it)->console_log(), 4000));
+                                     FileTail((*it)->console_log(), 4000));
             to_destroy_.push_back(std::move(*it));
             it = s.ready.erase(it);
           } else {
@@ -391,9 +386,8 @@ class PoolServer {
         continue;
       }
       const TemplateShape shape = next->shape;
-      std::string template_dir = next->template_dir;
       lk.unlock();
-      auto made = MakeVm(shape, key, &template_dir);
+      auto made = MakeVm(shape, key);
       lk.lock();
       auto it = shapes_.find(key);
       if (it == shapes_.end()) {  // dropped meanwhile
@@ -407,7 +401,6 @@ class PoolServer {
         continue;
       }
       it->second.error.clear();
-      it->second.template_dir = template_dir;
       Log(LogLevel::kDebug, "pool: " + (*made)->id() + " ready");
       it->second.ready.push_back(std::move(*made));
     }
@@ -415,14 +408,11 @@ class PoolServer {
     loop_.Stop();
   }
 
-  Result<std::unique_ptr<PooledVm>> MakeVm(const TemplateShape& shape, const std::string& key,
-                                           std::string* template_dir) {
+  Result<std::unique_ptr<PooledVm>> MakeVm(const TemplateShape& shape, const std::string& key) {
     UVM_TRY(std::string now_key, TemplateKey(shape));
     if (now_key != key) return Err("the template's kernel, agent or image changed");
-    TemplateStore templates(options_.root);
-    if (template_dir->empty() || !templates.Find(key)) {
-      UVM_TRY(*template_dir, templates.FindOrCreate(shape));
-    }
+    // Found again for each VM: a template removed meanwhile is made again, as `uvm run` would.
+    UVM_TRY(std::string template_dir, TemplateStore(options_.root).FindOrCreate(shape, key));
     auto p = std::make_unique<PooledVm>();
     p->key = key;
     UVM_TRY(store::TempDir dir, store::TempDir::Create("/run/uvm", "pool-vm-"));
@@ -433,26 +423,18 @@ class PoolServer {
     // Only this thread makes threads while the VM starts: the new ones are the VM's.
     const std::set<pid_t> before = Threads();
     UVM_TRY(p->vm, vmm::UtilityVm::Start(
-                       ContainerVmSpec(shape, *template_dir, p->uds(), p->console.get())));
+                       ContainerVmSpec(shape, template_dir, p->uds(), p->console.get())));
     // The agent's answer is the proof the clone restored and runs; the connection closes again
     // (the agent serves each request on a connection of its own).
-    const auto deadline = Clock::now() + kAgentTimeout;
-    for (;;) {
-      if (p->vm->finished()) {
-        auto r = p->vm->Wait();
-        return Err("the clone ended before its agent answered (" +
-                   (r ? r->exit.detail : r.error().message) + "); its console:\n" +
-                   Tail(p->console_log(), 2000));
-      }
-      if (Clock::now() > deadline) return Err("the clone's agent did not answer within 60 s");
-      if (agent::AgentClient::Connect(agent::AgentAddress::Vsock(p->uds()),
-                                      std::chrono::milliseconds(500))) {
-        for (pid_t tid : Threads()) {
-          if (!before.count(tid)) p->threads.push_back(tid);
-        }
-        return p;
-      }
+    AgentWait wait = WaitForAgent(*p->vm, p->uds(), kAgentTimeout);
+    if (wait.signal) return Err("the pool is stopping");  // WaitForAgent stopped the VM
+    if (!wait.client) {
+      return Err(wait.failure + "; its console:\n" + FileTail(p->console_log(), 2000));
     }
+    for (pid_t tid : Threads()) {
+      if (!before.count(tid)) p->threads.push_back(tid);
+    }
+    return p;
   }
 
   const PoolServerOptions options_;

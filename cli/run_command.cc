@@ -146,15 +146,6 @@ std::pair<uint16_t, uint16_t> TerminalSize() {
   return {24, 80};
 }
 
-std::string ConsoleTail(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  if (s.size() > 2000) s = "..." + s.substr(s.size() - 2000);
-  return s;
-}
-
 // The container's life once its VM's agent answers: identity, exec, stdio relay, exit status.
 // `fail` stops the VM and says what happened to it.
 Result<int> RunInVm(agent::AgentClient& client, agent::ExecRequest& exec, const RunOptions& o,
@@ -208,11 +199,10 @@ Result<int> RunInVm(agent::AgentClient& client, agent::ExecRequest& exec, const 
 
 // The container in a VM lent by the pool serving o.root; nullopt when there is none to be had
 // (no pool, none ready, one that does not answer): then the caller makes its own clone.
-std::optional<Result<int>> RunPooled(const TemplateShape& shape, agent::ExecRequest& exec,
-                                     const RunOptions& o, const PhaseTimer& timer) {
-  auto key = TemplateKey(shape);
-  if (!key) return std::nullopt;
-  auto claimed = ClaimPooledVm(o.root, shape, *key);
+std::optional<Result<int>> RunPooled(const TemplateShape& shape, const std::string& key,
+                                     agent::ExecRequest& exec, const RunOptions& o,
+                                     const PhaseTimer& timer) {
+  auto claimed = ClaimPooledVm(o.root, shape, key);
   if (!claimed) {
     Log(LogLevel::kDebug, "no pooled VM: " + claimed.error().message);
     return std::nullopt;
@@ -280,8 +270,11 @@ Result<int> RunContainer(const RunOptions& o) {
   // A clone the pool (`uvm pool start`) restored ahead of time, when one is ready: no restore and
   // no wait for the agent on this run's path. With --net tap the VM needs a tap of its own from
   // the start, so those runs make their clone themselves.
-  if (!o.cold && o.pool && o.net == "none") {
-    if (auto pooled = RunPooled(shape, exec, o, timer)) return *pooled;
+  // The template's key (three stats and a hash), once: for the pool's claim and the run's own
+  // clone.
+  const Result<std::string> key = TemplateKey(shape);
+  if (key && !o.cold && o.pool && o.net == "none") {
+    if (auto pooled = RunPooled(shape, *key, exec, o, timer)) return *pooled;
   }
   UVM_TRY(RuntimeDir dir, RuntimeDir::Create());
   std::optional<TapNetwork> net;
@@ -297,7 +290,7 @@ Result<int> RunContainer(const RunOptions& o) {
   // and boot.
   std::string template_dir;
   if (!o.cold) {
-    auto t = TemplateStore(o.root).FindOrCreate(shape);
+    auto t = key ? TemplateStore(o.root).FindOrCreate(shape, *key) : key;
     if (t) {
       template_dir = *t;
     } else {
@@ -318,7 +311,7 @@ Result<int> RunContainer(const RunOptions& o) {
     auto r = vm->Wait();
     std::string why = !r ? r.error().message : vmm::ExitKindName(r->exit.kind);
     if (r && r->panicked) why = "the guest kernel panicked";
-    Log(LogLevel::kDebug, "guest console:\n" + ConsoleTail(console_log));
+    Log(LogLevel::kDebug, "guest console:\n" + FileTail(console_log, 2000));
     return Error{what + " (the utility VM: " + why + "; run with -v for its console)"};
   };
 

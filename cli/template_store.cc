@@ -21,6 +21,7 @@
 #include "cli/boot_command.h"
 #include "guest-agent/protocol/messages.h"
 #include "store/fs_util.h"
+#include "store/json_util.h"
 #include "store/sha256.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/utility_vm.h"
@@ -52,19 +53,13 @@ Result<store::TempDir> RuntimeDirForTemplate() {
 }
 
 Result<TemplateInfo> ReadInfo(const std::string& dir, const std::string& key) {
-  UVM_TRY(std::string text, store::ReadFileLimited(dir + "/" + kInfoFile, 64 * 1024));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) return Err(dir + "/" + kInfoFile + ": not a JSON object");
+  const std::string path = dir + "/" + kInfoFile;
+  UVM_TRY(std::string text, store::ReadFileLimited(path, 64 * 1024));
+  UVM_TRY(nlohmann::json j, store::ParseJsonObject(text, path));
   TemplateInfo info;
   info.key = key;
   info.dir = dir;
-  info.shape.kernel = j.value("kernel", "");
-  info.shape.initrd = j.value("initrd", "");
-  info.shape.memory_mib = j.value("memory_mib", uint64_t{0});
-  info.shape.cpus = j.value("cpus", 0);
-  info.shape.net = j.value("net", false);
-  info.shape.image_disk = j.value("image_disk", "");
-  info.shape.image_name = j.value("image", "");
+  UVM_TRY(info.shape, Context(ShapeFromJson(j), path));
   info.created = j.value("created", int64_t{0});
   struct stat st {};
   if (::stat((dir + "/" + vmm::snapshot::kMemoryFile).c_str(), &st) == 0) {
@@ -85,10 +80,6 @@ std::string TemplateTapName() {
 // Any unicast, locally administered MAC (IEEE 802: 0x02 in the first octet): every clone sets
 // its own on eth0.
 constexpr char kTemplateMac[] = "02:00:00:00:00:01";
-
-bool IsKey(const std::string& name) {
-  return name.size() == 16 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
 
 }  // namespace
 
@@ -116,15 +107,9 @@ vmm::UtilityVmSpec ContainerVmSpec(const TemplateShape& shape, const std::string
 }
 
 Result<void> WriteTemplateInfo(const std::string& dir, const TemplateShape& shape) {
-  nlohmann::json info = {{"kernel", shape.kernel},
-                         {"initrd", shape.initrd},
-                         {"memory_mib", shape.memory_mib},
-                         {"cpus", shape.cpus},
-                         {"net", shape.net},
-                         {"image_disk", shape.image_disk},
-                         {"image", shape.image_name},
-                         {"created", static_cast<int64_t>(std::time(nullptr))},
-                         {"format", kTemplateFormat}};
+  nlohmann::json info = ShapeToJson(shape);
+  info["created"] = static_cast<int64_t>(std::time(nullptr));
+  info["format"] = kTemplateFormat;
   return store::WriteFileAtomic(dir + "/" + kInfoFile, info.dump(2) + "\n");
 }
 
@@ -231,8 +216,8 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape,
   return dir;
 }
 
-Result<std::string> TemplateStore::FindOrCreate(const TemplateShape& shape) const {
-  UVM_TRY(std::string key, TemplateKey(shape));
+Result<std::string> TemplateStore::FindOrCreate(const TemplateShape& shape,
+                                                const std::string& key) const {
   if (auto dir = Find(key)) return *dir;
   return Create(shape, key);
 }
@@ -260,7 +245,7 @@ Result<std::vector<TemplateInfo>> TemplateStore::List() const {
   }
   while (dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
-    if (!IsKey(name) || !Find(name)) continue;
+    if (!IsTemplateKey(name) || !Find(name)) continue;
     auto info = ReadInfo(dir_ + "/" + name, name);
     if (!info) {
       Log(LogLevel::kWarn, info.error().message);
@@ -283,7 +268,7 @@ Result<std::string> TemplateStore::Remove(const std::string& key) const {
   if (d) {
     while (dirent* e = ::readdir(d)) {
       const std::string name = e->d_name;
-      if (IsKey(name) && name.starts_with(key)) matches.push_back(name);
+      if (IsTemplateKey(name) && name.starts_with(key)) matches.push_back(name);
     }
     ::closedir(d);
   }

@@ -16,28 +16,11 @@
 #include <vector>
 
 #include "base/result.h"
+#include "cli/template_shape.h"
 #include "guest-agent/protocol/messages.h"
 #include "vmm/utility_vm.h"
 
 namespace uvm::cli {
-
-struct TemplateShape {
-  std::string kernel;  // vmlinux
-  std::string initrd;  // the agent initramfs
-  uint64_t memory_mib = 256;
-  int cpus = 1;
-  // A virtio-net device after vsock (uvm run --net tap). The template boots it on a temporary tap
-  // of its own; each clone opens its own tap in its place and the agent gives eth0 the clone's
-  // MAC (the guest driver read the template's at probe).
-  bool net = false;
-  // The container image's disk (store/image_store.h), or "" for a template of no image. With an
-  // image, the template boots with that disk as vda and its agent mounts the image and reads it
-  // into the page cache before the save (guest-agent/image_cache.h): its clones skip the mount and
-  // share those pages instead of each reading the image from disk. Clones must attach this same
-  // file. Without, vda is an empty placeholder and each clone's disk arrives as a resize.
-  std::string image_disk;
-  std::string image_name;  // what the user called the image (shown by `uvm template ls`)
-};
 
 struct TemplateInfo {
   std::string key;
@@ -80,8 +63,8 @@ class TemplateStore {
   // templates (RemoveStale) are removed first. `key` is TemplateKey(shape), which the caller has
   // already computed (it stats three files).
   Result<std::string> Create(const TemplateShape& shape, const std::string& key) const;
-  // Find, else Create.
-  Result<std::string> FindOrCreate(const TemplateShape& shape) const;
+  // Find, else Create (`key` as for Create).
+  Result<std::string> FindOrCreate(const TemplateShape& shape, const std::string& key) const;
   Result<std::vector<TemplateInfo>> List() const;
   // Removes the template whose key is or starts with `key` (unambiguously). Running clones keep
   // their memory: it is mapped, and an unlinked file lives as long as its mappings.

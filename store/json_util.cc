@@ -59,6 +59,17 @@ Result<std::optional<int64_t>> OptInt(const nlohmann::json& obj, const char* key
   return std::optional<int64_t>(m->get<int64_t>());
 }
 
+Result<int64_t> ReqIntInRange(const nlohmann::json& obj, const char* key, int64_t min, int64_t max,
+                              const std::string& what) {
+  UVM_TRY(std::optional<int64_t> v, OptInt(obj, key, what));
+  if (!v) return Err(what + ": \"" + key + "\" is missing");
+  if (*v < min || *v > max) {
+    return Err(what + ": \"" + key + "\" must be " + std::to_string(min) + " to " +
+               std::to_string(max));
+  }
+  return *v;
+}
+
 Result<nlohmann::json> OptArray(const nlohmann::json& obj, const char* key,
                                 const std::string& what) {
   const nlohmann::json* m = Member(obj, key);

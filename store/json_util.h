@@ -22,6 +22,9 @@ Result<std::vector<std::string>> OptStrings(const nlohmann::json& obj, const cha
                                             const std::string& what);
 Result<std::optional<int64_t>> OptInt(const nlohmann::json& obj, const char* key,
                                       const std::string& what);
+// A required integer member within [min, max].
+Result<int64_t> ReqIntInRange(const nlohmann::json& obj, const char* key, int64_t min, int64_t max,
+                              const std::string& what);
 // An array member (empty when absent or null).
 Result<nlohmann::json> OptArray(const nlohmann::json& obj, const char* key,
                                 const std::string& what);

@@ -47,7 +47,8 @@ uvm_fuzz_twin(uvm_snapshot SOURCES device_state.cc format.cc state_file.cc vcpu_
 uvm_fuzz_twin(uvm_linux_vm SOURCES control_socket.cc LINKS uvm_base)
 uvm_fuzz_twin(uvm_agent_protocol LINKS uvm_base nlohmann_json::nlohmann_json)
 # The VM pool's request and reply parsers (uvm pool's socket).
-uvm_fuzz_twin(uvm_cli SOURCES pool_protocol.cc LINKS uvm_base nlohmann_json::nlohmann_json)
+uvm_fuzz_twin(uvm_cli SOURCES pool_protocol.cc template_shape.cc
+              LINKS uvm_store_fuzz uvm_base nlohmann_json::nlohmann_json)
 
 uvm_fuzz_target(boot_kernel_fuzz LIBS uvm_boot_fuzz)
 uvm_fuzz_target(virtio_chain_fuzz LIBS uvm_virtio_fuzz)
