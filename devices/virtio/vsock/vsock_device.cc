@@ -217,6 +217,17 @@ void VsockDevice::DrainToHost(std::chrono::milliseconds stall_limit,
                               std::chrono::milliseconds total_limit) {
   std::lock_guard lock(mu_);
   const auto deadline = std::chrono::steady_clock::now() + total_limit;
+  // The guest may have queued packets (the RESPONSE to a host CONNECT, its last bytes) and stopped
+  // before the loop thread saw the notification: take them now, so they reach the host too.
+  while (Live()) {
+    if (auto r = ProcessTx(); !r) {
+      Log(LogLevel::kWarn,
+          "vsock: the VM ended with a transmit queue that cannot be read: " + r.error().message);
+      break;
+    }
+    if (!tx_paused_) break;
+    replies_.clear();  // the guest will never read these: they must not hold the TX queue up
+  }
   std::vector<pollfd> fds;
   std::vector<Key> keys;
   for (;;) {

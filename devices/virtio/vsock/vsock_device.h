@@ -109,8 +109,10 @@ class VsockDevice final : public VirtioDevice {
   // ports would be refused as a duplicate (seen in clones: "refused vsock port 1024").
   void SendTransportReset();
 
-  // After the VM has stopped (no more guest activity): writes out what the guest sent that the host
-  // sockets have not taken yet, so a guest that writes and powers off at once loses nothing.
+  // After the VM has stopped (no more guest activity): takes the TX chains the guest queued but
+  // the loop had not read (its notification may still be unread when the VM stops), then writes
+  // out what the guest sent that the host sockets have not taken yet, so a guest that writes, or
+  // accepts a connection, and powers off at once loses nothing.
   // Gives up on the sockets whose readers took nothing for `stall_limit`, and after `total_limit`
   // in all; what is left then is dropped with a warning.
   void DrainToHost(std::chrono::milliseconds stall_limit, std::chrono::milliseconds total_limit);

@@ -152,6 +152,14 @@ class VsockDeviceTest : public ::testing::Test {
 
   void Tx(Op op, uint32_t src_port, uint32_t dst_port, const std::string& payload = "",
           uint32_t flags = 0, uint32_t fwd_cnt = 0) {
+    PostTx(op, src_port, dst_port, payload, flags, fwd_cnt);
+    Kick(VsockDevice::kTxQueue);
+    auto used = tx_.PopUsed();
+    EXPECT_TRUE(used.has_value()) << "TX chain not returned";
+  }
+  // Puts a packet on the TX queue without notifying the device.
+  void PostTx(Op op, uint32_t src_port, uint32_t dst_port, const std::string& payload = "",
+              uint32_t flags = 0, uint32_t fwd_cnt = 0) {
     VsockHeader h;
     h.src_cid = kCid;
     h.dst_cid = kHostCid;
@@ -169,9 +177,6 @@ class VsockDeviceTest : public ::testing::Test {
     tx_.WriteBytes(addr + sizeof h,
                    std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
     tx_.Post({{addr, len, false}});
-    Kick(VsockDevice::kTxQueue);
-    auto used = tx_.PopUsed();
-    EXPECT_TRUE(used.has_value()) << "TX chain not returned";
   }
 
   // Reads exactly n bytes from a host socket, pumping the device meanwhile.
