@@ -58,6 +58,14 @@ Result<void> EventLoop::Add(int fd, uint32_t events, Callback callback) {
   return {};
 }
 
+Result<void> EventLoop::Modify(int fd, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) < 0) return ErrnoErr("epoll_ctl mod");
+  return {};
+}
+
 void EventLoop::Remove(int fd) {
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
   std::lock_guard lock(callbacks_->mu);

@@ -36,6 +36,9 @@ class EventLoop {
   static Result<EventLoop> Create();
 
   Result<void> Add(int fd, uint32_t events, Callback callback);
+  // Changes the events an added fd waits for and keeps its callback: one epoll_ctl where
+  // Remove() and Add() take two (a vsock connection flips EPOLLIN with the guest's credit).
+  Result<void> Modify(int fd, uint32_t events);
   void Remove(int fd);
   // Makes Run() return after the current round of callbacks; callable from any thread.
   void Stop() const { stop_.Signal(); }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -36,6 +37,26 @@ TEST(EventLoopTest, TimeoutCallbackRuns) {
     if (++timeouts == 2) loop->Stop();
   }));
   EXPECT_EQ(timeouts, 2);
+}
+
+// Modify changes what an fd waits for and keeps its callback; an fd never added cannot be modified.
+TEST(EventLoopTest, ModifyChangesTheEventsAndKeepsTheCallback) {
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  UniqueFd rd(fds[0]), wr(fds[1]);
+  uint32_t seen = 0;
+  ASSERT_TRUE(loop->Add(wr.get(), 0, [&](uint32_t events) {
+    seen = events;
+    loop->Stop();
+  }));
+  ASSERT_TRUE(loop->Run(10, [&] { loop->Stop(); }));
+  EXPECT_EQ(seen, 0u) << "no events asked for: the writable pipe is not reported";
+  ASSERT_TRUE(loop->Modify(wr.get(), EPOLLOUT));
+  ASSERT_TRUE(loop->Run(1000, [&] { loop->Stop(); }));
+  EXPECT_EQ(seen, static_cast<uint32_t>(EPOLLOUT));
+  EXPECT_FALSE(loop->Modify(rd.get(), EPOLLIN));
 }
 
 // A vCPU thread resetting a device adds and removes fds while the loop thread dispatches: every

@@ -75,9 +75,15 @@ uint64_t ChainWriter::remaining() const { return Remaining(bufs_, index_, offset
 
 std::vector<std::span<uint8_t>> ChainWriter::Take(uint64_t len) {
   std::vector<std::span<uint8_t>> spans;
-  written_ += Advance(bufs_, index_, offset_, len,
-                      [&](std::span<uint8_t> piece) { spans.push_back(piece); });
+  TakeInto(len, spans);
   return spans;
+}
+
+uint64_t ChainWriter::TakeInto(uint64_t len, std::vector<std::span<uint8_t>>& out) {
+  const uint64_t taken =
+      Advance(bufs_, index_, offset_, len, [&](std::span<uint8_t> piece) { out.push_back(piece); });
+  written_ += taken;
+  return taken;
 }
 
 }  // namespace uvm::devices::virtio

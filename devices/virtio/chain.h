@@ -69,6 +69,9 @@ class ChainWriter {
   uint64_t written() const { return written_; }
   // The next `len` writable bytes as host spans, counted as written; for scatter-gather reads.
   std::vector<std::span<uint8_t>> Take(uint64_t len);
+  // The same, appended to `out` (a caller's reused vector: no allocation per chain); returns how
+  // many bytes were taken.
+  uint64_t TakeInto(uint64_t len, std::vector<std::span<uint8_t>>& out);
 
  private:
   const std::vector<ChainBuffer>& bufs_;

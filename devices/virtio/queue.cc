@@ -236,7 +236,11 @@ Result<Chain> Queue::WalkChain(const GuestMemory& mem, uint16_t head) const {
       }
       total += d.len;
       if (total > kMaxChainBytes) return Err("virtqueue chain longer than 4 GiB");
-      (writable ? chain.writable : chain.readable).push_back({d.addr, host, d.len});
+      auto& part = writable ? chain.writable : chain.readable;
+      // Most chains have a few buffers (Linux: header + data, + status for block): one allocation
+      // each instead of one per growth step.
+      if (part.empty()) part.reserve(4);
+      part.push_back({d.addr, host, d.len});
     } else if (writable && chain.writable.empty()) {
       // An empty writable buffer still starts the writable part: a readable one may not follow.
       chain.writable.push_back({d.addr, nullptr, 0});

@@ -157,6 +157,8 @@ class VsockDevice final : public VirtioDevice {
   void GuestConnect(const VsockPacket& pkt);
   void StartHostConnect(UniqueFd client, uint32_t guest_port);
   Result<void> ReadHost(Key key);  // socket -> guest
+  // Reads the connections whose credit a TX packet reopened (`reopened_`) at once.
+  Result<void> ReadReopened();
   // Guest payload -> socket, sent at once when nothing is buffered, the rest buffered in `out`;
   // false if the connection was reset.
   bool SendOrBuffer(Key key, std::span<const std::span<uint8_t>> payload);
@@ -200,15 +202,20 @@ class VsockDevice final : public VirtioDevice {
   // RX chains popped but not used, in pop order: PopRx() takes them first, so they are always
   // the last chains popped (Quiesce gives them back in one Unpop).
   std::deque<Chain> spare_rx_;
-  // ReadHost's batch: the chains one recvmsg fills, their header spans and payload room.
+  // ReadHost's batch: the chains one recvmsg fills and their payload room (the header goes in
+  // front of the payload once the recvmsg says how much came).
   struct RxSlot {
     Chain chain;
-    std::vector<std::span<uint8_t>> header;
     uint64_t room = 0;
   };
   std::vector<RxSlot> rx_batch_;
   std::vector<iovec> rx_iov_;
+  std::vector<std::span<uint8_t>> rx_spans_;  // scratch, reused so a packet allocates nothing
   std::deque<VsockHeader> replies_;
+  // Connections the guest's credit had stopped and a TX packet just let go on: their socket most
+  // likely holds data (the host writer was held back too), so ReadReopened() reads them after the
+  // TX queue instead of waiting for another epoll round (and two epoll_ctl) per credit window.
+  std::vector<Key> reopened_;
   int pending_events_ = 0;
   std::optional<std::chrono::steady_clock::time_point> reset_sent_at_;
   std::optional<uint16_t> reset_avail_idx_;  // the event queue's avail idx when it was delivered

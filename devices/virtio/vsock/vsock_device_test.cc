@@ -69,6 +69,27 @@ TEST_F(VsockDeviceTest, BytesSentBehindTheConnectLineReachTheGuestOnceItAccepted
   EXPECT_EQ(rw.payload, "hello early");
 }
 
+// The guest's credit stops the host data; the credit update that lets it go on is answered with
+// the next data at once, in the same pass over the TX queue (no loop round in between).
+TEST_F(VsockDeviceTest, ACreditUpdateThatReopensTheWindowIsAnsweredWithDataAtOnce) {
+  UniqueFd client;
+  const uint32_t hp = HostConnect(client, 5012);
+  const std::string sent(kGuestBufAlloc + 1000, 'c');
+  WriteAll(client.get(), sent);
+  size_t got = 0;
+  ASSERT_TRUE(PumpUntil([&] {
+    while (auto p = TryRx()) got += p->payload.size();
+    return got == kGuestBufAlloc;
+  })) << got;
+  for (int i = 0; i < 5; ++i) Pump();
+  EXPECT_FALSE(TryRx().has_value()) << "sent beyond the guest's credit";
+  Tx(Op::kCreditUpdate, 5012, hp, "", 0, kGuestBufAlloc);  // kicks: the device runs its TX pass
+  std::optional<RxPacket> next = TryRx();                  // no Pump() in between
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->hdr.op, static_cast<uint16_t>(Op::kRw));
+  EXPECT_EQ(next->payload, std::string(1000, 'c'));
+}
+
 TEST_F(VsockDeviceTest, HostConnectRefusedByGuestClosesClient) {
   UniqueFd client = ConnectTo(uds_);
   WriteAll(client.get(), "CONNECT 5001\n");
