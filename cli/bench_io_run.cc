@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 #include "cli/bench_net.h"
 #include "cli/boot_command.h"
 
@@ -71,11 +72,8 @@ double VmmCpuSeconds(pid_t pid) {
 }
 
 Result<UniqueFd> ListenUnix(const std::string& path) {
+  UVM_TRY(sockaddr_un addr, UnixSocketAddress(path));
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Err(path + ": socket path too long");
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   unlink(path.c_str());
   if (!fd.valid() || bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
       listen(fd.get(), 4) < 0) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/unix_socket.h"
 #include "cli/boot_command.h"
 
 namespace uvm::cli {
@@ -55,10 +56,7 @@ void Kill(pid_t pid) {
 class Qmp {
  public:
   Result<void> Connect(const std::string& path, Clock::time_point deadline) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) return Err("QMP socket path too long: " + path);
-    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    UVM_TRY(sockaddr_un addr, Context(UnixSocketAddress(path), "QMP"));
     while (true) {
       fd_.Reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
       if (!fd_.valid()) return ErrnoErr("socket");

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "base/unix_socket.h"
 #include "cli/pool_server.h"
 
 namespace uvm::cli {
@@ -12,9 +13,7 @@ constexpr int kReplyTimeoutMs = 5000;
 
 Result<UniqueFd> ConnectPool(const std::string& root) {
   const std::string path = PoolSocketPath(root);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+  UVM_TRY(sockaddr_un addr, UnixSocketAddress(path));
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return ErrnoErr("socket");
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {

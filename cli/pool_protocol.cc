@@ -26,15 +26,13 @@ Result<std::string> Str(const json& j, const char* key, const char* what) {
   return s.value_or("");
 }
 
-// A reply's "ok" (required): false carries "why", which becomes the error.
-Result<void> CheckOk(const json& j) {
+// A reply's "ok" (required): nullopt when true, else its "why" ("refused" when it gives none).
+Result<std::optional<std::string>> Refusal(const json& j) {
   auto ok = j.find("ok");
   if (ok == j.end() || !ok->is_boolean()) return Err("the reply has no \"ok\"");
-  if (!ok->get<bool>()) {
-    UVM_TRY(std::string why, Str(j, "why", kReply));
-    return Err(why.empty() ? "refused" : why);
-  }
-  return {};
+  if (ok->get<bool>()) return std::optional<std::string>();
+  UVM_TRY(std::string why, Str(j, "why", kReply));
+  return std::optional<std::string>(why.empty() ? "refused" : why);
 }
 
 }  // namespace
@@ -88,10 +86,9 @@ std::string EncodeFailure(const std::string& why) {
 Result<PoolClaimReply> ParseClaimReply(const std::string& line) {
   UVM_TRY(json j, store::ParseJsonObject(line, kReply));
   PoolClaimReply r;
-  auto ok = j.find("ok");
-  if (ok == j.end() || !ok->is_boolean()) return Err("the reply has no \"ok\"");
-  if (auto granted = CheckOk(j); !granted) {
-    r.why = granted.error().message;
+  UVM_TRY(std::optional<std::string> refused, Refusal(j));
+  if (refused) {
+    r.why = *refused;
     return r;
   }
   r.ok = true;
@@ -121,7 +118,8 @@ std::string EncodePoolStatus(const PoolStatus& s) {
 
 Result<PoolStatus> ParsePoolStatus(const std::string& line) {
   UVM_TRY(json j, store::ParseJsonObject(line, kReply));
-  UVM_CHECK(CheckOk(j));
+  UVM_TRY(std::optional<std::string> refused, Refusal(j));
+  if (refused) return Err(*refused);
   PoolStatus s;
   UVM_TRY(int64_t pid, store::ReqIntInRange(j, "pid", 0, INT32_MAX, kReply));
   UVM_TRY(int64_t size, store::ReqIntInRange(j, "size", 0, 1024, kReply));

@@ -5,7 +5,7 @@
 //   {"op":"claim","key":"<16 hex>","shape":{...}}  -> {"ok":true,"vm":"<id>","vsock_uds":"..."}
 //                                                  or {"ok":false,"why":"..."}
 //   {"op":"status"}                                -> {"ok":true,"pid":N,"size":N,"shapes":[...]}
-//   {"op":"stop"}                                  -> {"ok":true,"in_use":N}
+//   {"op":"stop"}                                  -> the status, as the pool begins to stop
 //
 // Only root can reach the socket (/run/uvm, mode 0600), but requests are still checked field by
 // field: a malformed one gets {"ok":false,"why":...} and the pool carries on.

@@ -25,6 +25,7 @@
 
 #include "base/event_loop.h"
 #include "base/log.h"
+#include "base/unix_socket.h"
 #include "cli/agent_wait.h"
 #include "cli/file_util.h"
 #include "cli/pool_protocol.h"
@@ -453,10 +454,7 @@ class PoolServer {
 };
 
 Result<UniqueFd> Listen(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Err(path + ": socket path too long");
-  path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+  UVM_TRY(sockaddr_un addr, UnixSocketAddress(path));
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return ErrnoErr("socket");
   // A pool that answers there is alive; a socket nobody answers on is a dead pool's leftover.

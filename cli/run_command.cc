@@ -10,11 +10,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <random>
-#include <sstream>
 
 #include "base/log.h"
 #include "base/phase_timer.h"
@@ -271,9 +269,10 @@ Result<int> RunContainer(const RunOptions& o) {
   // no wait for the agent on this run's path. With --net tap the VM needs a tap of its own from
   // the start, so those runs make their clone themselves.
   // The template's key (three stats and a hash), once: for the pool's claim and the run's own
-  // clone.
-  const Result<std::string> key = TemplateKey(shape);
-  if (key && !o.cold && o.pool && o.net == "none") {
+  // clone. A cold boot needs neither.
+  Result<std::string> key = Err("a cold boot uses no template");
+  if (!o.cold) key = TemplateKey(shape);
+  if (key && o.pool && o.net == "none") {
     if (auto pooled = RunPooled(shape, *key, exec, o, timer)) return *pooled;
   }
   UVM_TRY(RuntimeDir dir, RuntimeDir::Create());

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 #include "cli/boot_command.h"
 #include "vmm/linux_vm.h"
 #include "vmm/snapshot/snapshot.h"
@@ -17,13 +18,7 @@ namespace uvm::cli {
 namespace {
 
 Result<UniqueFd> ConnectControlSocket(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    return Err("--api-sock " + path + ": not a unix socket path (1 to " +
-               std::to_string(sizeof(addr.sun_path) - 1) + " bytes)");
-  }
-  std::memcpy(addr.sun_path, path.data(), path.size());
+  UVM_TRY(sockaddr_un addr, Context(UnixSocketAddress(path), "--api-sock"));
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return ErrnoErr("socket");
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/unix_socket.h"
+
 namespace uvm::agent {
 namespace {
 
@@ -117,10 +119,7 @@ Result<UniqueFd> ListenVsock(uint32_t port) {
 }
 
 Result<UniqueFd> ListenUnix(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Err("unix socket path too long: " + path);
-  path.copy(addr.sun_path, path.size());
+  UVM_TRY(sockaddr_un addr, UnixSocketAddress(path));
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return ErrnoErr("unix socket");
   unlink(path.c_str());

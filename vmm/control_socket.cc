@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/unix_socket.h"
 
 namespace uvm::vmm {
 namespace {
@@ -61,13 +62,7 @@ Result<ControlRequest> ParseControlRequest(std::string_view line) {
 
 Result<std::unique_ptr<ControlSocket>> ControlSocket::Create(const std::string& path,
                                                              EventLoop& loop, StopForSave stop) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    return Err("--api-sock " + path + ": a unix socket path must be 1 to " +
-               std::to_string(sizeof(addr.sun_path) - 1) + " bytes");
-  }
-  std::memcpy(addr.sun_path, path.data(), path.size());
+  UVM_TRY(sockaddr_un addr, Context(UnixSocketAddress(path), "--api-sock"));
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return ErrnoErr("--api-sock: socket");
   struct stat st;

@@ -79,6 +79,12 @@ std::vector<std::span<uint8_t>> ChainWriter::Take(uint64_t len) {
   return spans;
 }
 
+uint64_t ChainWriter::Skip(uint64_t len) {
+  const uint64_t skipped = Advance(bufs_, index_, offset_, len, [](std::span<uint8_t>) {});
+  written_ += skipped;
+  return skipped;
+}
+
 uint64_t ChainWriter::TakeInto(uint64_t len, std::vector<std::span<uint8_t>>& out) {
   const uint64_t taken =
       Advance(bufs_, index_, offset_, len, [&](std::span<uint8_t> piece) { out.push_back(piece); });

@@ -72,6 +72,9 @@ class ChainWriter {
   // The same, appended to `out` (a caller's reused vector: no allocation per chain); returns how
   // many bytes were taken.
   uint64_t TakeInto(uint64_t len, std::vector<std::span<uint8_t>>& out);
+  // Steps over the next `len` writable bytes (counted as written) to fill them later with a
+  // ChainWriter of their own; returns how many there were.
+  uint64_t Skip(uint64_t len);
 
  private:
   const std::vector<ChainBuffer>& bufs_;

@@ -7,15 +7,12 @@
 
 #include <cerrno>
 
+#include "base/unix_socket.h"
+
 namespace uvm::agent {
 
 Result<UniqueFd> DialStart(const AgentAddress& address) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (address.path.size() >= sizeof addr.sun_path) {
-    return Err("socket path too long: " + address.path);
-  }
-  address.path.copy(addr.sun_path, address.path.size());
+  UVM_TRY(sockaddr_un addr, UnixSocketAddress(address.path));
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return ErrnoErr("socket");
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/unix_socket.h"
 #include "devices/virtio/virtio_spec.h"
 
 namespace uvm::devices::virtio::vsock {
@@ -27,19 +28,9 @@ constexpr size_t kMaxLine = 64;
 // RX buffers; the Debian 6.1 guest leaves 3732 bytes of payload room in each).
 constexpr int kMaxPacketsPerWakeup = 64;
 
-Result<sockaddr_un> UnixAddr(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    return Err("vsock: unix socket path too long or empty: " + path);
-  }
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  return addr;
-}
-
 // A non-blocking connect; a unix socket connects at once or fails (EAGAIN: backlog full).
 UniqueFd ConnectUnix(const std::string& path) {
-  auto addr = UnixAddr(path);
+  auto addr = UnixSocketAddress(path);
   if (!addr) return {};
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return {};
@@ -76,7 +67,7 @@ Result<std::shared_ptr<VsockDevice>> VsockDevice::Create(uint64_t guest_cid, std
   if (guest_cid < 3 || guest_cid >= 0xffffffffull) {
     return Err("vsock: invalid guest CID " + std::to_string(guest_cid));
   }
-  UVM_TRY(sockaddr_un addr, UnixAddr(uds));
+  UVM_TRY(sockaddr_un addr, Context(UnixSocketAddress(uds), "vsock"));
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return ErrnoErr("vsock: socket");
   struct stat st;
@@ -542,8 +533,7 @@ Result<void> VsockDevice::ReadHost(Key key) {
       slot.chain = std::move(*chain);
       ChainWriter w(slot.chain);
       slot.room = std::min<uint64_t>({PayloadRoom(w), kMaxPayload, want - planned});
-      w.TakeInto(sizeof(VsockHeader), rx_spans_);  // written after the recvmsg
-      rx_spans_.clear();
+      w.Skip(sizeof(VsockHeader));  // written after the recvmsg, once its length is known
       w.TakeInto(slot.room, rx_spans_);
       for (std::span<uint8_t> piece : rx_spans_) rx_iov_.push_back({piece.data(), piece.size()});
       rx_spans_.clear();
