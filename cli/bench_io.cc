@@ -98,6 +98,16 @@ Medians MedianOf(const Runs& runs, double (*value)(const Figure&, const PhaseRes
 
 double CpuFigure(const Figure&, const PhaseResult& r) { return GibPerCpuSecond(r); }
 
+// In how many of the alternating (uvm, QEMU) run pairs uvm's throughput was the higher: with the
+// lab's run-to-run noise, a median ratio near 1.0 says little without it.
+int PairsAhead(const Runs& runs, const Figure& f) {
+  int ahead = 0;
+  for (size_t i = 0; i < runs.uvm.size() && i < runs.qemu.size(); ++i) {
+    if (Throughput(f, runs.uvm[i].at(f.phase)) > Throughput(f, runs.qemu[i].at(f.phase))) ++ahead;
+  }
+  return ahead;
+}
+
 // Milliseconds of VMM CPU per GiB, for the table (the JSON gives the inverse, bigger-is-better).
 std::string CpuMsPerGib(double gib_per_cpu_s) {
   if (std::isinf(gib_per_cpu_s)) return "<1 tick";
@@ -175,7 +185,10 @@ Result<int> RunBenchIo(const IoBenchOptions& o) {
     auto number = [](double v) { return std::isinf(v) ? nlohmann::json() : nlohmann::json(v); };
     for (const auto& f : figures) {
       Medians t = MedianOf(runs, Throughput, f);
-      j[f.key] = {{"uvm", t.uvm}, {"qemu_microvm", t.qemu}, {"unit", f.iops ? "IOPS" : "MB/s"}};
+      j[f.key] = {{"uvm", t.uvm},
+                  {"qemu_microvm", t.qemu},
+                  {"unit", f.iops ? "IOPS" : "MB/s"},
+                  {"uvm_ahead_in_runs", PairsAhead(runs, f)}};
       Medians c = MedianOf(runs, CpuFigure, f);
       j[std::string(f.key) + "_vmm_cpu"] = {{"uvm", number(c.uvm)},
                                             {"qemu_microvm", number(c.qemu)},
@@ -197,22 +210,25 @@ Result<int> RunBenchIo(const IoBenchOptions& o) {
   std::printf("QEMU devices: %s; uvm: virtio-blk (buffered libaio), userspace virtio-vsock%s\n",
               qemu_devices.c_str(), net ? ", userspace virtio-net on the same tap" : "");
   if (net) std::printf("%s\n", vhost_note.c_str());
-  std::printf("%-26s %10s %10s %6s %8s  %-17s\n", "", "uvm", "qemu", "unit", "uvm/qemu",
-              "VMM CPU ms/GiB uvm / qemu");
+  std::printf("%-26s %10s %10s %6s %8s %6s  %-17s\n", "", "uvm", "qemu", "unit", "uvm/qemu",
+              "ahead", "VMM CPU ms/GiB uvm / qemu");
   for (const auto& f : figures) {
     Medians t = MedianOf(runs, Throughput, f);
     Medians c = MedianOf(runs, CpuFigure, f);
-    std::printf("%-26s %10.1f %10.1f %6s %7.2fx  %8s / %s\n", f.label, t.uvm, t.qemu,
-                f.iops ? "IOPS" : "MB/s", t.qemu > 0 ? t.uvm / t.qemu : 0.0,
+    const std::string ahead = std::to_string(PairsAhead(runs, f)) + "/" + std::to_string(o.runs);
+    std::printf("%-26s %10.1f %10.1f %6s %7.2fx %6s  %8s / %s\n", f.label, t.uvm, t.qemu,
+                f.iops ? "IOPS" : "MB/s", t.qemu > 0 ? t.uvm / t.qemu : 0.0, ahead.c_str(),
                 CpuMsPerGib(c.uvm).c_str(), CpuMsPerGib(c.qemu).c_str());
     if (f.net && vhost) {
-      std::printf("%-26s %10s %10.1f %6s %7.2fx  %8s / %s\n", "  vs QEMU vhost-net", "", t.vhost,
-                  "MB/s", t.vhost > 0 ? t.uvm / t.vhost : 0.0, "", CpuMsPerGib(c.vhost).c_str());
+      std::printf("%-26s %10s %10.1f %6s %7.2fx %6s  %8s / %s\n", "  vs QEMU vhost-net", "",
+                  t.vhost, "MB/s", t.vhost > 0 ? t.uvm / t.vhost : 0.0, "", "",
+                  CpuMsPerGib(c.vhost).c_str());
     }
   }
   if (!net) std::printf("%-26s %s\n", "net", kNetSkipped);
   std::printf(
-      "target: uvm/qemu >= 1.00 on every figure. VMM CPU: utime + stime minus guest time\n"
+      "target: uvm/qemu >= 1.00 on every figure. ahead: in how many of the alternating\n"
+      "(uvm, QEMU) run pairs uvm was faster. VMM CPU: utime + stime minus guest time\n"
       "of the VMM process, plus QEMU's vhost worker threads; lower is better.\n");
   return 0;
 }
