@@ -74,6 +74,9 @@ class Connection {
   Result<VsockHeader> OnHostShutdown(uint32_t flags);
   // Host abort (or close timeout): the RST to send; the connection is closed.
   VsockHeader Reset();
+  // A CREDIT_UPDATE to send now, unasked (5.10.6.3 lets either side send one at any time): what
+  // the device puts in a receive buffer too small for any data.
+  VsockHeader CreditUpdate() { return Header(Op::kCreditUpdate); }
 
   // Flow-control state, for the device's logs and for tests.
   uint32_t tx_cnt() const { return tx_cnt_; }

@@ -462,7 +462,7 @@ void VsockDevice::DropAll() {
 
 // ---- RX: host -> guest ----
 
-Result<std::optional<Chain>> VsockDevice::PopRx(bool need_payload_room) {
+Result<std::optional<Chain>> VsockDevice::PopRx() {
   for (;;) {
     std::optional<Chain> chain;
     if (!spare_rx_.empty()) {
@@ -475,15 +475,7 @@ Result<std::optional<Chain>> VsockDevice::PopRx(bool need_payload_room) {
       if (!*popped) return std::optional<Chain>();
       chain = std::move(*popped);
     }
-    ChainWriter w(*chain);
-    const uint64_t writable = w.remaining();
-    if (writable > sizeof(VsockHeader) || (!need_payload_room && writable == sizeof(VsockHeader))) {
-      return chain;
-    }
-    if (writable == sizeof(VsockHeader)) {  // fine for a control packet later
-      spare_rx_.push_front(std::move(*chain));
-      return std::optional<Chain>();
-    }
+    if (ChainWriter(*chain).remaining() >= sizeof(VsockHeader)) return chain;
     // Too small for any packet: hand it back empty.
     rx_->PushUsed(*mem_, chain->head, 0);
     rx_pushed_ = true;
@@ -492,7 +484,7 @@ Result<std::optional<Chain>> VsockDevice::PopRx(bool need_payload_room) {
 
 Result<void> VsockDevice::FlushReplies() {
   while (!replies_.empty()) {
-    UVM_TRY(auto chain, PopRx(false));
+    UVM_TRY(auto chain, PopRx());
     if (!chain) {
       rx_starved_ = true;
       return {};
@@ -527,8 +519,24 @@ Result<void> VsockDevice::ReadHost(Key key) {
     rx_iov_.clear();
     uint64_t planned = 0;
     while (planned < want && packets + static_cast<int>(rx_batch_.size()) < kMaxPacketsPerWakeup) {
-      UVM_TRY(auto chain, PopRx(true));
+      UVM_TRY(auto chain, PopRx());
       if (!chain) break;
+      if (ChainWriter(*chain).remaining() == sizeof(VsockHeader)) {
+        // Room for a header only (the driver picks its buffer sizes, 5.10.6.3): no data fits,
+        // so it carries a credit update for this connection rather than hold the stream up
+        // until some control packet needs it. Behind a batch it waits, after the batch's chains
+        // in pop order, so the spares stay the last chains popped (Quiesce()).
+        if (!rx_batch_.empty()) {
+          spare_rx_.push_front(std::move(*chain));
+          break;
+        }
+        ChainWriter w(*chain);
+        const size_t n = WritePacket(w, c.proto.CreditUpdate(), {});
+        rx_->PushUsed(*mem_, chain->head, static_cast<uint32_t>(n));
+        rx_pushed_ = true;
+        ++packets;
+        continue;
+      }
       RxSlot& slot = rx_batch_.emplace_back();
       slot.chain = std::move(*chain);
       ChainWriter w(slot.chain);
@@ -560,7 +568,7 @@ Result<void> VsockDevice::ReadHost(Key key) {
       if (!hdr) break;
       VsockHeader h = *hdr;
       h.len = len;
-      ChainWriter(slot.chain).WriteObj(h);  // PopRx(true) left room for it
+      ChainWriter(slot.chain).WriteObj(h);  // Skip() left room for it
       rx_->PushUsed(*mem_, slot.chain.head, static_cast<uint32_t>(sizeof(VsockHeader) + len));
       rx_pushed_ = true;
       ++packets;

@@ -168,7 +168,7 @@ class VsockDevice final : public VirtioDevice {
   void DropAll();
   void UpdateInterest(Key key);
   void UpdateAllInterest();
-  Result<std::optional<Chain>> PopRx(bool need_payload_room);
+  Result<std::optional<Chain>> PopRx();
   Result<void> FlushReplies();
   Result<void> FlushEvents();
   // After a transport reset, host CONNECTs wait until the driver has handled the reset event:

@@ -90,6 +90,48 @@ TEST_F(VsockDeviceTest, ACreditUpdateThatReopensTheWindowIsAnsweredWithDataAtOnc
   EXPECT_EQ(next->payload, std::string(1000, 'c'));
 }
 
+// A receive buffer with room for a header only fits no data. It carries a credit update, and the
+// data goes on in the buffers behind it rather than wait for a control packet that may never come.
+TEST_F(VsockDeviceTest, AHeaderOnlyReceiveBufferDoesNotHoldUpTheStream) {
+  UniqueFd client;
+  const uint32_t hp = HostConnect(client, 5013);
+  // The guest's whole credit fills the 16 posted buffers, which are taken back without reposting.
+  WriteAll(client.get(), std::string(kGuestBufAlloc, 'a'));
+  int filled = 0;
+  ASSERT_TRUE(PumpUntil([&] {
+    while (rx_.PopUsed()) ++filled;
+    return filled == 16;
+  })) << filled;
+  const uint64_t small = rx_.Alloc(sizeof(VsockHeader));
+  const uint16_t small_head = rx_.Post({{small, sizeof(VsockHeader), true}});
+  const uint64_t full = rx_.Alloc(kRxBuf);
+  const uint16_t full_head = rx_.Post({{full, kRxBuf, true}});
+  Kick(VsockDevice::kRxQueue);
+  Tx(Op::kCreditUpdate, 5013, hp, "", 0, kGuestBufAlloc);
+  WriteAll(client.get(), "hello");
+  std::vector<testing::UsedElem> used;
+  ASSERT_TRUE(PumpUntil([&] {
+    while (auto u = rx_.PopUsed()) used.push_back(*u);
+    return used.size() >= 2;
+  })) << "the stream stalled behind the header-only buffer";
+  ASSERT_EQ(used.size(), 2u);
+  VsockHeader h;
+  EXPECT_EQ(used[0].id, small_head);
+  EXPECT_EQ(used[0].len, sizeof h);
+  auto bytes = rx_.ReadBytes(small, sizeof h);
+  std::memcpy(&h, bytes.data(), sizeof h);
+  EXPECT_EQ(h.op, static_cast<uint16_t>(Op::kCreditUpdate));
+  EXPECT_EQ(h.src_port, hp);
+  EXPECT_EQ(h.dst_port, 5013u);
+  EXPECT_EQ(h.len, 0u);
+  EXPECT_EQ(used[1].id, full_head);
+  EXPECT_EQ(used[1].len, sizeof h + 5);
+  bytes = rx_.ReadBytes(full, sizeof h + 5);
+  std::memcpy(&h, bytes.data(), sizeof h);
+  EXPECT_EQ(h.op, static_cast<uint16_t>(Op::kRw));
+  EXPECT_EQ(std::string(bytes.begin() + sizeof h, bytes.end()), "hello");
+}
+
 TEST_F(VsockDeviceTest, HostConnectRefusedByGuestClosesClient) {
   UniqueFd client = ConnectTo(uds_);
   WriteAll(client.get(), "CONNECT 5001\n");
