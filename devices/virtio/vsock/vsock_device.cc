@@ -518,9 +518,13 @@ Result<void> VsockDevice::ReadHost(Key key) {
     rx_batch_.clear();
     rx_iov_.clear();
     uint64_t planned = 0;
+    bool out_of_chains = false;
     while (planned < want && packets + static_cast<int>(rx_batch_.size()) < kMaxPacketsPerWakeup) {
       UVM_TRY(auto chain, PopRx());
-      if (!chain) break;
+      if (!chain) {
+        out_of_chains = true;
+        break;
+      }
       if (ChainWriter(*chain).remaining() == sizeof(VsockHeader)) {
         // Room for a header only (the driver picks its buffer sizes, 5.10.6.3): no data fits,
         // so it carries a credit update for this connection rather than hold the stream up
@@ -548,7 +552,9 @@ Result<void> VsockDevice::ReadHost(Key key) {
       planned += slot.room;
     }
     if (rx_batch_.empty()) {
-      rx_starved_ = true;
+      // Starved only if the ring ran dry: PopChain() then asked the driver for a kick. A batch
+      // cut short by header-only chains (credit updates count as packets) resumes on EPOLLIN.
+      if (out_of_chains) rx_starved_ = true;
       return {};
     }
     msghdr msg{};
