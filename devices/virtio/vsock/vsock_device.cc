@@ -525,7 +525,8 @@ Result<void> VsockDevice::ReadHost(Key key) {
         out_of_chains = true;
         break;
       }
-      if (ChainWriter(*chain).remaining() == sizeof(VsockHeader)) {
+      const uint64_t payload_room = PayloadRoom(ChainWriter(*chain));  // PopRx: a header fits
+      if (payload_room == 0) {
         // Room for a header only (the driver picks its buffer sizes, 5.10.6.3): no data fits,
         // so it carries a credit update for this connection rather than hold the stream up
         // until some control packet needs it. Behind a batch it waits, after the batch's chains
@@ -544,7 +545,7 @@ Result<void> VsockDevice::ReadHost(Key key) {
       RxSlot& slot = rx_batch_.emplace_back();
       slot.chain = std::move(*chain);
       ChainWriter w(slot.chain);
-      slot.room = std::min<uint64_t>({PayloadRoom(w), kMaxPayload, want - planned});
+      slot.room = std::min<uint64_t>({payload_room, kMaxPayload, want - planned});
       w.Skip(sizeof(VsockHeader));  // written after the recvmsg, once its length is known
       w.TakeInto(slot.room, rx_spans_);
       for (std::span<uint8_t> piece : rx_spans_) rx_iov_.push_back({piece.data(), piece.size()});

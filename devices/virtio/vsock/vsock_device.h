@@ -168,6 +168,8 @@ class VsockDevice final : public VirtioDevice {
   void DropAll();
   void UpdateInterest(Key key);
   void UpdateAllInterest();
+  // The next RX chain with room for at least a header, spares first; smaller ones are handed
+  // back empty. nullopt when the ring is empty (PopChain() then asked the driver for a kick).
   Result<std::optional<Chain>> PopRx();
   Result<void> FlushReplies();
   Result<void> FlushEvents();
