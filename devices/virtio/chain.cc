@@ -75,7 +75,8 @@ uint64_t ChainWriter::remaining() const { return Remaining(bufs_, index_, offset
 
 std::vector<std::span<uint8_t>> ChainWriter::Take(uint64_t len) {
   std::vector<std::span<uint8_t>> spans;
-  TakeInto(len, spans);
+  written_ += Advance(bufs_, index_, offset_, len,
+                      [&](std::span<uint8_t> piece) { spans.push_back(piece); });
   return spans;
 }
 
@@ -85,9 +86,10 @@ uint64_t ChainWriter::Skip(uint64_t len) {
   return skipped;
 }
 
-uint64_t ChainWriter::TakeInto(uint64_t len, std::vector<std::span<uint8_t>>& out) {
-  const uint64_t taken =
-      Advance(bufs_, index_, offset_, len, [&](std::span<uint8_t> piece) { out.push_back(piece); });
+uint64_t ChainWriter::TakeIovecs(uint64_t len, std::vector<iovec>& out) {
+  const uint64_t taken = Advance(bufs_, index_, offset_, len, [&](std::span<uint8_t> piece) {
+    out.push_back({piece.data(), piece.size()});
+  });
   written_ += taken;
   return taken;
 }

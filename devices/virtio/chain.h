@@ -6,6 +6,8 @@
 // through the cursors below, which never step outside the chain.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -69,9 +71,9 @@ class ChainWriter {
   uint64_t written() const { return written_; }
   // The next `len` writable bytes as host spans, counted as written; for scatter-gather reads.
   std::vector<std::span<uint8_t>> Take(uint64_t len);
-  // The same, appended to `out` (a caller's reused vector: no allocation per chain); returns how
-  // many bytes were taken.
-  uint64_t TakeInto(uint64_t len, std::vector<std::span<uint8_t>>& out);
+  // The same as iovecs appended to `out` (a caller's reused vector: no allocation per chain), for
+  // a readv/recvmsg straight into guest memory; returns how many bytes were taken.
+  uint64_t TakeIovecs(uint64_t len, std::vector<iovec>& out);
   // Steps over the next `len` writable bytes (counted as written) to fill them later with a
   // ChainWriter of their own; returns how many there were.
   uint64_t Skip(uint64_t len);

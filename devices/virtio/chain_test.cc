@@ -79,21 +79,21 @@ TEST(ChainTest, WriterTakeCountsAsWritten) {
   EXPECT_EQ(w.written(), 4u);
 }
 
-// Skip steps over bytes across buffers and TakeInto appends the next ones to the caller's vector;
-// both count as written and stop at the chain's end.
-TEST(ChainTest, WriterSkipAndTakeInto) {
+// Skip steps over bytes across buffers and TakeIovecs appends the next ones to the caller's
+// vector; both count as written and stop at the chain's end.
+TEST(ChainTest, WriterSkipAndTakeIovecs) {
   uint8_t a[3] = {}, b[4] = {};
   Chain c;
   c.writable = {{0, a, 3}, {8, b, 4}};
   ChainWriter w(c);
   EXPECT_EQ(w.Skip(2), 2u);
-  std::vector<std::span<uint8_t>> spans = {std::span<uint8_t>()};
-  EXPECT_EQ(w.TakeInto(3, spans), 3u);
-  ASSERT_EQ(spans.size(), 3u);  // what was there, then a[2], then b[0..1]
-  EXPECT_EQ(spans[1].data(), a + 2);
-  EXPECT_EQ(spans[1].size(), 1u);
-  EXPECT_EQ(spans[2].data(), b);
-  EXPECT_EQ(spans[2].size(), 2u);
+  std::vector<iovec> iov = {iovec{}};
+  EXPECT_EQ(w.TakeIovecs(3, iov), 3u);
+  ASSERT_EQ(iov.size(), 3u);  // what was there, then a[2], then b[0..1]
+  EXPECT_EQ(iov[1].iov_base, a + 2);
+  EXPECT_EQ(iov[1].iov_len, 1u);
+  EXPECT_EQ(iov[2].iov_base, b);
+  EXPECT_EQ(iov[2].iov_len, 2u);
   EXPECT_EQ(w.Skip(10), 2u);
   EXPECT_EQ(w.written(), 7u);
   EXPECT_EQ(w.remaining(), 0u);

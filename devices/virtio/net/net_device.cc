@@ -251,9 +251,7 @@ Result<void> NetDevice::ProcessRx() {
     std::vector<iovec>& iov = rx_iov_;  // reused: no allocation per frame
     iov.clear();
     if (spare_rx_->writable_bytes() >= rx_buf_.size()) {
-      for (auto span : ChainWriter(*spare_rx_).Take(rx_buf_.size())) {
-        iov.push_back({span.data(), span.size()});
-      }
+      ChainWriter(*spare_rx_).TakeIovecs(rx_buf_.size(), iov);
       if (iov.size() > IOV_MAX) iov.clear();
     }
     const bool direct = !iov.empty();
@@ -281,7 +279,7 @@ Result<void> NetDevice::ProcessRx() {
     ChainWriter w(*spare_rx_);
     w.WriteObj(*hdr);
     if (direct) {
-      w.Take(len - sizeof(VirtioNetHdr));  // already in place
+      w.Skip(len - sizeof(VirtioNetHdr));  // already in place
     } else {
       w.Write(std::span<const uint8_t>(rx_buf_.data() + sizeof(VirtioNetHdr),
                                        len - sizeof(VirtioNetHdr)));
@@ -350,7 +348,7 @@ Result<void> NetDevice::ProcessRxMergeable() {
       for (Chain& chain : rx_held_) {
         if (want == 0) break;
         const size_t take = static_cast<size_t>(std::min<uint64_t>(want, chain.writable_bytes()));
-        for (auto span : ChainWriter(chain).Take(take)) iov.push_back({span.data(), span.size()});
+        ChainWriter(chain).TakeIovecs(take, iov);
         want -= take;
       }
       if (iov.size() > IOV_MAX) iov.clear();

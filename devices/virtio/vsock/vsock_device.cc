@@ -547,9 +547,7 @@ Result<void> VsockDevice::ReadHost(Key key) {
       ChainWriter w(slot.chain);
       slot.room = std::min<uint64_t>({payload_room, kMaxPayload, want - planned});
       w.Skip(sizeof(VsockHeader));  // written after the recvmsg, once its length is known
-      w.TakeInto(slot.room, rx_spans_);
-      for (std::span<uint8_t> piece : rx_spans_) rx_iov_.push_back({piece.data(), piece.size()});
-      rx_spans_.clear();
+      w.TakeIovecs(slot.room, rx_iov_);
       planned += slot.room;
     }
     if (rx_batch_.empty()) {

@@ -212,7 +212,6 @@ class VsockDevice final : public VirtioDevice {
   };
   std::vector<RxSlot> rx_batch_;
   std::vector<iovec> rx_iov_;
-  std::vector<std::span<uint8_t>> rx_spans_;  // scratch, reused so a packet allocates nothing
   std::deque<VsockHeader> replies_;
   // Connections the guest's credit had stopped and a TX packet just let go on: their socket most
   // likely holds data (the host writer was held back too), so ReadReopened() reads them after the
