@@ -42,7 +42,6 @@ struct Segment {
   uint64_t gpa;
   uint64_t memsz;
   uint64_t vaddr;
-  bool writable;
 };
 
 Result<void> CheckSegment(const GuestMemory& mem, std::span<const uint8_t> file, const Segment& s) {
@@ -156,8 +155,7 @@ Result<LoadedKernel> LoadElfKernel(const GuestMemory& mem, std::span<const uint8
       return Err("kernel image: ELF program header " + std::to_string(i) + " is unreadable");
     }
     if (ph.p_type != PT_LOAD) continue;
-    Segment s{ph.p_offset, ph.p_filesz, ph.p_paddr,
-              ph.p_memsz,  ph.p_vaddr,  (ph.p_flags & PF_W) != 0};
+    Segment s{ph.p_offset, ph.p_filesz, ph.p_paddr, ph.p_memsz, ph.p_vaddr};
     if (s.memsz == 0 && s.filesz == 0) continue;
     UVM_CHECK(CheckSegment(mem, file, s));
     segs.push_back(s);
@@ -168,8 +166,7 @@ Result<LoadedKernel> LoadElfKernel(const GuestMemory& mem, std::span<const uint8
   UVM_TRY(k.entry, PhysicalEntry(eh.e_entry, segs));
   k.image_start = UINT64_MAX;
   for (const Segment& s : segs) {
-    if (!placer || !placer({s.offset, s.filesz, s.gpa, s.memsz, s.writable}))
-      CopySegment(mem, file, s);
+    if (!placer || !placer({s.offset, s.filesz, s.gpa, s.memsz})) CopySegment(mem, file, s);
     k.image_start = std::min(k.image_start, s.gpa);
     k.image_end = std::max(k.image_end, s.gpa + s.memsz);  // Contains() ruled out overflow
   }

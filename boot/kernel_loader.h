@@ -34,7 +34,6 @@ inline constexpr uint16_t kMinBootProtocol = 0x020c;
 // and [gpa+filesz, gpa+memsz) must read as zero. Both ranges were validated before the call.
 struct ElfSegmentPlacement {
   uint64_t offset, filesz, gpa, memsz;
-  bool writable;  // PF_W: data the guest writes, as opposed to text and read-only data
 };
 // Lets the VMM place a validated segment itself (e.g. map the file's pages copy-on-write instead
 // of copying them). Returns false to have the loader copy the segment as usual.

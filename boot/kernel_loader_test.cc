@@ -75,30 +75,6 @@ TEST_F(KernelLoaderTest, ElfLoadsSegmentsAtPaddrAndZeroFillsBss) {
   EXPECT_EQ(std::memcmp(&k->header, &zero, sizeof zero), 0);
 }
 
-// The VMM's placer sees each validated segment with its file range, address and whether the
-// guest writes it (PF_W), which decides whether uvm maps it from the file or copies it; a
-// segment the placer declines is copied by the loader.
-TEST_F(KernelLoaderTest, ElfPlacerSeesEachSegmentAndWhetherItIsWritable) {
-  const auto file = MakeElf({{kText, kText, Pattern(0x300, 1), 0x300, PF_R | PF_X},
-                             {kData, kData, Pattern(0x80, 2), 0x1000, PF_R | PF_W}},
-                            kText);
-  std::vector<ElfSegmentPlacement> seen;
-  auto k = LoadKernel(*mem_, file, [&](const ElfSegmentPlacement& s) {
-    seen.push_back(s);
-    return false;
-  });
-  ASSERT_TRUE(k) << k.error().message;
-  ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[0].gpa, kText);
-  EXPECT_EQ(seen[0].filesz, 0x300u);
-  EXPECT_EQ(seen[0].offset, 0x1000u);
-  EXPECT_FALSE(seen[0].writable);
-  EXPECT_EQ(seen[1].gpa, kData);
-  EXPECT_EQ(seen[1].memsz, 0x1000u);
-  EXPECT_TRUE(seen[1].writable);
-  EXPECT_EQ(std::memcmp(mem_->HostPtr(kData, 0x80), Pattern(0x80, 2).data(), 0x80), 0);
-}
-
 TEST_F(KernelLoaderTest, ElfVirtualEntryIsTranslatedToPhysical) {
   auto k = LoadElfKernel(*mem_, GoodElf(kTextVirt + 0x40));
   ASSERT_TRUE(k) << k.error().message;

@@ -17,7 +17,6 @@ struct ElfSegmentSpec {
   uint64_t vaddr;
   std::vector<uint8_t> data;  // p_filesz bytes
   uint64_t memsz;
-  uint32_t flags = PF_R | PF_X;
 };
 
 // File layout: ELF header, program headers, then each segment's data at a 4 KiB boundary.
@@ -41,7 +40,7 @@ inline std::vector<uint8_t> MakeElf(const std::vector<ElfSegmentSpec>& segs, uin
   for (size_t i = 0; i < segs.size(); ++i) {
     Elf64_Phdr ph{};
     ph.p_type = PT_LOAD;
-    ph.p_flags = segs[i].flags;
+    ph.p_flags = PF_R | PF_X;
     ph.p_offset = file.size();
     ph.p_vaddr = segs[i].vaddr;
     ph.p_paddr = segs[i].paddr;
@@ -98,8 +97,6 @@ inline SetupHeader DefaultBzHeader(uint32_t payload) {
 inline std::vector<uint8_t> MakeBzImage(const SetupHeader& h, size_t payload) {
   const size_t setup = ((h.setup_sects == 0 ? 4 : h.setup_sects) + 1) * 512;
   std::vector<uint8_t> file(setup + payload);
-  // Checked although the setup area always holds the header: GCC 12 cannot prove it and warns.
-  if (file.size() < kSetupHeaderOffset + sizeof h) return file;
   std::memcpy(file.data() + kSetupHeaderOffset, &h, sizeof h);
   for (size_t i = 0; i < payload; ++i) file[setup + i] = static_cast<uint8_t>(i * 7 + 3);
   return file;

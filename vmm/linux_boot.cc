@@ -15,20 +15,14 @@ namespace uvm::vmm {
 Result<void> LoadLinux(Machine& machine, const LinuxImage& image) {
   const GuestMemory& mem = machine.memory;
   UVM_CHECK(boot::CheckCmdline(image.cmdline));
-  // Read-only vmlinux segments (text, rodata) are mapped copy-on-write from the page cache rather
-  // than copied: no guest page is allocated or written for text the guest only reads, the guest
-  // faults in only what it runs, and VMs booting the same kernel share those pages. Writable
-  // segments (data, per-CPU template, init and bss) are copied: the guest writes most of their
-  // pages, which would make them private 4 KiB copies anyway, and in anonymous memory they get
-  // transparent huge pages, so KVM maps the kernel's hot data with 2 MiB pages (measured in the
-  // lab: the guest's vsock receive path spent about a tenth more CPU with them mapped). The tail
-  // of a mapped segment's last file page and its zeroed part are written as usual. Anything not
-  // page-aligned falls back to the loader's copy.
+  // vmlinux segments are mapped copy-on-write from the page cache rather than copied: no guest
+  // page is allocated or written for kernel text the guest only reads, and VMs booting the same
+  // kernel share those pages. The tail of each segment's last file page and its zeroed part are
+  // written as usual. Anything not page-aligned falls back to the loader's copy.
   auto place = [&](const boot::ElfSegmentPlacement& s) {
     constexpr uint64_t kPage = 4096;
     const uint64_t mapped = s.filesz & ~(kPage - 1);
-    if (s.writable || image.kernel_fd < 0 || s.gpa % kPage != 0 || s.offset % kPage != 0 ||
-        mapped == 0) {
+    if (image.kernel_fd < 0 || s.gpa % kPage != 0 || s.offset % kPage != 0 || mapped == 0) {
       return false;
     }
     if (!mem.MapFile(s.gpa, mapped, image.kernel_fd, s.offset)) return false;
