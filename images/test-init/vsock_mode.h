@@ -3,7 +3,8 @@
 //      at once; a peer that vanishes mid-stream only ends its own thread);
 //   2. connects to the host (CID 2) port 6000, sends 1 MiB of a pattern, half-closes, reads the
 //      echo and prints "UVMTEST vsock guest-to-host: ok N" or the failure;
-//   3. prints "UVMTEST vsock ready" and serves until a connection to port 5001 asks it to stop.
+//   3. prints "UVMTEST vsock ready" and serves until a connection to port 5001 asks it to stop;
+//      it powers off only once the host has closed that connection (see Run).
 // Included by test_init.cc only (the initramfs is built from one translation unit).
 #pragma once
 
@@ -126,6 +127,17 @@ inline int Run() {
   std::fflush(stdout);
   int c = accept4(stop, nullptr, nullptr, SOCK_CLOEXEC);
   std::printf("UVMTEST vsock stop: %s\n", c >= 0 ? "ok" : std::strerror(errno));
+  std::fflush(stdout);
+  // accept() returns as soon as the kernel has queued its RESPONSE, but Linux 6.1's virtio
+  // transport puts queued packets into the TX virtqueue later, from a workqueue (possibly on the
+  // other vCPU). Powering off now could stop the guest before that RESPONSE ever reaches the ring,
+  // and the host would see its CONNECT refused. The host closes once it has its "OK": wait for
+  // that.
+  if (c >= 0) {
+    char byte;
+    while (read(c, &byte, 1) > 0) {
+    }
+  }
   return 0;
 }
 

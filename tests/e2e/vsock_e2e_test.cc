@@ -95,7 +95,8 @@ class VsockE2eTest : public ::testing::Test {
 
   void TearDown() override {
     if (vm_) {
-      // Port 5001 tells the guest to power off; its exit status must be 0.
+      // Port 5001 tells the guest to power off once this side has closed the connection; its exit
+      // status must be 0.
       int fd = Connect(5001);
       if (fd >= 0) close(fd);
       ProcessResult r = vm_->Wait(120);
