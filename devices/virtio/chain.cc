@@ -6,14 +6,14 @@
 namespace uvm::devices::virtio {
 namespace {
 
-uint64_t Sum(const std::vector<ChainBuffer>& bufs) {
+uint64_t Sum(const ChainBuffers& bufs) {
   uint64_t total = 0;
   for (const ChainBuffer& b : bufs) total += b.len;
   return total;
 }
 
 // Bytes left from (index, offset) to the end of bufs.
-uint64_t Remaining(const std::vector<ChainBuffer>& bufs, size_t index, uint32_t offset) {
+uint64_t Remaining(const ChainBuffers& bufs, size_t index, uint32_t offset) {
   uint64_t total = 0;
   for (size_t i = index; i < bufs.size(); ++i) total += bufs[i].len;
   return index < bufs.size() ? total - offset : 0;
@@ -22,8 +22,7 @@ uint64_t Remaining(const std::vector<ChainBuffer>& bufs, size_t index, uint32_t 
 // Hands out up to `len` bytes from the cursor (index, offset) as spans, advancing it. Shared by
 // the reader and the writer; `fn(span)` consumes each piece.
 template <class Fn>
-uint64_t Advance(const std::vector<ChainBuffer>& bufs, size_t& index, uint32_t& offset,
-                 uint64_t len, Fn fn) {
+uint64_t Advance(const ChainBuffers& bufs, size_t& index, uint32_t& offset, uint64_t len, Fn fn) {
   uint64_t done = 0;
   while (done < len && index < bufs.size()) {
     const ChainBuffer& b = bufs[index];
