@@ -47,7 +47,7 @@ Result<void> EventLoop::Add(int fd, uint32_t events, Callback callback) {
   // The callback is in place before epoll can report the fd.
   {
     std::lock_guard lock(callbacks_->mu);
-    callbacks_->by_fd[fd] = std::move(callback);
+    callbacks_->by_fd[fd] = std::make_shared<const Callback>(std::move(callback));
   }
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
     const int err = errno;
@@ -90,13 +90,13 @@ Result<void> EventLoop::Run(int timeout_ms, std::function<void()> on_timeout) {
         continue;
       }
       // Look up each time: a callback may have removed this fd or another one.
-      Callback cb;
+      std::shared_ptr<const Callback> cb;
       {
         std::lock_guard lock(callbacks_->mu);
         auto it = callbacks_->by_fd.find(fd);
         if (it != callbacks_->by_fd.end()) cb = it->second;
       }
-      if (cb) cb(events[i].events);
+      if (cb && *cb) (*cb)(events[i].events);
     }
     if (stop) return {};
   }

@@ -3,7 +3,8 @@
 // Add() and Remove() may be called from any thread (a vCPU thread resetting a device closes its
 // sockets). A callback is copied out under the lock and run without it, so after Remove() returns
 // a callback for that fd may still be running or about to run once on the loop thread: callbacks
-// must look their object up (by key, under the owner's lock) rather than trust the fd.
+// must look their object up (by key, under the owner's lock) rather than trust the fd. The copy is
+// a shared reference, not a copy of the callable: dispatching allocates nothing.
 #pragma once
 
 #include <cstdint>
@@ -48,7 +49,7 @@ class EventLoop {
  private:
   struct Callbacks {
     std::mutex mu;
-    std::map<int, Callback> by_fd;
+    std::map<int, std::shared_ptr<const Callback>> by_fd;
   };
 
   UniqueFd epoll_;
