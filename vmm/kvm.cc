@@ -158,6 +158,16 @@ Result<void> Vm::RegisterIrqfd(int eventfd, uint32_t gsi) {
   return SetStruct(fd(), KVM_IRQFD, irqfd, "KVM_IRQFD");
 }
 
+Result<void> Vm::PulseIrqLine(uint32_t gsi) const {
+  kvm_irq_level line{};
+  line.irq = gsi;
+  for (uint32_t level : {1u, 0u}) {
+    line.level = level;
+    UVM_CHECK(SetStruct(fd(), KVM_IRQ_LINE, line, "KVM_IRQ_LINE"));
+  }
+  return {};
+}
+
 Result<void> Vm::RegisterIoeventfd(int eventfd, uint64_t addr, uint32_t len,
                                    std::optional<uint64_t> datamatch) {
   kvm_ioeventfd io{};

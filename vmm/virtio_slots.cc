@@ -18,17 +18,20 @@ Result<std::unique_ptr<VirtioSlot>> AttachVirtioDevice(
   const uint64_t base = boot::kVirtioMmioBase + index * boot::kVirtioMmioSize;
   const uint32_t irq = kVirtioIrqs[index];
   auto slot = std::make_unique<VirtioSlot>();
-  UVM_TRY(slot->irq, EventFd::Create());
-  UVM_CHECK(machine.vm.RegisterIrqfd(slot->irq.fd(), irq));
   const size_t queues = device->NumQueues();
   VirtioSlot* raw = slot.get();
+  // The edge is raised by the thread that finished the work (the device loop, mostly), with
+  // KVM_IRQ_LINE rather than an irqfd: for a line routed to the PIC and IOAPIC, KVM injects an
+  // irqfd's edge from a kernel worker, a wakeup and two context switches per interrupt. The edge
+  // is also in the irqchip when the call returns, so a snapshot saved right after Quiesce() holds
+  // any interrupt the quiesce raised. It fails only if the VM itself is gone.
   slot->transport = std::make_shared<devices::virtio::MmioTransport>(
-      machine.memory, std::move(device), [raw] { raw->irq.Signal(); });
+      machine.memory, std::move(device), [&vm = machine.vm, irq] { (void)vm.PulseIrqLine(irq); });
   for (size_t q = 0; q < queues; ++q) {
     UVM_TRY(EventFd notify, EventFd::Create());
     // virtio-mmio 4.2.2: the driver writes the queue's index to QueueNotify (32-bit).
-    UVM_CHECK(machine.vm.RegisterIoeventfd(notify.fd(), base + devices::virtio::mmio::kQueueNotify, 4,
-                                           static_cast<uint64_t>(q)));
+    UVM_CHECK(machine.vm.RegisterIoeventfd(notify.fd(), base + devices::virtio::mmio::kQueueNotify,
+                                           4, static_cast<uint64_t>(q)));
     slot->notifies.push_back(std::move(notify));
   }
   for (size_t q = 0; q < queues; ++q) {

@@ -1,5 +1,5 @@
 // Puts virtio devices on a VM: device i gets the 4 KiB virtio-mmio window at
-// kVirtioMmioBase + i * kVirtioMmioSize and ISA interrupt line kVirtioIrqs[i] (an irqfd), each
+// kVirtioMmioBase + i * kVirtioMmioSize and ISA interrupt line kVirtioIrqs[i], each
 // queue's QueueNotify write becomes an ioeventfd the device event loop polls, and the guest learns
 // of the device from its command line (`virtio_mmio.device=4K@ADDR:IRQ`, handled by Linux's
 // virtio_mmio driver with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES).
@@ -24,13 +24,13 @@ inline constexpr size_t kMaxVirtioDevices = std::size(kVirtioIrqs);
 
 struct VirtioSlot {
   std::shared_ptr<devices::virtio::MmioTransport> transport;
-  EventFd irq;
   std::vector<EventFd> notifies;  // one per queue, index = queue number
   std::string cmdline;            // the virtio_mmio.device= parameter for this slot
 };
 
 // Attaches `device` as slot `index`: adds its window to `mmio`, wires its interrupt and queue
-// notifies, and registers the notifies with `loop`. The slot must outlive the loop's use of it.
+// notifies, and registers the notifies with `loop`. The slot must outlive the loop's use of it,
+// and `machine` must outlive the slot (the device raises its interrupt through machine.vm).
 Result<std::unique_ptr<VirtioSlot>> AttachVirtioDevice(
     Machine& machine, devices::Bus::Builder& mmio, EventLoop& loop, size_t index,
     std::shared_ptr<devices::virtio::VirtioDevice> device);
