@@ -3,6 +3,8 @@
 #include "vmm/tiny_guest.h"
 
 #include <gtest/gtest.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
 
 #include <string>
 
@@ -137,6 +139,34 @@ TEST_F(TinyGuestTest, I8042ResetEndsTheRun) {
   // mov al,0xfe; out 0x64,al; hlt
   VmExit e = Run({0xb0, 0xfe, 0xe6, 0x64, 0xf4});
   EXPECT_EQ(e.kind, ExitKind::kReset);
+}
+
+// The PIC's request register as KVM holds it (KVM_GET_IRQCHIP).
+uint8_t PicMasterIrr(const Vm& vm) {
+  kvm_irqchip chip{};
+  chip.chip_id = KVM_IRQCHIP_PIC_MASTER;
+  EXPECT_EQ(ioctl(vm.fd(), KVM_GET_IRQCHIP, &chip), 0);
+  return chip.chip.pic.irr;
+}
+
+TEST(PulseIrqLineTest, TheEdgeIsInTheIrqchipWhenTheCallReturns) {
+  // hlt: the guest never runs here; only the irqchip is looked at.
+  auto machine = CreateTinyGuest(std::vector<uint8_t>{0xf4}, {.irqchip = true});
+  ASSERT_TRUE(machine) << machine.error().message;
+  const Vm& vm = (*machine)->vm;
+  EXPECT_EQ(PicMasterIrr(vm) & (1u << 5), 0u);
+  ASSERT_TRUE(vm.PulseIrqLine(5));
+  // No waiting: an irqfd's edge would reach the PIC later, from a kernel worker.
+  EXPECT_NE(PicMasterIrr(vm) & (1u << 5), 0u);
+  EXPECT_EQ(PicMasterIrr(vm) & (1u << 6), 0u);  // only the line asked for
+}
+
+TEST(PulseIrqLineTest, FailsWithoutAnIrqchip) {
+  auto machine = CreateTinyGuest(std::vector<uint8_t>{0xf4});
+  ASSERT_TRUE(machine) << machine.error().message;
+  auto pulsed = (*machine)->vm.PulseIrqLine(5);
+  ASSERT_FALSE(pulsed);
+  EXPECT_NE(pulsed.error().message.find("KVM_IRQ_LINE"), std::string::npos);
 }
 
 }  // namespace
