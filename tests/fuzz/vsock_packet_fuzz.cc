@@ -134,7 +134,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         auto h = conn.OnHostData(std::min(amount * 64, credit));
         if (!h) __builtin_trap();
         CheckReply(*h);
-        if (conn.OnHostData(conn.SendCredit() + 1)) __builtin_trap();
+        // Beyond the credit (which may be a whole 4 GiB window) or beyond one packet: refused.
+        const uint32_t left = conn.SendCredit();
+        if (left < UINT32_MAX && conn.OnHostData(left + 1)) __builtin_trap();
+        if (conn.OnHostData(vs::kMaxPayload + 1)) __builtin_trap();
         break;
       }
       case 2: {

@@ -161,10 +161,16 @@ uint32_t Connection::SendCredit() const {
   // 64-bit so a guest that shrank buf_alloc below what is in flight gives 0, not a huge number.
   const int64_t free_bytes =
       int64_t{peer_buf_alloc_} - int64_t{static_cast<uint32_t>(tx_cnt_ - peer_fwd_cnt_)};
-  return free_bytes <= 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>(free_bytes, kMaxPayload));
+  // Not capped at one packet's payload: a caller filling several RX buffers at once plans them
+  // against the whole window, so only the window's end (not every 64 KiB) leaves a short packet.
+  return free_bytes <= 0 ? 0 : static_cast<uint32_t>(free_bytes);
 }
 
 Result<VsockHeader> Connection::OnHostData(uint32_t size) {
+  if (size > kMaxPayload) {
+    return Err("vsock: host sends a packet of " + std::to_string(size) + " bytes, more than " +
+               std::to_string(kMaxPayload));
+  }
   if (size > SendCredit()) {
     return Err("vsock: host sends " + std::to_string(size) + " bytes with credit for " +
                std::to_string(SendCredit()));

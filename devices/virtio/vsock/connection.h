@@ -61,10 +61,11 @@ class Connection {
   Result<VsockHeader> Accept();
   Result<VsockHeader> Refuse();
 
-  // Payload bytes the host may send now: the guest's free credit, 0 unless established and the
-  // guest still reads and the host has not shut down sending.
+  // Payload bytes the host may send now, over any number of packets: the guest's free credit, 0
+  // unless established and the guest still reads and the host has not shut down sending.
   uint32_t SendCredit() const;
-  // The host sends `size` bytes (≤ SendCredit()): the RW header to write before them.
+  // The host sends one packet of `size` bytes (≤ SendCredit() and ≤ kMaxPayload): the RW header
+  // to write before them.
   Result<VsockHeader> OnHostData(uint32_t size);
   // The host side consumed `size` delivered bytes; may return a CREDIT_UPDATE to send (when half
   // the buffer was consumed since the guest last heard our fwd_cnt).

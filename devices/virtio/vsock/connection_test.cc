@@ -201,9 +201,15 @@ TEST(VsockConnection, HostToGuestStopsAtCreditAndResumesAfterUpdate) {
   EXPECT_EQ(c.SendCredit(), 0u);
 }
 
-TEST(VsockConnection, CreditIsCappedAtMaxPayload) {
+TEST(VsockConnection, CreditIsTheWholeFreeWindowButPacketsAreCapped) {
+  // The window spans packets (a batch of RX buffers is planned against all of it); one packet
+  // still carries at most kMaxPayload bytes.
   Connection c = Established(/*guest_buf=*/1u << 20);
-  EXPECT_EQ(c.SendCredit(), kMaxPayload);
+  EXPECT_EQ(c.SendCredit(), 1u << 20);
+  EXPECT_FALSE(c.OnHostData(kMaxPayload + 1));
+  EXPECT_EQ(c.SendCredit(), 1u << 20);  // the refused packet took no credit
+  ASSERT_TRUE(c.OnHostData(kMaxPayload));
+  EXPECT_EQ(c.SendCredit(), (1u << 20) - kMaxPayload);
 }
 
 TEST(VsockConnection, GuestAckingUnsentBytesIsReset) {

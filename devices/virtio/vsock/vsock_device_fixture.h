@@ -151,15 +151,15 @@ class VsockDeviceTest : public ::testing::Test {
   }
 
   void Tx(Op op, uint32_t src_port, uint32_t dst_port, const std::string& payload = "",
-          uint32_t flags = 0, uint32_t fwd_cnt = 0) {
-    PostTx(op, src_port, dst_port, payload, flags, fwd_cnt);
+          uint32_t flags = 0, uint32_t fwd_cnt = 0, uint32_t buf_alloc = kGuestBufAlloc) {
+    PostTx(op, src_port, dst_port, payload, flags, fwd_cnt, buf_alloc);
     Kick(VsockDevice::kTxQueue);
     auto used = tx_.PopUsed();
     EXPECT_TRUE(used.has_value()) << "TX chain not returned";
   }
   // Puts a packet on the TX queue without notifying the device.
   void PostTx(Op op, uint32_t src_port, uint32_t dst_port, const std::string& payload = "",
-              uint32_t flags = 0, uint32_t fwd_cnt = 0) {
+              uint32_t flags = 0, uint32_t fwd_cnt = 0, uint32_t buf_alloc = kGuestBufAlloc) {
     VsockHeader h;
     h.src_cid = kCid;
     h.dst_cid = kHostCid;
@@ -169,7 +169,7 @@ class VsockDeviceTest : public ::testing::Test {
     h.type = kTypeStream;
     h.op = static_cast<uint16_t>(op);
     h.flags = flags;
-    h.buf_alloc = kGuestBufAlloc;
+    h.buf_alloc = buf_alloc;
     h.fwd_cnt = fwd_cnt;
     const uint32_t len = static_cast<uint32_t>(sizeof h + payload.size());
     const uint64_t addr = tx_.Alloc(len);

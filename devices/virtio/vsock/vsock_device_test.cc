@@ -132,6 +132,45 @@ TEST_F(VsockDeviceTest, AHeaderOnlyReceiveBufferDoesNotHoldUpTheStream) {
   EXPECT_EQ(std::string(bytes.begin() + sizeof h, bytes.end()), "hello");
 }
 
+// Linux leaves 3732 bytes of payload room in its 4 KiB receive buffers (Debian 6.1), which do not
+// divide 64 KiB. Host bytes queued at once fill every buffer of the batch but the last, across
+// the guest's whole window, not just one packet's worth: the guest's work is per packet, and a
+// short packet in every 64 KiB costs it as much as a full one.
+TEST_F(VsockDeviceTest, QueuedHostBytesFillEveryReceiveBufferButTheLast) {
+  constexpr uint32_t kPort = 5014;
+  constexpr uint32_t kRoom = 3732;
+  constexpr uint32_t kBigWindow = 1u << 20;
+  constexpr size_t kFull = 30;
+  constexpr size_t kTail = 1000;
+  UniqueFd client;
+  const uint32_t hp = HostConnect(client, kPort);
+  // The fixture's 16 buffers take the guest's first window and are not reposted.
+  WriteAll(client.get(), std::string(kGuestBufAlloc, 'a'));
+  size_t filled = 0;
+  ASSERT_TRUE(PumpUntil([&] {
+    while (rx_.PopUsed()) ++filled;
+    return filled == 16;
+  })) << filled;
+  for (size_t i = 0; i < kFull + 8; ++i) {
+    const uint32_t len = sizeof(VsockHeader) + kRoom;
+    rx_.Post({{rx_.Alloc(len), len, true}});
+  }
+  Kick(VsockDevice::kRxQueue);
+  // Queued while the window is shut; the guest's credit update then opens a 1 MiB one.
+  WriteAll(client.get(), std::string(kFull * kRoom + kTail, 'b'));
+  Tx(Op::kCreditUpdate, kPort, hp, "", 0, /*fwd_cnt=*/kGuestBufAlloc, kBigWindow);
+  std::vector<testing::UsedElem> used;
+  ASSERT_TRUE(PumpUntil([&] {
+    while (auto u = rx_.PopUsed()) used.push_back(*u);
+    return used.size() >= kFull + 1;
+  })) << used.size();
+  for (int i = 0; i < 3; ++i) Pump();
+  while (auto u = rx_.PopUsed()) used.push_back(*u);
+  ASSERT_EQ(used.size(), kFull + 1);
+  for (size_t i = 0; i < kFull; ++i) EXPECT_EQ(used[i].len, sizeof(VsockHeader) + kRoom) << i;
+  EXPECT_EQ(used[kFull].len, sizeof(VsockHeader) + kTail);
+}
+
 TEST_F(VsockDeviceTest, HostConnectRefusedByGuestClosesClient) {
   UniqueFd client = ConnectTo(uds_);
   WriteAll(client.get(), "CONNECT 5001\n");

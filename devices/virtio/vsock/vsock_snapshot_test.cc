@@ -34,15 +34,22 @@ class VsockSnapshotTest : public VsockDeviceTest {
     auto r = t_->RestoreState(saved);
     ASSERT_TRUE(r) << r.error().message;
   }
-  // Has the device hold an RX chain: after host bytes are delivered it takes one more chain,
-  // finds the socket empty and keeps it. Returns the head of that chain.
+  // Has the device hold an RX chain. The guest's window is 5 bytes: "hello" fills it, and when
+  // the guest acknowledges it the device, its stream reopened, takes one more chain to read the
+  // socket (at least a byte, to see an end of file), finds it empty and keeps the chain.
+  // Returns the head of that chain.
   uint16_t HoldSpareRxChain() {
+    constexpr uint32_t kGuestPort = 5000;
+    constexpr uint32_t kWindow = 5;
     UniqueFd client;
-    const uint32_t hp = HostConnect(client, 5000);
+    const uint32_t hp = HostConnect(client, kGuestPort);
+    Tx(Op::kCreditUpdate, kGuestPort, hp, "", 0, /*fwd_cnt=*/0, kWindow);
     WriteAll(client.get(), "hello");
     RxPacket rw = Rx();
     EXPECT_EQ(rw.hdr.src_port, hp);
     EXPECT_EQ(rw.payload, "hello");
+    Tx(Op::kCreditUpdate, kGuestPort, hp, "", 0, /*fwd_cnt=*/kWindow, kWindow);
+    Pump();
     const QueueState rx = t_->SaveState().queues[VsockDevice::kRxQueue];
     EXPECT_EQ(static_cast<uint16_t>(rx.next_avail - rx.next_used), 1) << "no spare RX chain";
     held_client_ = std::move(client);
