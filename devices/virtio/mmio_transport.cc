@@ -59,7 +59,12 @@ void MmioTransport::Read(uint64_t offset, std::span<uint8_t> data) {
   }
   if (n != 4 || offset % 4 != 0) return;  // 4.2.2.2: registers are 32-bit, aligned
   uint32_t v;
-  {
+  if (offset == mmio::kInterruptStatus) {
+    // Read by the driver's interrupt handler on every interrupt (4.2.3.4), often while the
+    // device thread that raised it still holds mu_ (a queue being processed): an atomic, so the
+    // vCPU does not block on that thread.
+    v = interrupt_status_.load();
+  } else {
     std::lock_guard lock(mu_);
     v = ReadRegister(offset);
   }
@@ -77,6 +82,10 @@ void MmioTransport::Write(uint64_t offset, std::span<const uint8_t> data) {
   if (n != 4 || offset % 4 != 0) return;
   uint32_t v;
   std::memcpy(&v, data.data(), 4);
+  if (offset == mmio::kInterruptAck) {
+    interrupt_status_.fetch_and(~v);  // the handler's acknowledgement: lock-free, as above
+    return;
+  }
   int64_t notify;
   {
     std::lock_guard lock(mu_);
@@ -108,8 +117,7 @@ uint32_t MmioTransport::ReadRegister(uint64_t offset) {
       return q ? q->state().max_size : 0;  // 0: the queue does not exist (4.2.2)
     case mmio::kQueueReady:
       return q && q->state().ready ? 1 : 0;
-    case mmio::kInterruptStatus:
-      return interrupt_status_.load();
+    // kInterruptStatus: read in Read(), without the lock.
     case mmio::kStatus:
       return status_ | (needs_reset_.load() ? kStatusNeedsReset : 0);
     case mmio::kConfigGeneration:
@@ -159,9 +167,7 @@ int64_t MmioTransport::WriteRegister(uint64_t offset, uint32_t value) {
     case mmio::kQueueNotify:
       // Without VIRTIO_F_NOTIFICATION_DATA the value is just the queue index (4.2.2).
       return value;
-    case mmio::kInterruptAck:
-      interrupt_status_.fetch_and(~value);
-      break;
+    // kInterruptAck: handled in Write(), without the lock.
     case mmio::kStatus:
       WriteStatus(value);
       break;

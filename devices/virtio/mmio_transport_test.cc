@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <chrono>
+#include <future>
 
 #include "devices/virtio/testing/echo_device.h"
 #include "devices/virtio/testing/fake_driver.h"
@@ -77,6 +79,31 @@ TEST_F(MmioTransportTest, InitializesAndProcessesTraffic) {
   EXPECT_EQ(irqs_, 1);
   EXPECT_EQ(R(mmio::kInterruptStatus), mmio::kIntUsedBuffer);
   W(mmio::kInterruptAck, mmio::kIntUsedBuffer);
+  EXPECT_EQ(R(mmio::kInterruptStatus), 0u);
+}
+
+// The driver's interrupt handler reads InterruptStatus and writes InterruptACK on every
+// interrupt, on a vCPU thread, while the device thread that raised the interrupt may still be
+// inside Notify() (a vsock TX pass reads a host socket and fills RX buffers there). Neither
+// register waits for that thread.
+TEST_F(MmioTransportTest, InterruptStatusAndAckDoNotWaitForAQueueBeingProcessed) {
+  ASSERT_EQ(Init(), kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
+  std::future_status handler = std::future_status::deferred;
+  uint32_t seen = 0;
+  std::future<void> vcpu;  // outlives Notify(): a handler that blocked finishes after it
+  dev_->after_processing = [&] {
+    vcpu = std::async(std::launch::async, [&] {
+      seen = R(mmio::kInterruptStatus);
+      W(mmio::kInterruptAck, seen);
+    });
+    handler = vcpu.wait_for(std::chrono::seconds(5));
+  };
+  q1_.Post({{q1_.Alloc(4), 4, true}});
+  W(mmio::kQueueNotify, 1);
+  vcpu.wait();
+  dev_->after_processing = nullptr;
+  EXPECT_EQ(handler, std::future_status::ready) << "the vCPU waited for the device thread";
+  EXPECT_EQ(seen, mmio::kIntUsedBuffer);
   EXPECT_EQ(R(mmio::kInterruptStatus), 0u);
 }
 

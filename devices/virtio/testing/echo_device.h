@@ -1,10 +1,12 @@
 // A minimal VirtioDevice for transport tests: two queues of 8, an 8-byte writable config space,
 // and every chain answered with the byte 0x42 in its first writable byte. Counts activations,
-// resets and quiesces, and can be told to fail activation or quiescing.
+// resets and quiesces, and can be told to fail activation or quiescing or to run a hook at the end
+// of ProcessQueue().
 #pragma once
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <span>
 
 #include "devices/virtio/device.h"
@@ -60,12 +62,14 @@ class EchoDevice : public VirtioDevice {
       q.PushUsed(*mem, chain->head, static_cast<uint32_t>(w.written()));
     }
     if (q.NeedsInterrupt(*mem)) irq->SignalUsed();
+    if (after_processing) after_processing();  // still inside the transport's Notify()
     return {};
   }
 
   std::array<uint8_t, 8> config = {1, 2, 3, 4, 5, 6, 7, 8};
   int activations = 0, resets = 0, quiesces = 0;
   bool fail_activate = false, fail_quiesce = false;
+  std::function<void()> after_processing;
   uint64_t features = 0;
   const GuestMemory* mem = nullptr;
   std::span<Queue> queues;
