@@ -151,13 +151,6 @@ Result<void> Vm::CreateIrqchipAndPit() {
   return {};
 }
 
-Result<void> Vm::RegisterIrqfd(int eventfd, uint32_t gsi) {
-  kvm_irqfd irqfd{};
-  irqfd.fd = static_cast<uint32_t>(eventfd);
-  irqfd.gsi = gsi;
-  return SetStruct(fd(), KVM_IRQFD, irqfd, "KVM_IRQFD");
-}
-
 Result<void> Vm::PulseIrqLine(uint32_t gsi) const {
   kvm_irq_level line{};
   line.irq = gsi;

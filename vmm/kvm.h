@@ -39,10 +39,9 @@ class Vm {
                                uint32_t flags = 0);
   // The in-kernel LAPIC/IOAPIC/PIC and PIT (with the speaker port stubbed in the kernel too).
   Result<void> CreateIrqchipAndPit();
-  // Interrupt line `gsi` gets one edge each time `eventfd` is written (KVM_IRQFD).
-  Result<void> RegisterIrqfd(int eventfd, uint32_t gsi);
   // One edge on interrupt line `gsi` now, from the calling thread (KVM_IRQ_LINE up, then down):
-  // what an irqfd does, without its hop through a kernel worker. Any thread may call it.
+  // what an irqfd would do, without its hop through a kernel worker (KVM injects an irqfd's edge
+  // on a PIC/IOAPIC line from a workqueue). Any thread may call it; every device line uses it.
   Result<void> PulseIrqLine(uint32_t gsi) const;
   // A guest write of `len` bytes to MMIO `addr` (with value `datamatch`, if given) signals
   // `eventfd` inside KVM instead of exiting to uvm (KVM_IOEVENTFD): how virtio queue notifies

@@ -162,8 +162,6 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
 
   ExitLatch own_latch;
   ExitLatch& latch = config.latch ? *config.latch : own_latch;
-  UVM_TRY(EventFd serial_irq, EventFd::Create());
-  UVM_CHECK(machine->vm.RegisterIrqfd(serial_irq.fd(), devices::Serial::kCom1Irq));
   PanicWatcher panic;
   std::mutex panic_mu;
   auto serial = std::make_shared<devices::Serial>(
@@ -174,7 +172,9 @@ Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config) {
         }
         WriteAll(config.console_out, bytes);
       },
-      [&serial_irq] { serial_irq.Signal(); });
+      // Raised per byte from the vCPU thread: pulsed at once, as virtio's lines are (an irqfd
+      // would hand each edge to a kernel worker).
+      [&vm = machine->vm] { (void)vm.PulseIrqLine(devices::Serial::kCom1Irq); });
   auto i8042 = std::make_shared<devices::I8042>([&] {
     latch.Report({ExitKind::kReset, 0, "the guest reset the machine (i8042)"});
   });

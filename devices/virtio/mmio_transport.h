@@ -41,7 +41,7 @@ namespace uvm::devices::virtio {
 
 class MmioTransport : public BusDevice, public InterruptSink {
  public:
-  using Irq = std::function<void()>;  // one interrupt edge (an irqfd write)
+  using Irq = std::function<void()>;  // one interrupt edge (a KVM_IRQ_LINE pulse)
 
   // `mem` must outlive the transport.
   MmioTransport(const GuestMemory& mem, std::shared_ptr<VirtioDevice> device, Irq irq);
