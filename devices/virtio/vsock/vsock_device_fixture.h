@@ -200,6 +200,17 @@ class VsockDeviceTest : public ::testing::Test {
     });
   }
 
+  // The guest's whole first window (kGuestBufAlloc), sent by the host client `fd`, fills the 16
+  // buffers SetUp() posted; they are taken back without reposting, the window stays shut.
+  void FillThePostedRxBuffers(int fd) {
+    WriteAll(fd, std::string(kGuestBufAlloc, 'a'));
+    int filled = 0;
+    ASSERT_TRUE(PumpUntil([&] {
+      while (rx_.PopUsed()) ++filled;
+      return filled == 16;
+    })) << filled;
+  }
+
   // A host client connected to guest port `guest_port`, answered by the guest; returns the host
   // port the device chose.
   uint32_t HostConnect(UniqueFd& client, uint32_t guest_port) {

@@ -95,13 +95,7 @@ TEST_F(VsockDeviceTest, ACreditUpdateThatReopensTheWindowIsAnsweredWithDataAtOnc
 TEST_F(VsockDeviceTest, AHeaderOnlyReceiveBufferDoesNotHoldUpTheStream) {
   UniqueFd client;
   const uint32_t hp = HostConnect(client, 5013);
-  // The guest's whole credit fills the 16 posted buffers, which are taken back without reposting.
-  WriteAll(client.get(), std::string(kGuestBufAlloc, 'a'));
-  int filled = 0;
-  ASSERT_TRUE(PumpUntil([&] {
-    while (rx_.PopUsed()) ++filled;
-    return filled == 16;
-  })) << filled;
+  ASSERT_NO_FATAL_FAILURE(FillThePostedRxBuffers(client.get()));
   const uint64_t small = rx_.Alloc(sizeof(VsockHeader));
   const uint16_t small_head = rx_.Post({{small, sizeof(VsockHeader), true}});
   const uint64_t full = rx_.Alloc(kRxBuf);
@@ -144,13 +138,7 @@ TEST_F(VsockDeviceTest, QueuedHostBytesFillEveryReceiveBufferButTheLast) {
   constexpr size_t kTail = 1000;
   UniqueFd client;
   const uint32_t hp = HostConnect(client, kPort);
-  // The fixture's 16 buffers take the guest's first window and are not reposted.
-  WriteAll(client.get(), std::string(kGuestBufAlloc, 'a'));
-  size_t filled = 0;
-  ASSERT_TRUE(PumpUntil([&] {
-    while (rx_.PopUsed()) ++filled;
-    return filled == 16;
-  })) << filled;
+  ASSERT_NO_FATAL_FAILURE(FillThePostedRxBuffers(client.get()));
   for (size_t i = 0; i < kFull + 8; ++i) {
     const uint32_t len = sizeof(VsockHeader) + kRoom;
     rx_.Post({{rx_.Alloc(len), len, true}});
