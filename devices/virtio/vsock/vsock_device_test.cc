@@ -231,6 +231,23 @@ TEST_F(VsockDeviceTest, ClientDisconnectShutsDownGuestSide) {
   EXPECT_EQ(dev_->connection_count(), 0u);
 }
 
+// Bytes and the end of file queued together: the batch that drains the bytes ends its turn
+// without looking again, and the still-readable socket wakes the device for the end of file.
+TEST_F(VsockDeviceTest, BytesThenCloseReachTheGuestBytesFirst) {
+  UniqueFd client;
+  const uint32_t hp = HostConnect(client, 5015);
+  WriteAll(client.get(), "last words");
+  client.Reset();
+  RxPacket data = Rx();
+  EXPECT_EQ(data.hdr.op, static_cast<uint16_t>(Op::kRw));
+  EXPECT_EQ(data.payload, "last words");
+  RxPacket end = Rx();
+  ASSERT_EQ(end.hdr.op, static_cast<uint16_t>(Op::kShutdown));
+  EXPECT_TRUE(end.hdr.flags & kShutdownSend);
+  Tx(Op::kRst, 5015, hp);
+  EXPECT_EQ(dev_->connection_count(), 0u);
+}
+
 TEST_F(VsockDeviceTest, GuestShutdownGivesClientEof) {
   UniqueFd client;
   const uint32_t hp = HostConnect(client, 5003);
