@@ -80,18 +80,6 @@ uint64_t GuestMemory::total_size() const {
   return total;
 }
 
-uint8_t* GuestMemory::HostPtr(uint64_t gpa, uint64_t len) const {
-  for (const GuestRegion& r : regions_) {
-    // Written so that no sum can overflow: gpa >= r.gpa, then compare offsets against size.
-    if (gpa < r.gpa) continue;
-    uint64_t off = gpa - r.gpa;
-    if (off >= r.size) continue;
-    if (len > r.size - off) return nullptr;
-    return r.host + off;
-  }
-  return nullptr;
-}
-
 Result<void> GuestMemory::MapFile(uint64_t gpa, uint64_t len, int fd, uint64_t offset) const {
   constexpr uint64_t kPage = 4096;
   uint8_t* host = HostPtr(gpa, len);

@@ -40,8 +40,19 @@ class GuestMemory {
   const std::vector<GuestRegion>& regions() const { return regions_; }
   uint64_t total_size() const;
 
-  // Host address of [gpa, gpa+len), or nullptr when any byte of it is not guest RAM.
-  uint8_t* HostPtr(uint64_t gpa, uint64_t len) const;
+  // Host address of [gpa, gpa+len), or nullptr when any byte of it is not guest RAM. Inline: the
+  // virtqueues call it several times per packet.
+  uint8_t* HostPtr(uint64_t gpa, uint64_t len) const {
+    for (const GuestRegion& r : regions_) {
+      // Written so that no sum can overflow: gpa >= r.gpa, then compare offsets against size.
+      if (gpa < r.gpa) continue;
+      const uint64_t off = gpa - r.gpa;
+      if (off >= r.size) continue;
+      if (len > r.size - off) return nullptr;
+      return r.host + off;
+    }
+    return nullptr;
+  }
   bool Contains(uint64_t gpa, uint64_t len) const { return HostPtr(gpa, len) != nullptr; }
 
   // Replaces guest RAM [gpa, gpa+len) with a private (copy-on-write) mapping of the file's bytes

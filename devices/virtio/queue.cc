@@ -110,13 +110,19 @@ uint8_t* Queue::UsedRing(const GuestMemory& mem) const {
 }
 
 Result<std::optional<Chain>> Queue::PopChain(const GuestMemory& mem) {
+  std::optional<Chain> chain(std::in_place);
+  UVM_TRY(const bool popped, PopChainInto(mem, *chain));
+  if (!popped) chain.reset();
+  return chain;
+}
+
+Result<bool> Queue::PopChainInto(const GuestMemory& mem, Chain& out) {
   if (!s_.ready) return Err("virtqueue used before it was made ready");
   // Re-derived on every call (cheap) rather than cached: guest RAM is fixed for the VM's life, and
   // a state restored from a snapshot then needs nothing else.
   const uint8_t* avail = AvailRing(mem);
-  if (!avail || !mem.Contains(s_.desc_addr, DescTableBytes(s_.size)) || !UsedRing(mem)) {
-    return Err("virtqueue rings outside guest RAM");
-  }
+  const uint8_t* table = mem.HostPtr(s_.desc_addr, DescTableBytes(s_.size));
+  if (!avail || !table || !UsedRing(mem)) return Err("virtqueue rings outside guest RAM");
   // Acquire: the ring entries and descriptors the driver wrote before bumping idx are visible
   // after this load (2.7.13.3: the driver writes them, a write barrier, then idx).
   uint16_t avail_idx = Load16(avail + 2, __ATOMIC_ACQUIRE);
@@ -129,7 +135,7 @@ Result<std::optional<Chain>> Queue::PopChain(const GuestMemory& mem) {
     avail_idx = Load16(avail + 2, __ATOMIC_ACQUIRE);
     pending = static_cast<uint16_t>(avail_idx - s_.next_avail);
   }
-  if (pending == 0) return std::optional<Chain>();
+  if (pending == 0) return false;
   if (pending > s_.size) {
     return Err("virtqueue available idx " + std::to_string(avail_idx) + " is " +
                std::to_string(pending) + " entries ahead of the device, more than the queue size " +
@@ -141,14 +147,14 @@ Result<std::optional<Chain>> Queue::PopChain(const GuestMemory& mem) {
     return Err("virtqueue available ring entry " + std::to_string(slot) + " names descriptor " +
                std::to_string(head) + ", queue size is " + std::to_string(s_.size));
   }
-  UVM_TRY(Chain chain, WalkChain(mem, head));
+  UVM_CHECK(WalkChain(mem, table, head, out));
   s_.next_avail++;
   // avail_event is published only when the ring is found empty (above), not after each pop:
   // while the device is still working through the ring, a stale avail_event tells the driver not
   // to notify for the buffers it adds meanwhile (2.7.10: it notifies only when the new idx passes
   // avail_event), and the device picks them up before it next finds the ring empty. This saves a
   // VM exit per buffer under load, as vhost does by disabling notifications while it works.
-  return std::optional<Chain>(std::move(chain));
+  return true;
 }
 
 Result<void> Queue::Unpop(const GuestMemory& mem, std::span<const uint16_t> heads) {
@@ -177,10 +183,11 @@ Result<void> Queue::Unpop(const GuestMemory& mem, std::span<const uint16_t> head
   return {};
 }
 
-Result<Chain> Queue::WalkChain(const GuestMemory& mem, uint16_t head) const {
-  Chain chain;
+Result<void> Queue::WalkChain(const GuestMemory& mem, const uint8_t* table, uint16_t head,
+                              Chain& chain) const {
   chain.head = head;
-  const uint8_t* table = mem.HostPtr(s_.desc_addr, DescTableBytes(s_.size));
+  chain.readable.clear();
+  chain.writable.clear();
   uint32_t table_len = s_.size;
   bool in_indirect = false;
   uint32_t index = head;
@@ -237,9 +244,6 @@ Result<Chain> Queue::WalkChain(const GuestMemory& mem, uint16_t head) const {
       total += d.len;
       if (total > kMaxChainBytes) return Err("virtqueue chain longer than 4 GiB");
       auto& part = writable ? chain.writable : chain.readable;
-      // Most chains have a few buffers (Linux: header + data, + status for block): one allocation
-      // each instead of one per growth step.
-      if (part.empty()) part.reserve(4);
       part.push_back({d.addr, host, d.len});
     } else if (writable && chain.writable.empty()) {
       // An empty writable buffer still starts the writable part: a readable one may not follow.
@@ -252,7 +256,7 @@ Result<Chain> Queue::WalkChain(const GuestMemory& mem, uint16_t head) const {
   if (!chain.writable.empty() && chain.writable.front().len == 0) {
     chain.writable.erase(chain.writable.begin());
   }
-  return chain;
+  return {};
 }
 
 void Queue::PushUsed(const GuestMemory& mem, uint16_t head, uint32_t len) {

@@ -168,9 +168,10 @@ class VsockDevice final : public VirtioDevice {
   void DropAll();
   void UpdateInterest(Key key);
   void UpdateAllInterest();
-  // The next RX chain with room for at least a header, spares first; smaller ones are handed
-  // back empty. nullopt when the ring is empty (PopChain() then asked the driver for a kick).
-  Result<std::optional<Chain>> PopRx();
+  // The next RX chain with room for at least a header, into `out`, spares first; smaller ones
+  // are handed back empty. False when the ring is empty (PopChainInto() then asked the driver
+  // for a kick).
+  Result<bool> PopRx(Chain& out);
   Result<void> FlushReplies();
   Result<void> FlushEvents();
   // After a transport reset, host CONNECTs wait until the driver has handled the reset event:
@@ -205,13 +206,15 @@ class VsockDevice final : public VirtioDevice {
   // the last chains popped (Quiesce gives them back in one Unpop).
   std::deque<Chain> spare_rx_;
   // ReadHost's batch: the chains one recvmsg fills and their payload room (the header goes in
-  // front of the payload once the recvmsg says how much came).
+  // front of the payload once the recvmsg says how much came). Slots are reused from batch to
+  // batch and chains popped straight into them: per packet, nothing is constructed or moved.
   struct RxSlot {
     Chain chain;
     uint64_t room = 0;
   };
   std::vector<RxSlot> rx_batch_;
   std::vector<iovec> rx_iov_;
+  std::vector<Queue::UsedElem> rx_used_;  // the batch's used elements, published together
   std::deque<VsockHeader> replies_;
   // Connections the guest's credit had stopped and a TX packet just let go on: their socket most
   // likely holds data (the host writer was held back too), so ReadReopened() reads them after the

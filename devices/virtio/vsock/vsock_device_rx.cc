@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "devices/virtio/vsock/vsock_device.h"
 
@@ -18,38 +19,47 @@ namespace {
 // window is 71 packets), yet a bounded turn before other connections' events are served.
 constexpr int kMaxPacketsPerWakeup = 72;
 
+// Into the room Skip() left at the front of a batch chain: straight into its first buffer when the
+// header fits there (Linux's RX buffers are single 4 KiB buffers), else across buffers.
+void WriteHeader(const Chain& chain, const VsockHeader& h) {
+  const ChainBuffer& first = chain.writable.front();
+  if (first.len >= sizeof h) {
+    std::memcpy(first.host, &h, sizeof h);
+    return;
+  }
+  ChainWriter(chain).WriteObj(h);
+}
+
 }  // namespace
 
-Result<std::optional<Chain>> VsockDevice::PopRx() {
+Result<bool> VsockDevice::PopRx(Chain& out) {
   for (;;) {
-    std::optional<Chain> chain;
     if (!spare_rx_.empty()) {
-      chain = std::move(spare_rx_.front());
+      out = std::move(spare_rx_.front());
       spare_rx_.pop_front();
     } else {
-      if (!rx_) return std::optional<Chain>();
-      auto popped = rx_->PopChain(*mem_);
-      if (!popped) return tl::unexpected<Error>(popped.error());
-      if (!*popped) return std::optional<Chain>();
-      chain = std::move(*popped);
+      if (!rx_) return false;
+      UVM_TRY(const bool popped, rx_->PopChainInto(*mem_, out));
+      if (!popped) return false;
     }
-    if (ChainWriter(*chain).remaining() >= sizeof(VsockHeader)) return chain;
+    if (out.writable_bytes() >= sizeof(VsockHeader)) return true;
     // Too small for any packet: hand it back empty.
-    rx_->PushUsed(*mem_, chain->head, 0);
+    rx_->PushUsed(*mem_, out.head, 0);
     rx_pushed_ = true;
   }
 }
 
 Result<void> VsockDevice::FlushReplies() {
+  Chain chain;
   while (!replies_.empty()) {
-    UVM_TRY(auto chain, PopRx());
-    if (!chain) {
+    UVM_TRY(const bool popped, PopRx(chain));
+    if (!popped) {
       rx_starved_ = true;
       return {};
     }
-    ChainWriter w(*chain);
+    ChainWriter w(chain);
     const size_t n = WritePacket(w, replies_.front(), {});
-    rx_->PushUsed(*mem_, chain->head, static_cast<uint32_t>(n));
+    rx_->PushUsed(*mem_, chain.head, static_cast<uint32_t>(n));
     rx_pushed_ = true;
     replies_.pop_front();
   }
@@ -74,44 +84,46 @@ Result<void> VsockDevice::ReadHost(Key key) {
     const bool counted = ::ioctl(c.fd.get(), FIONREAD, &queued) == 0 && queued > 0;
     if (!counted) queued = 1;
     const uint64_t want = std::min<uint64_t>(credit, static_cast<uint64_t>(queued));
-    rx_batch_.clear();
     rx_iov_.clear();
+    size_t batch = 0;  // rx_batch_[0, batch) hold this recvmsg's chains
     uint64_t planned = 0;
     bool out_of_chains = false;
-    while (planned < want && packets + static_cast<int>(rx_batch_.size()) < kMaxPacketsPerWakeup) {
-      UVM_TRY(auto chain, PopRx());
-      if (!chain) {
+    while (planned < want && packets + static_cast<int>(batch) < kMaxPacketsPerWakeup) {
+      if (batch == rx_batch_.size()) rx_batch_.emplace_back();
+      RxSlot& slot = rx_batch_[batch];
+      UVM_TRY(const bool popped, PopRx(slot.chain));
+      if (!popped) {
         out_of_chains = true;
         break;
       }
-      const uint64_t payload_room = PayloadRoom(ChainWriter(*chain));  // PopRx: a header fits
+      const uint64_t payload_room = slot.chain.writable_bytes() - sizeof(VsockHeader);  // PopRx
       if (payload_room == 0) {
         // Room for a header only (the driver picks its buffer sizes, 5.10.6.3): no data fits,
         // so it carries a credit update for this connection rather than hold the stream up
         // until some control packet needs it. Behind a batch it waits, after the batch's chains
         // in pop order, so the spares stay the last chains popped (Quiesce()).
-        if (!rx_batch_.empty()) {
-          spare_rx_.push_front(std::move(*chain));
+        if (batch > 0) {
+          spare_rx_.push_front(std::move(slot.chain));
           break;
         }
-        ChainWriter w(*chain);
+        ChainWriter w(slot.chain);
         const size_t n = WritePacket(w, c.proto.CreditUpdate(), {});
-        rx_->PushUsed(*mem_, chain->head, static_cast<uint32_t>(n));
+        rx_->PushUsed(*mem_, slot.chain.head, static_cast<uint32_t>(n));
         rx_pushed_ = true;
         ++packets;
         continue;
       }
-      RxSlot& slot = rx_batch_.emplace_back();
-      slot.chain = std::move(*chain);
       ChainWriter w(slot.chain);
       slot.room = std::min<uint64_t>({payload_room, kMaxPayload, want - planned});
       w.Skip(sizeof(VsockHeader));  // written after the recvmsg, once its length is known
       w.TakeIovecs(slot.room, rx_iov_);
       planned += slot.room;
+      ++batch;
     }
-    if (rx_batch_.empty()) {
-      // Starved only if the ring ran dry: PopChain() then asked the driver for a kick. A batch
-      // cut short by header-only chains (credit updates count as packets) resumes on EPOLLIN.
+    if (batch == 0) {
+      // Starved only if the ring ran dry: PopChainInto() then asked the driver for a kick. A
+      // batch cut short by header-only chains (credit updates count as packets) resumes on
+      // EPOLLIN.
       if (out_of_chains) rx_starved_ = true;
       return {};
     }
@@ -120,11 +132,12 @@ Result<void> VsockDevice::ReadHost(Key key) {
     msg.msg_iovlen = rx_iov_.size();
     const ssize_t got = ::recvmsg(c.fd.get(), &msg, MSG_DONTWAIT);
     const uint64_t received = got > 0 ? static_cast<uint64_t>(got) : 0;
-    // Fill the batch's chains in order; the ones left empty go back to the spares, in pop order
-    // and ahead of any spare popped after them.
+    // Fill the batch's chains in order and publish them with one used idx update; the ones left
+    // empty go back to the spares, in pop order and ahead of any spare popped after them.
     uint64_t left = received;
     size_t used = 0;
-    for (; used < rx_batch_.size() && left > 0; ++used) {
+    rx_used_.clear();
+    for (; used < batch && left > 0; ++used) {
       RxSlot& slot = rx_batch_[used];
       const uint32_t len = static_cast<uint32_t>(std::min(left, slot.room));
       left -= len;
@@ -132,12 +145,15 @@ Result<void> VsockDevice::ReadHost(Key key) {
       if (!hdr) break;
       VsockHeader h = *hdr;
       h.len = len;
-      ChainWriter(slot.chain).WriteObj(h);  // Skip() left room for it
-      rx_->PushUsed(*mem_, slot.chain.head, static_cast<uint32_t>(sizeof(VsockHeader) + len));
-      rx_pushed_ = true;
+      WriteHeader(slot.chain, h);
+      rx_used_.push_back({slot.chain.head, static_cast<uint32_t>(sizeof(VsockHeader) + len)});
       ++packets;
     }
-    for (size_t k = rx_batch_.size(); k > used; --k) {
+    if (!rx_used_.empty()) {
+      rx_->PushUsedMany(*mem_, rx_used_);
+      rx_pushed_ = true;
+    }
+    for (size_t k = batch; k > used; --k) {
       spare_rx_.push_front(std::move(rx_batch_[k - 1].chain));
     }
     if (got < 0) {
