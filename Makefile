@@ -65,6 +65,7 @@ fuzz: deps
 	cmake --build $(BUILD)-fuzz -j$(JOBS) --target fuzz_targets
 
 bench: build images
+	$(BUILD)/bench/virtio_bench
 	@if [ "$$($(UVM) doctor --verdict)" = direct ]; then \
 	  $(UVM) bench boot && $(UVM) bench exec && $(UVM) bench clone && $(UVM) bench io; \
 	else $(UVM) lab -- $(UVM) bench boot && $(UVM) lab -- $(UVM) bench exec && \
