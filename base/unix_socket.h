@@ -1,13 +1,15 @@
 // The address of a unix-domain socket, shared by every place that binds or connects one (the
-// vsock device's host side, the agent dialer, the control socket, the VM pool).
+// vsock device's host side, the agent dialer, the control socket, the VM pool), and a listener.
 #pragma once
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <string>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace uvm {
 
@@ -21,6 +23,19 @@ inline Result<sockaddr_un> UnixSocketAddress(const std::string& path) {
   }
   path.copy(addr.sun_path, path.size());
   return addr;
+}
+
+// A listening stream socket at `path`, replacing a stale socket file left there.
+inline Result<UniqueFd> ListenUnix(const std::string& path, int backlog = 64) {
+  UVM_TRY(sockaddr_un addr, UnixSocketAddress(path));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoErr("unix socket");
+  ::unlink(path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+    return ErrnoErr("binding " + path);
+  }
+  if (::listen(fd.get(), backlog) < 0) return ErrnoErr("listen on " + path);
+  return fd;
 }
 
 }  // namespace uvm

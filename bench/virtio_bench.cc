@@ -5,7 +5,6 @@
 //   build/bench/virtio_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <array>
@@ -18,6 +17,7 @@
 
 #include "base/event_loop.h"
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/queue.h"
 #include "devices/virtio/testing/fake_driver.h"
@@ -87,13 +87,13 @@ class VsockBench {
     std::array<FakeDriver*, 3> qs = {&rx_, &tx_, &ev_};
     const uint64_t features = Bit(kFeatureVersion1) | Bit(kVsockFStream) | Bit(kFeatureEventIdx);
     testing::InitMmioDevice(*transport_, features, qs);
-    UniqueFd listener = Listen(uds + "_" + std::to_string(kHostPort));
-    if (!listener.valid()) return Fail(state, "listen");
+    auto listener = ListenUnix(uds + "_" + std::to_string(kHostPort));
+    if (!listener) return Fail(state, listener.error().message);
     // The guest connects; the device connects to the listener and answers RESPONSE on RX.
     rx_.Post({{rx_.Alloc(sizeof(VsockHeader) + kBuf), sizeof(VsockHeader) + kBuf, true}});
     Kick(VsockDevice::kRxQueue);
     SendTx(Op::kRequest, 0, 0);
-    server_ = UniqueFd(::accept(listener.get(), nullptr, nullptr));
+    server_ = UniqueFd(::accept(listener->get(), nullptr, nullptr));
     if (!server_.valid()) return Fail(state, "accept");
     const int big = 4 << 20;  // a whole window queued at once, as a fast host client would
     ::setsockopt(server_.get(), SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
@@ -134,17 +134,6 @@ class VsockBench {
   static bool Fail(benchmark::State& state, const std::string& why) {
     state.SkipWithError(why.c_str());
     return false;
-  }
-  static UniqueFd Listen(const std::string& path) {
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd.get(), 1) != 0) {
-      return UniqueFd();
-    }
-    return fd;
   }
   void Kick(uint32_t q) { testing::MmioWrite32(*transport_, mmio::kQueueNotify, q); }
   void Pump() {

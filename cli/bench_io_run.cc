@@ -71,17 +71,6 @@ double VmmCpuSeconds(pid_t pid) {
   return total;
 }
 
-Result<UniqueFd> ListenUnix(const std::string& path) {
-  UVM_TRY(sockaddr_un addr, UnixSocketAddress(path));
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  unlink(path.c_str());
-  if (!fd.valid() || bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
-      listen(fd.get(), 4) < 0) {
-    return ErrnoErr("listening on " + path);
-  }
-  return fd;
-}
-
 Result<UniqueFd> ListenVsock(unsigned port) {
   UniqueFd fd(socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_vm addr{};

@@ -118,16 +118,4 @@ Result<UniqueFd> ListenVsock(uint32_t port) {
   return fd;
 }
 
-Result<UniqueFd> ListenUnix(const std::string& path) {
-  UVM_TRY(sockaddr_un addr, UnixSocketAddress(path));
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return ErrnoErr("unix socket");
-  unlink(path.c_str());
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    return ErrnoErr("binding " + path);
-  }
-  if (listen(fd.get(), 64) < 0) return ErrnoErr("listen on " + path);
-  return fd;
-}
-
 }  // namespace uvm::agent

@@ -35,8 +35,8 @@ class Agent {
   std::atomic<uint64_t> next_exec_id_{1};
 };
 
-// Listening sockets: the agent's port on vsock (any CID), or a unix socket path (tests).
+// The agent's listening socket on vsock (any CID); tests use a unix socket path instead
+// (ListenUnix, base/unix_socket.h).
 Result<UniqueFd> ListenVsock(uint32_t port);
-Result<UniqueFd> ListenUnix(const std::string& path);
 
 }  // namespace uvm::agent

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "base/unix_socket.h"
 #include "guest-agent/agent.h"
 #include "guest-agent/init.h"
 #include "guest-agent/protocol/messages.h"
@@ -79,7 +80,7 @@ int main(int argc, char** argv) {
   Reaper reaper;
   reaper.Start();
 
-  auto listener = unix_path.empty() ? ListenVsock(port) : ListenUnix(unix_path);
+  auto listener = unix_path.empty() ? ListenVsock(port) : uvm::ListenUnix(unix_path);
   if (!listener) return Fatal(listener.error().message);
   Say("listening on " + (unix_path.empty() ? "vsock port " + std::to_string(port) : unix_path) +
       " (protocol " + std::to_string(kProtocolVersion) + ")");

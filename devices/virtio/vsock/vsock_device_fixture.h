@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/testing/fake_driver.h"
 #include "devices/virtio/virtio_spec.h"
@@ -55,13 +56,9 @@ inline UniqueFd ConnectTo(const std::string& path) {
 }
 
 inline UniqueFd ListenAt(const std::string& path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  EXPECT_EQ(::listen(fd.get(), 16), 0);
-  return fd;
+  auto listener = ListenUnix(path);
+  EXPECT_TRUE(listener) << listener.error().message;
+  return listener ? std::move(*listener) : UniqueFd();
 }
 
 inline bool Readable(int fd) {
