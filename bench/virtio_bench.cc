@@ -9,7 +9,6 @@
 
 #include <array>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -23,6 +22,7 @@
 #include "devices/virtio/testing/fake_driver.h"
 #include "devices/virtio/virtio_spec.h"
 #include "devices/virtio/vsock/packet.h"
+#include "devices/virtio/vsock/test_chain.h"
 #include "devices/virtio/vsock/vsock_device.h"
 
 namespace uvm::devices::virtio {
@@ -86,7 +86,7 @@ class VsockBench {
     transport_ = std::make_unique<MmioTransport>(ram_.mem(), dev_, [] {});
     std::array<FakeDriver*, 3> qs = {&rx_, &tx_, &ev_};
     const uint64_t features = Bit(kFeatureVersion1) | Bit(kVsockFStream) | Bit(kFeatureEventIdx);
-    testing::InitMmioDevice(*transport_, features, qs);
+    virtio::testing::InitMmioDevice(*transport_, features, qs);
     auto listener = ListenUnix(uds + "_" + std::to_string(kHostPort));
     if (!listener) return Fail(state, listener.error().message);
     // The guest connects; the device connects to the listener and answers RESPONSE on RX.
@@ -107,9 +107,9 @@ class VsockBench {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  // One credit window host -> guest: the host writes `window` bytes, the guest posts a buffer of
-  // `room` payload bytes for each packet and opens the window with a credit update, the device
-  // fills them. False if the device did not deliver the window.
+  // One credit window host -> guest: the guest posts `bufs` (each with `room` bytes of payload
+  // room), the host writes `data` (as many bytes as the buffers hold), the guest opens a window
+  // of that size with a credit update and the device fills the buffers. False if it did not.
   bool Window(const std::vector<uint64_t>& bufs, uint32_t room, const std::string& data) {
     for (uint64_t b : bufs)
       rx_.Post({{b, static_cast<uint32_t>(sizeof(VsockHeader)) + room, true}});
@@ -135,20 +135,14 @@ class VsockBench {
     state.SkipWithError(why.c_str());
     return false;
   }
-  void Kick(uint32_t q) { testing::MmioWrite32(*transport_, mmio::kQueueNotify, q); }
+  void Kick(uint32_t q) { virtio::testing::MmioWrite32(*transport_, mmio::kQueueNotify, q); }
   void Pump() {
     loop_->Stop();
     (void)loop_->Run(0);
   }
   // A header-only packet from the guest's socket, and the TX kick.
   void SendTx(Op op, uint32_t fwd_cnt, uint32_t buf_alloc) {
-    VsockHeader h{};
-    h.src_cid = kGuestCid;
-    h.dst_cid = kHostCid;
-    h.src_port = kGuestPort;
-    h.dst_port = kHostPort;
-    h.type = kTypeStream;
-    h.op = static_cast<uint16_t>(op);
+    VsockHeader h = testing::GuestStreamHeader(kGuestCid, kGuestPort, kHostPort, op);
     h.buf_alloc = buf_alloc;
     h.fwd_cnt = fwd_cnt;
     if (tx_slot_ == 0) tx_slot_ = tx_.Alloc(sizeof h);

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "devices/virtio/vsock/test_chain.h"
+
 namespace uvm::devices::virtio::vsock {
 namespace {
 
@@ -19,12 +21,7 @@ uint16_t O(Op op) { return static_cast<uint16_t>(op); }
 VsockPacket Guest(Op op, uint32_t buf_alloc = 4096, uint32_t fwd_cnt = 0, uint32_t flags = 0,
                   std::string* data = nullptr) {
   VsockPacket p;
-  p.hdr.src_cid = kGuestCid;
-  p.hdr.dst_cid = kHostCid;
-  p.hdr.src_port = kGuestPort;
-  p.hdr.dst_port = kHostPort;
-  p.hdr.type = kTypeStream;
-  p.hdr.op = O(op);
+  p.hdr = testing::GuestStreamHeader(kGuestCid, kGuestPort, kHostPort, op);
   p.hdr.flags = flags;
   p.hdr.buf_alloc = buf_alloc;
   p.hdr.fwd_cnt = fwd_cnt;

@@ -17,14 +17,8 @@ using testing::ChainBuilder;
 constexpr uint64_t kGuestCid = 3;
 
 VsockHeader GuestHeader(Op op, uint32_t len = 0) {
-  VsockHeader h;
-  h.src_cid = kGuestCid;
-  h.dst_cid = kHostCid;
-  h.src_port = 1234;
-  h.dst_port = 5000;
+  VsockHeader h = testing::GuestStreamHeader(kGuestCid, 1234, 5000, op);
   h.len = len;
-  h.type = kTypeStream;
-  h.op = static_cast<uint16_t>(op);
   h.buf_alloc = 65536;
   return h;
 }

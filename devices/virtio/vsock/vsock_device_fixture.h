@@ -27,15 +27,16 @@
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/testing/fake_driver.h"
 #include "devices/virtio/virtio_spec.h"
+#include "devices/virtio/vsock/test_chain.h"
 #include "devices/virtio/vsock/vsock_device.h"
 
 namespace uvm::devices::virtio::vsock {
 
-using testing::FakeDriver;
-using testing::FakeRam;
-using testing::InitMmioDevice;
-using testing::MmioRead32;
-using testing::MmioWrite32;
+using virtio::testing::FakeDriver;
+using virtio::testing::FakeRam;
+using virtio::testing::InitMmioDevice;
+using virtio::testing::MmioRead32;
+using virtio::testing::MmioWrite32;
 
 constexpr uint64_t kCid = 42;
 constexpr uint32_t kRxBuf = sizeof(VsockHeader) + 4096;
@@ -157,14 +158,8 @@ class VsockDeviceTest : public ::testing::Test {
   // Puts a packet on the TX queue without notifying the device.
   void PostTx(Op op, uint32_t src_port, uint32_t dst_port, const std::string& payload = "",
               uint32_t flags = 0, uint32_t fwd_cnt = 0, uint32_t buf_alloc = kGuestBufAlloc) {
-    VsockHeader h;
-    h.src_cid = kCid;
-    h.dst_cid = kHostCid;
-    h.src_port = src_port;
-    h.dst_port = dst_port;
+    VsockHeader h = testing::GuestStreamHeader(kCid, src_port, dst_port, op);
     h.len = static_cast<uint32_t>(payload.size());
-    h.type = kTypeStream;
-    h.op = static_cast<uint16_t>(op);
     h.flags = flags;
     h.buf_alloc = buf_alloc;
     h.fwd_cnt = fwd_cnt;

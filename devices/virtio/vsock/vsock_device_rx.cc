@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 
 #include "devices/virtio/vsock/vsock_device.h"
 
@@ -18,17 +17,6 @@ namespace {
 // posts 4 KiB RX buffers; the Debian 6.1 guest leaves 3732 bytes of payload room in each, so a
 // window is 71 packets), yet a bounded turn before other connections' events are served.
 constexpr int kMaxPacketsPerWakeup = 72;
-
-// Into the room Skip() left at the front of a batch chain: straight into its first buffer when the
-// header fits there (Linux's RX buffers are single 4 KiB buffers), else across buffers.
-void WriteHeader(const Chain& chain, const VsockHeader& h) {
-  const ChainBuffer& first = chain.writable.front();
-  if (first.len >= sizeof h) {
-    std::memcpy(first.host, &h, sizeof h);
-    return;
-  }
-  ChainWriter(chain).WriteObj(h);
-}
 
 }  // namespace
 
@@ -145,7 +133,7 @@ Result<void> VsockDevice::ReadHost(Key key) {
       if (!hdr) break;
       VsockHeader h = *hdr;
       h.len = len;
-      WriteHeader(slot.chain, h);
+      ChainWriter(slot.chain).WriteObj(h);  // Skip() left room for it
       rx_used_.push_back({slot.chain.head, static_cast<uint32_t>(sizeof(VsockHeader) + len)});
       ++packets;
     }

@@ -103,7 +103,7 @@ TEST_F(VsockDeviceTest, AHeaderOnlyReceiveBufferDoesNotHoldUpTheStream) {
   Kick(VsockDevice::kRxQueue);
   Tx(Op::kCreditUpdate, 5013, hp, "", 0, kGuestBufAlloc);
   WriteAll(client.get(), "hello");
-  std::vector<testing::UsedElem> used;
+  std::vector<virtio::testing::UsedElem> used;
   ASSERT_TRUE(PumpUntil([&] {
     while (auto u = rx_.PopUsed()) used.push_back(*u);
     return used.size() >= 2;
@@ -147,7 +147,7 @@ TEST_F(VsockDeviceTest, QueuedHostBytesFillEveryReceiveBufferButTheLast) {
   // Queued while the window is shut; the guest's credit update then opens a 1 MiB one.
   WriteAll(client.get(), std::string(kFull * kRoom + kTail, 'b'));
   Tx(Op::kCreditUpdate, kPort, hp, "", 0, /*fwd_cnt=*/kGuestBufAlloc, kBigWindow);
-  std::vector<testing::UsedElem> used;
+  std::vector<virtio::testing::UsedElem> used;
   ASSERT_TRUE(PumpUntil([&] {
     while (auto u = rx_.PopUsed()) used.push_back(*u);
     return used.size() >= kFull + 1;
@@ -307,7 +307,7 @@ TEST_F(VsockDeviceTest, NoRxBuffersStopsReadingUntilPosted) {
   std::vector<uint64_t> taken;
   for (int i = 0; i < 16; ++i) {
     WriteAll(client.get(), "x");
-    std::optional<testing::UsedElem> used;
+    std::optional<virtio::testing::UsedElem> used;
     ASSERT_TRUE(PumpUntil([&] { return (used = rx_.PopUsed()).has_value(); })) << i;
     taken.push_back(rx_bufs_.at(static_cast<uint16_t>(used->id)));
   }

@@ -70,7 +70,7 @@ TEST_F(VsockSnapshotTest, SpareRxChainGoesBackAndTheCloneUsesItFirst) {
   // A host client of the clone: the guest's REQUEST lands in the buffer the template gave back.
   UniqueFd client = ConnectTo(uds_);
   WriteAll(client.get(), "CONNECT 6000\n");
-  std::optional<testing::UsedElem> used;
+  std::optional<virtio::testing::UsedElem> used;
   ASSERT_TRUE(PumpUntil([&] { return (used = rx_.PopUsed()).has_value(); }));
   EXPECT_EQ(used->id, spare);
   VsockHeader h;
@@ -85,7 +85,7 @@ TEST_F(VsockSnapshotTest, QuiescedDeviceStillDelivers) {
   const uint16_t spare = HoldSpareRxChain();
   QuiesceAndSave();
   WriteAll(held_client_.get(), "again");
-  std::optional<testing::UsedElem> used;
+  std::optional<virtio::testing::UsedElem> used;
   ASSERT_TRUE(PumpUntil([&] { return (used = rx_.PopUsed()).has_value(); }));
   EXPECT_EQ(used->id, spare);
   EXPECT_EQ(used->len, sizeof(VsockHeader) + 5);
