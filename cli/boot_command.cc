@@ -9,32 +9,15 @@
 #include "base/log.h"
 #include "base/mapped_file.h"
 #include "boot/boot_params.h"
-#include "boot/layout.h"
 #include "cli/exit_codes.h"
+#include "runtime/paths.h"
+#include "runtime/vm_shape.h"
 #include "vmm/linux_vm.h"
 
 namespace uvm::cli {
 
-Result<void> ValidateShape(uint64_t memory_mib, int cpus) {
-  if (cpus < 1 || cpus > boot::kMaxCpus) {
-    return Err("--cpus " + std::to_string(cpus) + ": must be 1 to " +
-               std::to_string(boot::kMaxCpus));
-  }
-  if ((memory_mib << 20) < boot::kMinRamBytes) {
-    return Err("--memory " + std::to_string(memory_mib) + ": a guest needs at least " +
-               std::to_string(boot::kMinRamBytes >> 20) + " MiB");
-  }
-  const uint64_t host_bytes =
-      static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  if (memory_mib > (1ull << 20) || (memory_mib << 20) > host_bytes) {
-    return Err("--memory " + std::to_string(memory_mib) + ": more than this host's " +
-               std::to_string(host_bytes >> 20) + " MiB of RAM");
-  }
-  return {};
-}
-
 Result<int> RunBoot(const BootOptions& o) {
-  UVM_CHECK(ValidateShape(o.memory_mib, o.cpus));
+  UVM_CHECK(runtime::ValidateVmShape(o.memory_mib, o.cpus));
   vmm::LinuxVmConfig config;
   UVM_TRY(MappedFile kernel, Context(MappedFile::Open(o.kernel), "--kernel " + o.kernel));
   config.kernel = kernel.bytes();
@@ -44,7 +27,7 @@ Result<int> RunBoot(const BootOptions& o) {
     UVM_TRY(initrd, Context(MappedFile::Open(o.initrd), "--initrd " + o.initrd));
     config.initrd = initrd->bytes();
   }
-  config.cmdline = kDefaultCmdline;
+  config.cmdline = runtime::kBaseCmdline;
   if (!o.cmdline.empty()) config.cmdline += " " + o.cmdline;
   UVM_CHECK(Context(boot::CheckCmdline(config.cmdline), "--cmdline"));
   config.disks = o.disks;

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "cli/file_util.h"
+#include "base/fs.h"
 #include "vmm/host_probe.h"
 
 namespace uvm::cli {

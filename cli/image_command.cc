@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <ctime>
 
-#include "cli/file_util.h"
-#include "cli/template_store.h"
+#include "runtime/paths.h"
+#include "runtime/template_store.h"
 #include "store/image_store.h"
 
 namespace uvm::cli {
@@ -22,19 +22,17 @@ std::string Size(uint64_t bytes) {
 
 }  // namespace
 
-std::string BuiltinImagesDir() { return SelfDir() + "/images"; }
-
 Result<int> RunImageImport(const ImageOptions& o) {
-  UVM_TRY(store::ImageStore s, store::ImageStore::Open(o.root, BuiltinImagesDir()));
+  UVM_TRY(store::ImageStore s, store::ImageStore::Open(o.root, runtime::BuiltinImagesDir()));
   UVM_TRY(store::ImageRecord r, s.Import(o.source, o.name));
   // An image imported over another of the same name leaves that one's templates without a use.
-  UVM_CHECK(TemplateStore(o.root).RemoveStale());
+  UVM_CHECK(runtime::TemplateStore(o.root).RemoveStale());
   std::printf("%s %s\n", r.name.c_str(), r.digest.c_str());
   return 0;
 }
 
 Result<int> RunImageList(const ImageOptions& o) {
-  UVM_TRY(store::ImageStore s, store::ImageStore::Open(o.root, BuiltinImagesDir()));
+  UVM_TRY(store::ImageStore s, store::ImageStore::Open(o.root, runtime::BuiltinImagesDir()));
   UVM_TRY(std::vector<store::ImageRecord> all, s.List());
   std::printf("%-30s %-19s %10s  %s\n", "NAME", "DIGEST", "SIZE", "SOURCE");
   for (const store::ImageRecord& r : all) {
@@ -45,10 +43,10 @@ Result<int> RunImageList(const ImageOptions& o) {
 }
 
 Result<int> RunImageRemove(const ImageOptions& o) {
-  UVM_TRY(store::ImageStore s, store::ImageStore::Open(o.root, BuiltinImagesDir()));
+  UVM_TRY(store::ImageStore s, store::ImageStore::Open(o.root, runtime::BuiltinImagesDir()));
   UVM_CHECK(s.Remove(o.name));
   // The templates prepared for that image go with it (their memory files are 256 MiB or more).
-  UVM_CHECK(TemplateStore(o.root).RemoveStale());
+  UVM_CHECK(runtime::TemplateStore(o.root).RemoveStale());
   return 0;
 }
 

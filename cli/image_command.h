@@ -17,7 +17,4 @@ Result<int> RunImageImport(const ImageOptions& options);
 Result<int> RunImageList(const ImageOptions& options);
 Result<int> RunImageRemove(const ImageOptions& options);
 
-// The directory holding the built-in images (build/images next to build/uvm).
-std::string BuiltinImagesDir();
-
 }  // namespace uvm::cli

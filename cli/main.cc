@@ -9,21 +9,21 @@
 #include <vector>
 
 #include "base/log.h"
-#include "cli/bench_clone.h"
-#include "cli/bench_command.h"
-#include "cli/bench_exec.h"
-#include "cli/bench_io.h"
-#include "cli/bench_restore.h"
+#include "bench/boot.h"
+#include "bench/clone.h"
+#include "bench/exec.h"
+#include "bench/io.h"
+#include "bench/restore.h"
 #include "cli/boot_command.h"
 #include "cli/doctor_command.h"
 #include "cli/exit_codes.h"
 #include "cli/image_command.h"
-#include "cli/lab_runner.h"
 #include "cli/pool_command.h"
 #include "cli/run_command.h"
 #include "cli/snapshot_command.h"
 #include "cli/template_command.h"
-#include "store/image_store.h"
+#include "lab/runner.h"
+#include "runtime/paths.h"
 
 namespace {
 
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log what uvm does (debug level)");
-  std::string root = uvm::store::kDefaultRoot;
+  std::string root = uvm::runtime::kDefaultStateRoot;
   app.add_option("--root", root, "where uvm keeps its state (images, templates)")
       ->capture_default_str();
 
@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   boot_cmd->add_option("--initrd", boot.initrd, "initial ramdisk");
   boot_cmd->add_option(
       "--cmdline", boot.cmdline,
-      "appended to the default command line: " + std::string(uvm::cli::kDefaultCmdline));
+      "appended to the default command line: " + std::string(uvm::runtime::kBaseCmdline));
   boot_cmd->add_option("--disk", boot.disks, "PATH[,ro] (virtio-blk)");
   boot_cmd->add_option(
       "--net", boot.net_tap,
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
   doctor_cmd->add_flag("--verdict", doctor.verdict_only,
                        "print only `direct` (Linux guests run on this KVM) or `lab`");
 
-  uvm::cli::LabOptions lab;
+  uvm::lab::LabOptions lab;
   auto* lab_cmd = app.add_subcommand("lab", "Run CMD inside the hardware-virtualization lab");
   lab_cmd->add_option("--memory", lab.memory_mib, "the lab's RAM in MiB")->capture_default_str();
   lab_cmd->add_option("--cpus", lab.cpus, "the lab's vCPUs")->capture_default_str();
@@ -156,11 +156,11 @@ int main(int argc, char** argv) {
   lab_cmd->add_option("cmd", lab.argv, "command and arguments")->required();
   lab_cmd->prefix_command();
 
-  uvm::cli::BenchOptions bench;
+  uvm::bench::BenchOptions bench;
   auto* bench_cmd = app.add_subcommand("bench", "Measure uvm side by side with QEMU microvm");
   bench_cmd->require_subcommand(1);
   auto* bench_boot = bench_cmd->add_subcommand("boot", "VMM start to guest init in user space");
-  uvm::cli::IoBenchOptions bench_io;
+  uvm::bench::IoBenchOptions bench_io;
   auto* bench_io_cmd =
       bench_cmd->add_subcommand("io", "block, vsock and net throughput and VMM CPU per GiB");
   for (auto* c : {bench_cmd, bench_boot}) {
@@ -187,19 +187,19 @@ int main(int argc, char** argv) {
   bench_boot->add_option("--runs", bench.runs, "repetitions per system")->capture_default_str();
   bench_boot->add_option("--kernel", bench.kernel, "guest kernel (default: the built one)");
   bench_boot->add_option("--initrd", bench.initrd, "initrd (default: the built bench init)");
-  uvm::cli::BenchExecOptions bench_exec_opts;
+  uvm::bench::BenchExecOptions bench_exec_opts;
   auto* bench_exec = bench_cmd->add_subcommand(
       "exec", "uvm run (cold boot) to the container's first byte and exit, beside boot to init");
   bench_exec->add_flag("--json", bench_exec_opts.json, "one JSON object instead of a table");
   bench_exec->add_option("--runs", bench_exec_opts.runs, "repetitions of each measurement")
       ->capture_default_str();
-  uvm::cli::BenchCloneOptions bench_clone_opts;
+  uvm::bench::BenchCloneOptions bench_clone_opts;
   auto* bench_clone = bench_cmd->add_subcommand(
       "clone", "uvm run as a template clone vs cold boot to first output; idle clone memory");
   bench_clone->add_flag("--json", bench_clone_opts.json, "one JSON object instead of a table");
   bench_clone->add_option("--runs", bench_clone_opts.runs, "repetitions of each measurement")
       ->capture_default_str();
-  uvm::cli::BenchRestoreOptions bench_restore_opts;
+  uvm::bench::BenchRestoreOptions bench_restore_opts;
   auto* bench_restore = bench_cmd->add_subcommand(
       "restore", "snapshot restore latency and clones/s, directly on /dev/kvm (tiny guest)");
   bench_restore->add_flag("--json", bench_restore_opts.json, "one JSON object instead of a table");
@@ -292,9 +292,9 @@ int main(int argc, char** argv) {
     result = uvm::cli::RunDoctor(doctor);
   } else if (lab_cmd->parsed()) {
     lab.verbose = verbose;
-    result = uvm::cli::RunInLab(lab);
+    result = uvm::lab::RunInLab(lab);
   } else if (bench_boot->parsed()) {
-    result = uvm::cli::RunBenchBoot(bench);
+    result = uvm::bench::RunBenchBoot(bench);
   } else if (image_cmd->parsed()) {
     image.root = root;
     if (image_import->parsed()) result = uvm::cli::RunImageImport(image);
@@ -311,16 +311,16 @@ int main(int argc, char** argv) {
     if (pool_stop->parsed()) result = uvm::cli::RunPoolStop(pool);
     if (pool_status->parsed()) result = uvm::cli::RunPoolStatus(pool);
   } else if (bench_io_cmd->parsed()) {
-    result = uvm::cli::RunBenchIo(bench_io);
+    result = uvm::bench::RunBenchIo(bench_io);
   } else if (bench_exec->parsed()) {
     bench_exec_opts.json = bench_exec_opts.json || bench.json;
-    result = uvm::cli::RunBenchExec(bench_exec_opts);
+    result = uvm::bench::RunBenchExec(bench_exec_opts);
   } else if (bench_clone->parsed()) {
     bench_clone_opts.json = bench_clone_opts.json || bench.json;
-    result = uvm::cli::RunBenchClone(bench_clone_opts);
+    result = uvm::bench::RunBenchClone(bench_clone_opts);
   } else if (bench_restore->parsed()) {
     bench_restore_opts.json = bench_restore_opts.json || bench.json;
-    result = uvm::cli::RunBenchRestore(bench_restore_opts);
+    result = uvm::bench::RunBenchRestore(bench_restore_opts);
   }
   if (!result) return Fail(result.error().message);
   return *result;

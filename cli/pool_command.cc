@@ -9,14 +9,13 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/fs.h"
 #include "base/log.h"
-#include "cli/file_util.h"
-#include "cli/host_verdict.h"
-#include "cli/image_command.h"
-#include "cli/pool_client.h"
-#include "cli/pool_server.h"
-#include "cli/template_command.h"
-#include "store/fs_util.h"
+#include "runtime/host_check.h"
+#include "runtime/paths.h"
+#include "runtime/pool/client.h"
+#include "runtime/pool/server.h"
+#include "runtime/vm_shape.h"
 #include "store/image_store.h"
 
 namespace uvm::cli {
@@ -35,8 +34,8 @@ std::string LogTail(const std::string& path) {
 
 // Detaches a child that serves the pool (its own session, stdio to the pool's log) and returns
 // once it listens, or fails with the last line it logged.
-Result<int> StartDetached(const PoolServerOptions& server) {
-  const std::string log = PoolLogPath(server.root);
+Result<int> StartDetached(const runtime::PoolServerOptions& server) {
+  const std::string log = runtime::PoolLogPath(server.root);
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) < 0) return ErrnoErr("pipe");
   std::fflush(nullptr);
@@ -54,7 +53,7 @@ Result<int> StartDetached(const PoolServerOptions& server) {
       ::dup2(out, STDOUT_FILENO);
       ::dup2(out, STDERR_FILENO);
     }
-    auto served = ServePool(server, [&] {
+    auto served = runtime::ServePool(server, [&] {
       (void)!::write(ready[1], "1", 1);
       ::close(ready[1]);
     });
@@ -78,7 +77,7 @@ Result<int> StartDetached(const PoolServerOptions& server) {
 // Whether `pid` still runs: a zombie has ended (a detached pool's parent is init, and the lab's
 // init does not reap).
 bool Running(pid_t pid) {
-  auto stat = store::ReadFileLimited("/proc/" + std::to_string(pid) + "/stat", 4096);
+  auto stat = ReadFileLimited("/proc/" + std::to_string(pid) + "/stat", 4096);
   if (!stat) return false;
   const size_t paren = stat->rfind(')');
   return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] != 'Z';
@@ -88,36 +87,36 @@ bool Running(pid_t pid) {
 
 Result<int> RunPoolStart(const PoolOptions& o) {
   if (o.size < 1 || o.size > 64) return Err("--size: must be 1 to 64");
-  UVM_CHECK(CheckVmSize(o.memory_mib, o.cpus));
-  if (!LinuxGuestsRunHere()) {
+  UVM_CHECK(runtime::ValidateVmShape(o.memory_mib, o.cpus));
+  if (!runtime::LinuxGuestsRunHere()) {
     return Err(
         "this host's KVM cannot run Linux guests (see `uvm doctor`); use the lab: "
         "`uvm lab -- sh -c 'uvm pool start ...; uvm run ...'`");
   }
-  if (auto running = QueryPool(o.root)) {
+  if (auto running = runtime::QueryPool(o.root)) {
     return Err("a pool is already running for " + o.root + " (pid " + std::to_string(running->pid) +
                "; `uvm pool stop` stops it)");
   }
-  PoolServerOptions server;
+  runtime::PoolServerOptions server;
   server.root = o.root;
   server.size = o.size;
   std::vector<std::string> keys;
   if (!o.images.empty()) {
-    UVM_TRY(store::ImageStore store, store::ImageStore::Open(o.root, BuiltinImagesDir()));
+    UVM_TRY(store::ImageStore store, store::ImageStore::Open(o.root, runtime::BuiltinImagesDir()));
     for (const std::string& name : o.images) {
       UVM_TRY(store::ImageRecord image, store.Resolve(name));
-      TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus);
+      runtime::TemplateShape shape = runtime::BuiltinTemplateShape(o.memory_mib, o.cpus);
       shape.image_disk = image.disk_path;
       shape.image_name = name;
-      UVM_TRY(std::string key, TemplateKey(shape));
+      UVM_TRY(std::string key, runtime::TemplateKey(shape));
       keys.push_back(key);
       server.prefill.push_back(std::move(shape));
     }
   }
   if (o.foreground) {
-    UVM_CHECK(ServePool(server, [&] {
+    UVM_CHECK(runtime::ServePool(server, [&] {
       std::fprintf(stderr, "uvm pool: serving %s on %s\n", o.root.c_str(),
-                   PoolSocketPath(o.root).c_str());
+                   runtime::PoolSocketPath(o.root).c_str());
     }));
     return 0;
   }
@@ -125,10 +124,10 @@ Result<int> RunPoolStart(const PoolOptions& o) {
   // Back once a run would find its VM ready: the image's template may have to be made first.
   const auto deadline = std::chrono::steady_clock::now() + kFillTimeout;
   for (;;) {
-    UVM_TRY(PoolStatus status, QueryPool(o.root));
+    UVM_TRY(runtime::PoolStatus status, runtime::QueryPool(o.root));
     size_t filled = 0;
     for (const std::string& key : keys) {
-      for (const PoolShapeStatus& s : status.shapes) {
+      for (const runtime::PoolShapeStatus& s : status.shapes) {
         if (s.key != key) continue;
         if (!s.error.empty()) {
           return Err("the pool (pid " + std::to_string(pid) + ") cannot make VMs for " + s.image +
@@ -140,17 +139,17 @@ Result<int> RunPoolStart(const PoolOptions& o) {
     if (filled == keys.size()) break;
     if (std::chrono::steady_clock::now() > deadline) {
       return Err("the pool (pid " + std::to_string(pid) + ") is still making VMs after " +
-                 std::to_string(kFillTimeout.count()) + " s; see " + PoolLogPath(o.root));
+                 std::to_string(kFillTimeout.count()) + " s; see " + runtime::PoolLogPath(o.root));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   std::printf("pool started (pid %d): %d VMs ready per image, log %s\n", pid, o.size,
-              PoolLogPath(o.root).c_str());
+              runtime::PoolLogPath(o.root).c_str());
   return 0;
 }
 
 Result<int> RunPoolStop(const PoolOptions& o) {
-  UVM_TRY(PoolStatus status, StopPool(o.root));
+  UVM_TRY(runtime::PoolStatus status, runtime::StopPool(o.root));
   int in_use = 0;
   for (const auto& s : status.shapes) in_use += s.in_use;
   if (in_use > 0) {
@@ -171,16 +170,16 @@ Result<int> RunPoolStop(const PoolOptions& o) {
 }
 
 Result<int> RunPoolStatus(const PoolOptions& o) {
-  UVM_TRY(PoolStatus status, QueryPool(o.root));
+  UVM_TRY(runtime::PoolStatus status, runtime::QueryPool(o.root));
   if (o.json) {
-    std::fputs(EncodePoolStatus(status).c_str(), stdout);
+    std::fputs(runtime::EncodePoolStatus(status).c_str(), stdout);
     return 0;
   }
   std::printf("pool pid %d, %d VMs kept ready per shape, socket %s\n", status.pid, status.size,
-              PoolSocketPath(o.root).c_str());
+              runtime::PoolSocketPath(o.root).c_str());
   std::printf("%-16s  %-12s  %8s  %4s  %5s  %6s  %7s  %6s  %s\n", "TEMPLATE", "IMAGE", "MEMORY",
               "CPUS", "READY", "IN USE", "SERVED", "MISSED", "ERROR");
-  for (const PoolShapeStatus& s : status.shapes) {
+  for (const runtime::PoolShapeStatus& s : status.shapes) {
     std::printf("%-16s  %-12s  %4llu MiB  %4d  %5d  %6d  %7llu  %6llu  %s\n", s.key.c_str(),
                 s.image.empty() ? "-" : s.image.c_str(),
                 static_cast<unsigned long long>(s.memory_mib), s.cpus, s.ready, s.in_use,

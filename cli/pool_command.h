@@ -1,5 +1,5 @@
 // `uvm pool start|stop|status`: the long-lived process that keeps clones of templates restored
-// ahead of time for `uvm run` (cli/pool_server.h).
+// ahead of time for `uvm run` (runtime/pool/server.h).
 #pragma once
 
 #include <cstdint>

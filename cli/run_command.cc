@@ -14,23 +14,23 @@
 #include <optional>
 #include <random>
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/phase_timer.h"
-#include "cli/agent_wait.h"
 #include "cli/boot_command.h"
-#include "cli/file_util.h"
-#include "cli/host_verdict.h"
-#include "cli/image_command.h"
-#include "cli/pool_client.h"
-#include "cli/pool_server.h"
-#include "cli/run_network.h"
-#include "cli/template_command.h"
-#include "cli/template_store.h"
 #include "guest-agent/protocol/messages.h"
+#include "runtime/agent/agent_client.h"
+#include "runtime/agent/exec_identity.h"
+#include "runtime/agent/stdio_relay.h"
+#include "runtime/agent_wait.h"
+#include "runtime/host_check.h"
+#include "runtime/paths.h"
+#include "runtime/pool/client.h"
+#include "runtime/pool/server.h"
+#include "runtime/tap_network.h"
+#include "runtime/template_store.h"
+#include "runtime/vm_shape.h"
 #include "store/image_store.h"
-#include "vmm/agent/agent_client.h"
-#include "vmm/agent/exec_identity.h"
-#include "vmm/agent/stdio_relay.h"
 #include "vmm/utility_vm.h"
 
 namespace uvm::cli {
@@ -41,7 +41,7 @@ constexpr auto kAgentTimeout = std::chrono::seconds(120);
 constexpr auto kPooledAgentTimeout = std::chrono::seconds(5);
 
 Result<void> Validate(const RunOptions& o) {
-  UVM_CHECK(CheckVmSize(o.memory_mib, o.cpus));
+  UVM_CHECK(runtime::ValidateVmShape(o.memory_mib, o.cpus));
   if (o.isolation != "vm") {
     return Err("--isolation " + o.isolation +
                ": uvm runs every container in its own VM (only `vm` is supported)");
@@ -197,15 +197,15 @@ Result<int> RunInVm(agent::AgentClient& client, agent::ExecRequest& exec, const 
 
 // The container in a VM lent by the pool serving o.root; nullopt when there is none to be had
 // (no pool, none ready, one that does not answer): then the caller makes its own clone.
-std::optional<Result<int>> RunPooled(const TemplateShape& shape, const std::string& key,
+std::optional<Result<int>> RunPooled(const runtime::TemplateShape& shape, const std::string& key,
                                      agent::ExecRequest& exec, const RunOptions& o,
                                      const PhaseTimer& timer) {
-  auto claimed = ClaimPooledVm(o.root, shape, key);
+  auto claimed = runtime::ClaimPooledVm(o.root, shape, key);
   if (!claimed) {
     Log(LogLevel::kDebug, "no pooled VM: " + claimed.error().message);
     return std::nullopt;
   }
-  std::optional<PoolLease> lease(std::move(*claimed));
+  std::optional<runtime::PoolLease> lease(std::move(*claimed));
   const std::string vm = lease->vm();
   timer.Mark("pooled VM " + vm);
   auto client = agent::AgentClient::Connect(agent::AgentAddress::Vsock(lease->vsock_uds()),
@@ -218,7 +218,8 @@ std::optional<Result<int>> RunPooled(const TemplateShape& shape, const std::stri
   timer.Mark("agent ready");
   auto fail = [&](const std::string& what) -> Error {
     lease.reset();  // the pool stops the VM, and logs its console if it had ended
-    return Error{what + " (the pool's utility VM " + vm + "; see " + PoolLogPath(o.root) + ")"};
+    return Error{what + " (the pool's utility VM " + vm + "; see " + runtime::PoolLogPath(o.root) +
+                 ")"};
   };
   return RunInVm(*client, exec, o, timer, fail);
 }
@@ -228,12 +229,13 @@ std::optional<Result<int>> RunPooled(const TemplateShape& shape, const std::stri
 Result<int> RunContainer(const RunOptions& o) {
   const PhaseTimer timer("run: ");
   UVM_CHECK(Validate(o));
-  TemplateShape shape = DefaultTemplateShape(o.memory_mib, o.cpus, o.net == "tap");
-  const std::string images = BuiltinImagesDir();
+  runtime::TemplateShape shape =
+      runtime::BuiltinTemplateShape(o.memory_mib, o.cpus, o.net == "tap");
+  const std::string images = runtime::BuiltinImagesDir();
   for (const auto& f : {shape.kernel, shape.initrd}) {
     if (::access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
   }
-  if (!LinuxGuestsRunHere()) {
+  if (!runtime::LinuxGuestsRunHere()) {
     return Err(
         "this host's KVM cannot run Linux guests (see `uvm doctor`); run uvm inside the lab: "
         "`uvm lab -- uvm run ...`");
@@ -258,7 +260,7 @@ Result<int> RunContainer(const RunOptions& o) {
   exec.user = !o.user.empty() ? o.user : image.config.user;
   exec.tty = o.tty;
   if (o.tty) std::tie(exec.rows, exec.cols) = TerminalSize();
-  exec.rootfs = ContainerRootfs();
+  exec.rootfs = runtime::ContainerRootfs();
 
   exec.hostname = RandomId().substr(0, 12);
 
@@ -271,14 +273,14 @@ Result<int> RunContainer(const RunOptions& o) {
   // The template's key (three stats and a hash), once: for the pool's claim and the run's own
   // clone. A cold boot needs neither.
   Result<std::string> key = Err("a cold boot uses no template");
-  if (!o.cold) key = TemplateKey(shape);
+  if (!o.cold) key = runtime::TemplateKey(shape);
   if (key && o.pool && o.net == "none") {
     if (auto pooled = RunPooled(shape, *key, exec, o, timer)) return *pooled;
   }
   UVM_TRY(RuntimeDir dir, RuntimeDir::Create());
-  std::optional<TapNetwork> net;
+  std::optional<runtime::TapNetwork> net;
   if (o.net == "tap") {
-    UVM_TRY(net, PlanTapNetwork(dir.id(), HostIpv4Addresses()));
+    UVM_TRY(net, runtime::PlanTapNetwork(dir.id(), runtime::HostIpv4Addresses()));
     // The MAC goes to the agent too: a clone's eth0 still has its template's (read at probe),
     // while its net device and tap are its own. A cold boot gets the same MAC twice.
     exec.network =
@@ -289,7 +291,7 @@ Result<int> RunContainer(const RunOptions& o) {
   // and boot.
   std::string template_dir;
   if (!o.cold) {
-    auto t = key ? TemplateStore(o.root).FindOrCreate(shape, *key) : key;
+    auto t = key ? runtime::TemplateStore(o.root).FindOrCreate(shape, *key) : key;
     if (t) {
       template_dir = *t;
     } else {
@@ -302,7 +304,7 @@ Result<int> RunContainer(const RunOptions& o) {
   UniqueFd console(::open(console_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!console.valid()) return ErrnoErr("open " + console_log);
 
-  vmm::UtilityVmSpec spec = ContainerVmSpec(shape, template_dir, uds, console.get());
+  vmm::UtilityVmSpec spec = runtime::ContainerVmSpec(shape, template_dir, uds, console.get());
   if (net) spec.nets = {net->tap + ",mac=" + net->mac};
   UVM_TRY(auto vm, vmm::UtilityVm::Start(spec));
   auto vm_failure = [&](const std::string& what) -> Error {
@@ -315,7 +317,7 @@ Result<int> RunContainer(const RunOptions& o) {
   };
 
   // The agent answers once the guest has booted (or at once in a clone).
-  AgentWait wait = WaitForAgent(*vm, uds, kAgentTimeout);
+  runtime::AgentWait wait = runtime::WaitForAgent(*vm, uds, kAgentTimeout);
   if (wait.signal) return 128 + wait.signal;
   if (!wait.client && !spec.restore_dir.empty()) {
     // A template that does not restore (damaged, or saved by a KVM that differs) must not cost
@@ -327,7 +329,7 @@ Result<int> RunContainer(const RunOptions& o) {
                              "); booting the VM instead (`uvm template rm` removes it)");
     spec.restore_dir.clear();
     UVM_TRY(vm, vmm::UtilityVm::Start(spec));
-    wait = WaitForAgent(*vm, uds, kAgentTimeout);
+    wait = runtime::WaitForAgent(*vm, uds, kAgentTimeout);
     if (wait.signal) return 128 + wait.signal;
   }
   if (!wait.client) return tl::unexpected(vm_failure(wait.failure));
@@ -335,7 +337,8 @@ Result<int> RunContainer(const RunOptions& o) {
   timer.Mark("agent ready");
   // The VM made the tap before its vCPUs started, so it is there now; it goes when the VM ends.
   if (net) {
-    if (auto r = ConfigureHostTap(*net); !r) return tl::unexpected(vm_failure(r.error().message));
+    if (auto r = runtime::ConfigureHostTap(*net); !r)
+      return tl::unexpected(vm_failure(r.error().message));
   }
 
   UVM_TRY(int code, RunInVm(client, exec, o, timer, vm_failure));

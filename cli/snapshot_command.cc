@@ -11,6 +11,7 @@
 #include "base/unique_fd.h"
 #include "base/unix_socket.h"
 #include "cli/boot_command.h"
+#include "runtime/vm_shape.h"
 #include "vmm/linux_vm.h"
 #include "vmm/snapshot/snapshot.h"
 
@@ -66,7 +67,7 @@ Result<int> RunSnapshotRestore(const SnapshotRestoreOptions& o) {
           Context(vmm::snapshot::ReadSnapshotLayout(o.dir), "snapshot " + o.dir));
   const uint64_t memory_mib = o.memory_mib ? o.memory_mib : layout.total_bytes() >> 20;
   const int cpus = o.cpus ? o.cpus : static_cast<int>(layout.vcpus);
-  UVM_CHECK(ValidateShape(memory_mib, cpus));
+  UVM_CHECK(runtime::ValidateVmShape(memory_mib, cpus));
   vmm::LinuxVmConfig config;
   config.restore_dir = o.dir;
   config.disks = o.disks;

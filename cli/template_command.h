@@ -17,14 +17,6 @@ struct TemplateOptions {
   std::string key;    // rm
 };
 
-struct TemplateShape;
-// The built-in kernel and agent initramfs (build/images) at this size: what `uvm run` clones.
-TemplateShape DefaultTemplateShape(uint64_t memory_mib, int cpus, bool net = false);
-
-// --memory and --cpus of a utility VM (run, template, pool): at least boot::kMinRamBytes and at
-// most 1 TiB; 1 to boot::kMaxCpus vCPUs.
-Result<void> CheckVmSize(uint64_t memory_mib, int cpus);
-
 Result<int> RunTemplateCreate(const TemplateOptions& options);
 Result<int> RunTemplateList(const TemplateOptions& options);
 Result<int> RunTemplateRemove(const TemplateOptions& options);

@@ -5,8 +5,8 @@
 // no private copies of those pages.
 //
 // The host guarantees that a clone's disk holds the same bytes as its template's (the template is
-// keyed by the image file, cli/template_store.h); a clone never sees a prepared mount of another
-// image.
+// keyed by the image file, runtime/template_store.h); a clone never sees a prepared mount of
+// another image.
 #pragma once
 
 #include <cstdint>

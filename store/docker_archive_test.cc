@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "store/fs_util.h"
-#include "store/sha256.h"
+#include "base/fs.h"
+#include "base/sha256.h"
 #include "store/testing/oci_builder.h"
 #include "store/testing/tar_builder.h"
 

@@ -6,11 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/quoted.h"
 #include "store/docker_archive.h"
 #include "store/ext4_image.h"
-#include "store/fs_util.h"
 #include "store/image_store.h"
 #include "store/layer_apply.h"
 #include "store/layer_stream.h"

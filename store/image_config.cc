@@ -1,8 +1,8 @@
 #include "store/image_config.h"
 
+#include "base/json.h"
 #include "base/quoted.h"
-#include "store/json_util.h"
-#include "store/sha256.h"
+#include "base/sha256.h"
 
 namespace uvm::store {
 

@@ -3,8 +3,8 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "base/quoted.h"
-#include "store/json_util.h"
 
 namespace uvm::store {
 

@@ -10,11 +10,11 @@
 #include <ctime>
 #include <memory>
 
+#include "base/fs.h"
 #include "base/log.h"
+#include "base/sha256.h"
 #include "base/unique_fd.h"
-#include "store/fs_util.h"
 #include "store/image_build.h"
-#include "store/sha256.h"
 #include "store/source.h"
 
 namespace uvm::store {

@@ -17,7 +17,6 @@
 
 namespace uvm::store {
 
-inline constexpr char kDefaultRoot[] = "/var/lib/uvm";
 inline constexpr char kBusyboxName[] = "busybox";
 inline constexpr char kBusyboxRootfsFile[] = "busybox-rootfs.tar";
 

@@ -11,9 +11,9 @@
 #include <cstdio>
 #include <ctime>
 
+#include "base/fs.h"
+#include "base/sha256.h"
 #include "store/ext4_image.h"
-#include "store/fs_util.h"
-#include "store/sha256.h"
 #include "store/testing/oci_builder.h"
 #include "store/testing/tar_builder.h"
 

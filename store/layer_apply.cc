@@ -11,9 +11,9 @@
 #include <cerrno>
 #include <memory>
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/quoted.h"
-#include "store/fs_util.h"
 
 namespace uvm::store {
 namespace {

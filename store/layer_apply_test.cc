@@ -10,8 +10,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "store/fs_util.h"
-#include "store/sha256.h"
+#include "base/fs.h"
+#include "base/sha256.h"
 #include "store/testing/tar_builder.h"
 
 namespace uvm::store {

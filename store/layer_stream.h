@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/sha256.h"
 #include "base/unique_fd.h"
-#include "store/sha256.h"
 
 namespace uvm::store {
 

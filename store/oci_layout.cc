@@ -1,9 +1,9 @@
 #include "store/oci_layout.h"
 
+#include "base/fs.h"
+#include "base/json.h"
 #include "base/quoted.h"
-#include "store/fs_util.h"
-#include "store/json_util.h"
-#include "store/sha256.h"
+#include "base/sha256.h"
 
 namespace uvm::store {
 namespace {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "store/fs_util.h"
+#include "base/fs.h"
 #include "store/testing/tar_builder.h"
 
 namespace uvm::store {

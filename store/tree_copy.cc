@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "store/sha256.h"
+#include "base/sha256.h"
 
 namespace uvm::store {
 namespace {

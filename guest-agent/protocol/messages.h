@@ -11,7 +11,7 @@
 //   host Signal / Resize, any number of times
 //   agent Exit          only after stdout and stderr were read to their end by the host
 //
-// A template VM (cli/template_store.h) is prepared for one image before it is saved:
+// A template VM (runtime/template_store.h) is prepared for one image before it is saved:
 //   host PrepareImage{rootfs, warm_bytes} -> agent ImagePrepared{files, bytes}  or Error
 // The agent mounts the image and reads its files into the page cache; an Exec whose rootfs is that
 // device then reuses the mount, and every clone of the template shares those pages.

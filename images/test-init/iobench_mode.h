@@ -1,4 +1,4 @@
-// `uvmtest=iobench` for the test init: the guest half of `uvm bench io` (cli/bench_io.h).
+// `uvmtest=iobench` for the test init: the guest half of `uvm bench io` (bench/io.h).
 //
 // Parameters come from the kernel command line (Linux hands unknown key=value parameters without
 // a dot to init as environment variables):

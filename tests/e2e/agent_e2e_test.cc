@@ -10,11 +10,11 @@
 #include <memory>
 #include <string>
 
+#include "runtime/agent/agent_client.h"
+#include "runtime/agent/exec_identity.h"
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/agent_memfiles.h"
 #include "tests/support/background_process.h"
-#include "vmm/agent/agent_client.h"
-#include "vmm/agent/exec_identity.h"
 
 namespace {
 

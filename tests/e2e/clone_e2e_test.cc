@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "base/sha256.h"
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/background_process.h"
 #include "tests/support/process.h"
 #include "tests/support/scratch_root.h"
-#include "tests/support/sha256.h"
 
 namespace {
 
@@ -73,7 +73,7 @@ class CloneE2eTest : public ::testing::Test {
 std::string CloneE2eTest::root_;
 
 TEST_F(CloneE2eTest, TwentyClonesAtOnceEachWithItsOwnOutputRandomnessAndName) {
-  const std::string before = uvm::testing::Sha256Hex(ReadFile(memory_));
+  const std::string before = uvm::Sha256Hex(ReadFile(memory_));
   constexpr int kClones = 20;
   std::vector<std::unique_ptr<BackgroundProcess>> runs;
   for (int i = 0; i < kClones; ++i) {
@@ -101,7 +101,7 @@ TEST_F(CloneE2eTest, TwentyClonesAtOnceEachWithItsOwnOutputRandomnessAndName) {
   EXPECT_EQ(randoms.size(), static_cast<size_t>(kClones)) << "two clones drew the same bytes";
   EXPECT_EQ(names.size(), static_cast<size_t>(kClones)) << "two clones share a hostname";
   // Every clone's writes went to its own private pages.
-  EXPECT_EQ(uvm::testing::Sha256Hex(ReadFile(memory_)), before);
+  EXPECT_EQ(uvm::Sha256Hex(ReadFile(memory_)), before);
 }
 
 TEST_F(CloneE2eTest, AFileWrittenInOneCloneIsNotInAnotherTheClockIsNowAndTheImageIsPrepared) {

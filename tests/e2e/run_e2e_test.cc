@@ -20,12 +20,12 @@
 #include <thread>
 #include <vector>
 
+#include "base/sha256.h"
 #include "base/unique_fd.h"
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/background_process.h"
 #include "tests/support/process.h"
 #include "tests/support/scratch_root.h"
-#include "tests/support/sha256.h"
 
 namespace {
 
@@ -34,7 +34,7 @@ using uvm::testing::BackgroundProcess;
 using uvm::testing::ProcessResult;
 using uvm::testing::RunProcess;
 
-std::string Sha256(const std::string& data) { return uvm::testing::Sha256Hex(data); }
+std::string Sha256(const std::string& data) { return uvm::Sha256Hex(data); }
 
 class RunE2eTest : public ::testing::Test {
  protected:

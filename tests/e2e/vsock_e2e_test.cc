@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/sha256.h"
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/background_process.h"
-#include "tests/support/sha256.h"
 
 namespace {
 
@@ -66,7 +66,7 @@ std::string ReadAll(int fd) {
   }
 }
 
-std::string Sha256(const std::string& data) { return uvm::testing::Sha256Hex(data); }
+std::string Sha256(const std::string& data) { return uvm::Sha256Hex(data); }
 
 std::string RandomBytes(size_t n, unsigned seed) {
   std::mt19937 rng(seed);

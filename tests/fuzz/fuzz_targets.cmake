@@ -39,7 +39,9 @@ uvm_fuzz_twin(uvm_virtio_vsock LINKS uvm_virtio_fuzz uvm_base)
 # ParseTxChain/SanitizeRxHeader are the net device's parsers of guest (and tap) data.
 uvm_fuzz_twin(uvm_virtio_net SOURCES net_header.cc LINKS uvm_virtio_fuzz uvm_base)
 
-uvm_fuzz_twin(uvm_store LINKS uvm_base nlohmann_json::nlohmann_json uvm_libarchive)
+# The JSON reader of untrusted documents (image manifests and configs, the pool's requests).
+uvm_fuzz_twin(uvm_base SOURCES json.cc result.cc LINKS tl::expected nlohmann_json::nlohmann_json)
+uvm_fuzz_twin(uvm_store LINKS uvm_base_fuzz uvm_base nlohmann_json::nlohmann_json uvm_libarchive)
 # The snapshot state-file parser: pure code, without the KVM side of uvm_snapshot.
 uvm_fuzz_twin(uvm_snapshot SOURCES device_state.cc format.cc state_file.cc vcpu_state.cc
               vm_state.cc LINKS uvm_virtio_fuzz uvm_base uvm_libz)
@@ -47,8 +49,8 @@ uvm_fuzz_twin(uvm_snapshot SOURCES device_state.cc format.cc state_file.cc vcpu_
 uvm_fuzz_twin(uvm_linux_vm SOURCES control_socket.cc LINKS uvm_base)
 uvm_fuzz_twin(uvm_agent_protocol LINKS uvm_base nlohmann_json::nlohmann_json)
 # The VM pool's request and reply parsers (uvm pool's socket).
-uvm_fuzz_twin(uvm_cli SOURCES pool_protocol.cc template_shape.cc
-              LINKS uvm_store_fuzz uvm_base nlohmann_json::nlohmann_json)
+uvm_fuzz_twin(uvm_runtime SOURCES pool/protocol.cc template_shape.cc paths.cc
+              LINKS uvm_base_fuzz uvm_base nlohmann_json::nlohmann_json)
 
 uvm_fuzz_target(boot_kernel_fuzz LIBS uvm_boot_fuzz)
 uvm_fuzz_target(virtio_chain_fuzz LIBS uvm_virtio_fuzz)
@@ -61,4 +63,4 @@ uvm_fuzz_target(store_layer_fuzz LIBS uvm_store_fuzz)
 uvm_fuzz_target(snapshot_state_fuzz LIBS uvm_snapshot_fuzz)
 uvm_fuzz_target(agent_frame_fuzz LIBS uvm_agent_protocol_fuzz)
 uvm_fuzz_target(control_request_fuzz LIBS uvm_linux_vm_fuzz)
-uvm_fuzz_target(pool_request_fuzz LIBS uvm_cli_fuzz)
+uvm_fuzz_target(pool_request_fuzz LIBS uvm_runtime_fuzz)

@@ -1,4 +1,4 @@
-// Fuzzes the VM pool's parsers (cli/pool_protocol.h): a request line from a local client of
+// Fuzzes the VM pool's parsers (runtime/pool/protocol.h): a request line from a local client of
 // `uvm pool`'s socket, and the replies `uvm run` and `uvm pool` read back. Each must return a
 // value or an error for any bytes, never throw, crash or read out of bounds; a request that is
 // accepted must encode to a line that parses back to the same request.
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "cli/pool_protocol.h"
+#include "runtime/pool/protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace uvm::cli;

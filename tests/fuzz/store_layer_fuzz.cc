@@ -17,7 +17,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "store/fs_util.h"
+#include "base/fs.h"
 #include "store/layer_apply.h"
 
 namespace {
@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   if (!::mkdtemp(tmpl)) __builtin_trap();
   g_base = tmpl;
   ::mkdir((g_base + "/canary").c_str(), 0755);
-  std::atexit([] { (void)uvm::store::RemoveTree(g_base); });
+  std::atexit([] { (void)uvm::RemoveTree(g_base); });
   return 0;
 }
 

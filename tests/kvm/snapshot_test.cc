@@ -15,12 +15,22 @@
 #include <thread>
 
 #include "vmm/snapshot/format.h"
-#include "vmm/snapshot/probe_guest.h"
+#include "vmm/testing/probe_guest.h"
 #include "vmm/tiny_guest.h"
 #include "vmm/vcpu_loop.h"
 
 namespace uvm::vmm::snapshot {
 namespace {
+
+// The tiny guests these tests snapshot.
+using ::uvm::vmm::testing::CountingGuestCode;
+using ::uvm::vmm::testing::kCheckpointPort;
+using ::uvm::vmm::testing::kCountTableAddr;
+using ::uvm::vmm::testing::kCountTableBytes;
+using ::uvm::vmm::testing::kDonePort;
+using ::uvm::vmm::testing::kResultPort;
+using ::uvm::vmm::testing::RunUntilPortWrite;
+using ::uvm::vmm::testing::TouchingGuestCode;
 
 constexpr TinyGuestOptions kOptions{.ram = 4ull << 20, .irqchip = true};
 

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "base/unique_fd.h"
-#include "vmm/agent/agent_client.h"
+#include "runtime/agent/agent_client.h"
 
 namespace uvm::testing {
 
