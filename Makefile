@@ -48,15 +48,17 @@ demo: build images
 	if [ "$$where" = direct ]; then "$${cmd[@]}"; else $(UVM) lab -- "$${cmd[@]}"; fi
 
 # Every tier: unit (plus an ASan/UBSan build of it), kvm, lab, e2e (in the lab where needed), fuzz.
-test: build images asan fuzz
-	tests/run-tiers.sh $(BUILD)
+# The lab-hosted tiers start as soon as uvm and the images are built; the sanitizer and fuzz
+# builds run meanwhile (tests/run-tiers.sh).
+test: build images
+	tests/run-tiers.sh $(BUILD) -- $(MAKE) --no-print-directory asan fuzz
 
 asan: deps
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DUVM_SANITIZE=ON >/dev/null
 	cmake --build $(BUILD)-asan -j$(JOBS) --target base_unit_tests boot_unit_tests \
 	  devices_unit_tests vmm_unit_tests virtio_unit_tests virtio_block_unit_tests \
 	  virtio_vsock_unit_tests store_unit_tests snapshot_unit_tests virtio_net_unit_tests \
-	  agent_protocol_unit_tests agent_core_unit_tests agent_unit_tests runtime_unit_tests \
+	  agent_protocol_unit_tests agent_core_unit_tests agent_unit_tests runtime_unit_tests cli_unit_tests \
 	  control_socket_test
 
 FUZZ_SECONDS ?= 30

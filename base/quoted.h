@@ -1,6 +1,7 @@
 // Untrusted text (a digest or media type from an image, a name from a record file) inside an error
-// message: errors are one line (DESIGN.md), so the text is quoted with its control characters,
-// quotes and backslashes escaped (\\n, \\r, \\t, else \\xNN), and cut at kMaxQuoted bytes.
+// message: errors are one line (README, "Commands"), so the text is quoted with its control
+// characters, quotes and backslashes escaped (\\n, \\r, \\t, else \\xNN), and cut at kMaxQuoted
+// bytes.
 #pragma once
 
 #include <cstdio>

@@ -1,5 +1,5 @@
 // `uvm bench`: side-by-side measurements of uvm and QEMU's microvm machine in the same environment
-// (DESIGN.md §9). Medians over repeated, interleaved runs, and the ratio.
+// (docs/benchmarks.md, "Method"). Medians over repeated, interleaved runs, and the ratio.
 #pragma once
 
 #include <string>

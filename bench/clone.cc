@@ -158,21 +158,17 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
   if (o.runs < 1 || o.runs > 1000) return Err("--runs must be 1 to 1000");
   // Whether this host's KVM runs Linux (else: use the lab), and the bench boot guest for QEMU.
   UVM_TRY(BenchGuest guest, ResolveBenchGuest("", "", "clone"));
-  const std::string images = runtime::BuiltinImagesDir();
-  for (const auto& f :
-       {images + "/agent-initramfs.cpio.gz", images + "/" + store::kBusyboxRootfsFile}) {
-    if (::access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
-  }
-  UVM_TRY(ScratchRoot root, MakeScratchRoot("clone"));
+  UVM_CHECK(RequireBuiltinImages({"agent-initramfs.cpio.gz", store::kBusyboxRootfsFile}));
+  UVM_TRY(TempDir root, MakeScratchDir("clone"));
   const std::string self = "/proc/self/exe";
 
   // Untimed: the template, then one run of each kind (the busybox import; caches warmed).
   // The template `uvm run busybox` clones: the default shape, prepared for busybox.
   UVM_TRY(TimedRun created,
-          TimeRun({self, "--root", root.path, "template", "create", "--image", "busybox"}));
+          TimeRun({self, "--root", root.path(), "template", "create", "--image", "busybox"}));
   UVM_CHECK(CheckExecRun("`uvm template create`", created.status, "", ""));
   const std::string key = created.output.substr(0, created.output.find_first_of(" \n"));
-  const std::string memory_file = root.path + "/templates/" + key + "/memory";
+  const std::string memory_file = root.path() + "/templates/" + key + "/memory";
   if (key.empty() || ::access(memory_file.c_str(), R_OK) != 0) {
     return Err("`uvm template create` printed " + created.output + " but " + memory_file +
                " is not there");
@@ -181,12 +177,12 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
   // Three kinds, alternating: a clone the pool restored ahead of time (`uvm pool start`), a
   // clone made by the run itself (--no-pool), a boot. Each pooled run is followed by two others,
   // which gives the pool the time it needs to make a replacement.
-  const std::vector<std::string> pooled_argv = {self,      "--root", root.path, "run",
+  const std::vector<std::string> pooled_argv = {self,      "--root", root.path(), "run",
                                                 "busybox", "echo",   "hi"};
-  const std::vector<std::string> clone_argv = {self,        "--root",  root.path, "run",
-                                               "--no-pool", "busybox", "echo",    "hi"};
-  const std::vector<std::string> cold_argv = {self,     "--root",  root.path, "run",
-                                              "--cold", "busybox", "echo",    "hi"};
+  const std::vector<std::string> clone_argv = {self,        "--root",  root.path(), "run",
+                                               "--no-pool", "busybox", "echo",      "hi"};
+  const std::vector<std::string> cold_argv = {self,     "--root",  root.path(), "run",
+                                              "--cold", "busybox", "echo",      "hi"};
   std::vector<double> pooled_first, pooled_exit, clone_first, clone_exit, cold_first, cold_exit;
   auto time_one = [](const std::vector<std::string>& argv, const char* name,
                      std::vector<double>* first, std::vector<double>* exit) -> Result<void> {
@@ -202,13 +198,13 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
   UVM_CHECK(time_one(clone_argv, kCloneName, nullptr, nullptr));
   UVM_CHECK(time_one(cold_argv, kColdName, nullptr, nullptr));
   UVM_TRY(TimedRun pool_started,
-          TimeRun({self, "--root", root.path, "pool", "start", "--size", "2", "busybox"}));
+          TimeRun({self, "--root", root.path(), "pool", "start", "--size", "2", "busybox"}));
   UVM_CHECK(CheckExecRun("`uvm pool start busybox`", pool_started.status, "", ""));
   // The pool is the benchmark's: it goes however the benchmark ends.
   struct PoolStopper {
     std::string self, root;
     ~PoolStopper() { (void)TimeRun({self, "--root", root, "pool", "stop"}); }
-  } stopper{self, root.path};
+  } stopper{self, root.path()};
   UVM_CHECK(time_one(pooled_argv, kPooledName, nullptr, nullptr));
   UVM_CHECK(time_one(cold_argv, kColdName, nullptr, nullptr));
   for (int i = 0; i < o.runs; ++i) {
@@ -216,7 +212,7 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
     UVM_CHECK(time_one(clone_argv, kCloneName, &clone_first, &clone_exit));
     UVM_CHECK(time_one(cold_argv, kColdName, &cold_first, &cold_exit));
   }
-  UVM_TRY(runtime::PoolStatus pool, runtime::QueryPool(root.path));
+  UVM_TRY(runtime::PoolStatus pool, runtime::QueryPool(root.path()));
   uint64_t pool_served = 0, pool_missed = 0;
   for (const auto& shape : pool.shapes) {
     pool_served += shape.served;
@@ -229,7 +225,7 @@ Result<int> RunBenchClone(const BenchCloneOptions& o) {
                " pooled runs");
   }
 
-  UVM_TRY(IdleCloneMemory mem, MeasureIdleClone(root.path, memory_file));
+  UVM_TRY(IdleCloneMemory mem, MeasureIdleClone(root.path(), memory_file));
   const QemuRestoreResult qemu = TimeQemuRestore(guest, 256, o.runs);
 
   const double clone_ms = Median(clone_first), cold_ms = Median(cold_first);

@@ -50,16 +50,12 @@ Result<int> RunBenchExec(const BenchExecOptions& o) {
   if (o.runs < 1 || o.runs > 1000) return Err("--runs must be 1 to 1000");
   // The boot column's kernel and initrd, and whether this host's KVM runs Linux at all.
   UVM_TRY(BenchGuest guest, ResolveBenchGuest("", "", "exec"));
-  const std::string images = runtime::BuiltinImagesDir();
-  for (const auto& f :
-       {images + "/agent-initramfs.cpio.gz", images + "/" + store::kBusyboxRootfsFile}) {
-    if (::access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
-  }
-  UVM_TRY(ScratchRoot root, MakeScratchRoot("exec"));
+  UVM_CHECK(RequireBuiltinImages({"agent-initramfs.cpio.gz", store::kBusyboxRootfsFile}));
+  UVM_TRY(TempDir root, MakeScratchDir("exec"));
 
   // --cold: this benchmark is about the boot path, whatever `uvm run` defaults to.
   auto run_argv = [&](std::vector<std::string> command) {
-    std::vector<std::string> argv = {"/proc/self/exe", "--root", root.path, "run",
+    std::vector<std::string> argv = {"/proc/self/exe", "--root", root.path(), "run",
                                      "--cold",         "busybox"};
     argv.insert(argv.end(), command.begin(), command.end());
     return argv;

@@ -1,6 +1,6 @@
 // `uvm bench exec`: how long `uvm run` takes from the user's command to the container's first
 // byte of output and to its exit, on the cold-boot path, beside the time to boot the same kernel
-// to init (issue 4; DESIGN.md §9).
+// to init (docs/benchmarks.md, "Method").
 #pragma once
 
 #include <string>

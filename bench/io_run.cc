@@ -71,20 +71,6 @@ double VmmCpuSeconds(pid_t pid) {
   return total;
 }
 
-Result<UniqueFd> ListenVsock(unsigned port) {
-  UniqueFd fd(socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_vm addr{};
-  addr.svm_family = AF_VSOCK;
-  addr.svm_cid = VMADDR_CID_ANY;
-  addr.svm_port = port;
-  if (!fd.valid() || bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 ||
-      listen(fd.get(), 4) < 0) {
-    return ErrnoErr("listening on vsock port " + std::to_string(port) +
-                    " (QEMU's vhost-vsock needs /dev/vhost-vsock, CONFIG_VHOST_VSOCK)");
-  }
-  return fd;
-}
-
 // TCP on every address of the bench namespace (the tap's is the one the guest uses).
 Result<UniqueFd> ListenTcp(uint16_t port) {
   UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -227,8 +213,9 @@ Result<IoRunResult> RunIoGuest(IoVmm vmm, const IoRunConfig& c) {
   } else {
     std::vector<std::string> devices;
     if (!only_net) {
-      UVM_TRY(g2h, ListenVsock(kG2hPort));
-      UVM_TRY(h2g, ListenVsock(kH2gPort));
+      // QEMU's vhost-vsock needs /dev/vhost-vsock (CONFIG_VHOST_VSOCK) for these to be reached.
+      UVM_TRY(g2h, ListenVsock(kG2hPort, 4));
+      UVM_TRY(h2g, ListenVsock(kH2gPort, 4));
       devices = {"-drive",  "id=d0,file=" + c.disk + "," + kQemuDriveOptions,
                  "-device", "virtio-blk-device,drive=d0",
                  "-device", "vhost-vsock-device,guest-cid=3"};

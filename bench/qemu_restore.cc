@@ -111,14 +111,6 @@ class Qmp {
   std::string buffer_;
 };
 
-struct TempDir {
-  std::string path;
-  ~TempDir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-};
-
 // Boots the ticking guest and migrates it into `state_file`.
 Result<void> SaveTickingGuest(const std::vector<std::string>& argv, const std::string& qmp_path,
                               const std::string& state_file) {
@@ -165,19 +157,13 @@ Result<void> SaveTickingGuest(const std::vector<std::string>& argv, const std::s
 }  // namespace
 
 QemuRestoreResult TimeQemuRestore(const BenchGuest& guest, int memory_mib, int runs) {
-  TempDir dir;
-  for (const char* base : {"/run", "/dev/shm", "/tmp"}) {
-    std::string tmpl = std::string(base) + "/uvm-bench-qemu-XXXXXX";
-    if (::mkdtemp(tmpl.data())) {
-      dir.path = tmpl;
-      break;
-    }
-  }
-  if (dir.path.empty()) return {std::nullopt, "no scratch directory for QEMU's migration file"};
-  const std::string state_file = dir.path + "/state";
+  auto scratch = MakeScratchDir("qemu");
+  if (!scratch) return {std::nullopt, "no scratch directory for QEMU's migration file"};
+  const TempDir& dir = *scratch;
+  const std::string state_file = dir.path() + "/state";
   const std::string cmdline = std::string(runtime::kBaseCmdline) + " quiet uvmtest=tick";
   const std::vector<std::string> argv = QemuMicrovmArgv(guest, cmdline, memory_mib, "", {});
-  if (auto saved = SaveTickingGuest(argv, dir.path + "/qmp", state_file); !saved) {
+  if (auto saved = SaveTickingGuest(argv, dir.path() + "/qmp", state_file); !saved) {
     return {std::nullopt, "not measured: " + saved.error().message};
   }
   std::vector<std::string> restore = argv;

@@ -41,15 +41,6 @@ constexpr char kUntimedPath[] =
 // Closing a VM mostly waits for the kernel (vm_reaper.h); this many closes overlap.
 constexpr int kReaperThreads = 4;
 
-// tmpfs, where templates live (DESIGN.md §6).
-Result<std::string> MakeScratchDir() {
-  for (const char* base : {"/dev/shm", "/run", "/tmp"}) {
-    std::string tmpl = std::string(base) + "/uvm-bench-restore-XXXXXX";
-    if (::mkdtemp(tmpl.data())) return tmpl;
-  }
-  return ErrnoErr("creating a scratch directory for the snapshot");
-}
-
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 struct Saved {
@@ -107,14 +98,8 @@ Result<int> RunBenchRestore(const BenchRestoreOptions& o) {
   if (o.runs < 10) return Err("--runs must be at least 10");
   if (o.memory_mib < 64 || o.memory_mib > 3072) return Err("--memory must be 64..3072 MiB");
   if (o.pool < 1 || o.pool > 64) return Err("--pool must be 1..64");
-  UVM_TRY(std::string dir, MakeScratchDir());
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  } cleanup{dir};
+  UVM_TRY(TempDir scratch, MakeScratchDir("restore"));
+  const std::string& dir = scratch.path();
 
   UVM_TRY(Saved saved, SaveTemplate(o, dir));
   UVM_TRY(snap::MachineLayout layout, snap::ReadSnapshotLayout(dir));

@@ -11,44 +11,47 @@
 #include <filesystem>
 
 #include "base/fs.h"
+#include "runtime/paths.h"
 #include "vmm/host_probe.h"
 
 extern char** environ;
 
 namespace uvm::bench {
 
-ScratchRoot::~ScratchRoot() {
-  if (path.empty()) return;
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
+Result<TempDir> MakeScratchDir(const std::string& name) {
+  Error last{"no directory tried"};
+  for (const char* base : {"/run", "/dev/shm", "/tmp"}) {
+    auto dir = TempDir::Create(base, "uvm-bench-" + name + "-");
+    if (dir) return dir;
+    last = dir.error();
+  }
+  return Err(last.code, "creating a scratch directory for the benchmark: " + last.message);
 }
 
-Result<ScratchRoot> MakeScratchRoot(const std::string& name) {
-  for (const char* base : {"/run", "/dev/shm", "/tmp"}) {
-    std::string tmpl = std::string(base) + "/uvm-bench-" + name + "-XXXXXX";
-    if (::mkdtemp(tmpl.data())) {
-      ScratchRoot root;
-      root.path = tmpl;
-      return root;
+Result<void> RequireBuiltinImages(const std::vector<std::string>& files) {
+  for (const std::string& file : files) {
+    const std::string path = runtime::BuiltinImagesDir() + "/" + file;
+    if (::access(path.c_str(), R_OK) != 0) {
+      return Err(ErrorCode::kNotFound, path + " is missing: run `make images`");
     }
   }
-  return ErrnoErr("creating a scratch --root for the benchmark");
+  return {};
 }
 
 Result<BenchGuest> ResolveBenchGuest(const std::string& kernel, const std::string& initrd,
                                      const std::string& subcommand) {
-  const std::string dir = SelfDir();
-  BenchGuest g{kernel.empty() ? dir + "/images/vmlinux" : kernel,
-               initrd.empty() ? dir + "/images/test-initramfs.cpio.gz" : initrd};
+  const std::string images = runtime::BuiltinImagesDir();
+  BenchGuest g{kernel.empty() ? images + "/vmlinux" : kernel,
+               initrd.empty() ? images + "/test-initramfs.cpio.gz" : initrd};
   for (const auto& f : {g.kernel, g.initrd}) {
     if (access(f.c_str(), R_OK) != 0) return Err(f + " is missing: run `make images`");
   }
-  vmm::HostProbe probe = vmm::ProbeHost();
-  if (!probe.linux_direct()) {
-    return Err(
-        "this host's KVM cannot run Linux guests (see `uvm doctor`): run the benchmark in "
-        "the lab, `uvm lab -- " +
-        dir + "/uvm bench " + subcommand + "`, or `make bench`");
+  // Probed afresh (not the remembered verdict): a benchmark is worth the 0.2 s.
+  if (!vmm::ProbeHost().linux_direct()) {
+    return Err(ErrorCode::kUnsupported,
+               "this host's KVM cannot run Linux guests (see `uvm doctor`): run the benchmark in "
+               "the lab, `uvm lab -- " +
+                   SelfDir() + "/uvm bench " + subcommand + "`, or `make bench`");
   }
   return g;
 }

@@ -8,22 +8,21 @@
 #include <utility>
 #include <vector>
 
+#include "base/fs.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 
 namespace uvm::bench {
 
-// A fresh --root for one benchmark run, on tmpfs like uvm's runtime state (DESIGN.md §6), so the
-// built-in image's import (and a template) are the benchmark's own and nothing of the user's
-// store is touched: /run/uvm-bench-NAME-XXXXXX (or /dev/shm, /tmp). Removed with the object.
-struct ScratchRoot {
-  std::string path;
-  ScratchRoot() = default;
-  ScratchRoot(ScratchRoot&& o) noexcept : path(std::exchange(o.path, {})) {}
-  ScratchRoot& operator=(ScratchRoot&&) = delete;
-  ~ScratchRoot();
-};
-Result<ScratchRoot> MakeScratchRoot(const std::string& name);
+// A fresh directory for one benchmark run, on tmpfs where templates and uvm's runtime state live:
+// /run/uvm-bench-NAME-XXXXXX (or /dev/shm, /tmp). As a --root, the built-in image's import (and a
+// template) are the benchmark's own and nothing of the user's store is touched. Removed with the
+// object.
+Result<TempDir> MakeScratchDir(const std::string& name);
+
+// The built-in images a benchmark needs (file names in runtime::BuiltinImagesDir()), checked
+// readable.
+Result<void> RequireBuiltinImages(const std::vector<std::string>& files);
 
 struct BenchGuest {
   std::string kernel;

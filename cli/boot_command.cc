@@ -1,20 +1,26 @@
-#include "cli/boot_command.h"
+// `uvm boot`: boot a Linux kernel directly in 64-bit mode and relay its serial console.
+#include <optional>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstdio>
-
-#include "base/log.h"
 #include "base/mapped_file.h"
 #include "boot/boot_params.h"
-#include "cli/exit_codes.h"
+#include "cli/command.h"
+#include "cli/device_flags.h"
+#include "cli/exit_status.h"
 #include "runtime/paths.h"
 #include "runtime/vm_shape.h"
 #include "vmm/linux_vm.h"
 
 namespace uvm::cli {
+namespace {
+
+struct BootOptions {
+  std::string kernel;
+  std::string initrd;
+  std::string cmdline;
+  VmDeviceFlags devices;
+  uint64_t memory_mib = 512;
+  int cpus = 1;
+};
 
 Result<int> RunBoot(const BootOptions& o) {
   UVM_CHECK(runtime::ValidateVmShape(o.memory_mib, o.cpus));
@@ -30,44 +36,26 @@ Result<int> RunBoot(const BootOptions& o) {
   config.cmdline = runtime::kBaseCmdline;
   if (!o.cmdline.empty()) config.cmdline += " " + o.cmdline;
   UVM_CHECK(Context(boot::CheckCmdline(config.cmdline), "--cmdline"));
-  config.disks = o.disks;
-  config.vsock_uds = o.vsock_uds;
-  config.api_sock = o.api_sock;
-  if (!o.net_tap.empty()) config.nets.push_back(o.net_tap);
+  UVM_CHECK(ApplyVmDeviceFlags(o.devices, config));
   config.memory_bytes = o.memory_mib << 20;
   config.cpus = o.cpus;
-  config.console_in = STDIN_FILENO;
-  config.console_out = STDOUT_FILENO;
-
   UVM_TRY(vmm::LinuxVmResult r, vmm::RunLinuxVm(config));
   return ExitStatusOf(r);
 }
 
-Result<int> ExitStatusOf(const vmm::LinuxVmResult& r) {
-  const vmm::VmExit& e = r.exit;
-  if (r.panicked) {
-    std::fprintf(stderr, "uvm: the guest kernel panicked (see its console output above)\n");
-    return kExitGuestCrashed;
-  }
-  switch (e.kind) {
-    case vmm::ExitKind::kReset:
-    case vmm::ExitKind::kPowerOff:
-    case vmm::ExitKind::kHalted:
-      Log(LogLevel::kInfo, e.detail);
-      return e.status;
-    case vmm::ExitKind::kHostSignal:
-      return 128 + e.status;
-    case vmm::ExitKind::kTripleFault:
-    case vmm::ExitKind::kGuestCrash:
-      std::fprintf(stderr, "uvm: %s\n", e.detail.c_str());
-      return kExitGuestCrashed;
-    case vmm::ExitKind::kSave:
-      std::fprintf(stderr, "uvm: saved to %s\n", r.saved_to.c_str());
-      return 0;
-    case vmm::ExitKind::kError:
-      return Err(e.detail);
-  }
-  return Err("unknown VM exit");
+}  // namespace
+
+void RegisterBootCommand(CommandTable& table) {
+  auto o = std::make_shared<BootOptions>();
+  auto* cmd = table.app.add_subcommand("boot", "Boot a Linux kernel and relay its serial console");
+  cmd->add_option("--kernel", o->kernel, "vmlinux (ELF) or bzImage")->required();
+  cmd->add_option("--initrd", o->initrd, "initial ramdisk");
+  cmd->add_option("--cmdline", o->cmdline,
+                  "appended to the default command line: " + std::string(runtime::kBaseCmdline));
+  AddVmDeviceFlags(cmd, o->devices);
+  cmd->add_option("--memory", o->memory_mib, "guest RAM in MiB")->capture_default_str();
+  cmd->add_option("--cpus", o->cpus, "vCPUs (1-16)")->capture_default_str();
+  OnParsed(cmd, table, [o] { return RunBoot(*o); });
 }
 
 }  // namespace uvm::cli

@@ -1,4 +1,5 @@
-#include "cli/doctor_command.h"
+// `uvm doctor`: what this host's KVM can do, found by running tiny guests, and the verdict:
+// Linux guests run directly, or only inside the lab (`uvm lab`).
 
 #include <unistd.h>
 
@@ -8,10 +9,17 @@
 #include <string>
 
 #include "base/fs.h"
+#include "cli/command.h"
+#include "runtime/paths.h"
 #include "vmm/host_probe.h"
 
 namespace uvm::cli {
 namespace {
+
+struct DoctorOptions {
+  bool json = false;
+  bool verdict_only = false;
+};
 
 const char* Mark(bool ok) { return ok ? "ok  " : "NO  "; }
 
@@ -23,13 +31,11 @@ void PrintCheck(const char* name, const vmm::ProbeCheck& c, bool ran) {
   std::printf("  %-22s %s%s\n", name, Mark(c.ok), c.detail.c_str());
 }
 
-}  // namespace
-
 Result<int> RunDoctor(const DoctorOptions& o) {
   vmm::HostProbe p = vmm::ProbeHost();
   const bool direct = p.linux_direct();
   const bool qemu = FindInPath("qemu-system-x86_64").has_value();
-  const std::string lab_dir = SelfDir() + "/images/lab";
+  const std::string lab_dir = runtime::BuiltinImagesDir() + "/lab";
   const bool lab_images = access((lab_dir + "/bzImage").c_str(), R_OK) == 0 &&
                           access((lab_dir + "/initramfs.cpio.gz").c_str(), R_OK) == 0;
   if (o.verdict_only) {
@@ -92,6 +98,17 @@ Result<int> RunDoctor(const DoctorOptions& o) {
         "hardware-virtualization semantics.\n");
   }
   return 0;
+}
+
+}  // namespace
+
+void RegisterDoctorCommand(CommandTable& table) {
+  auto o = std::make_shared<DoctorOptions>();
+  auto* cmd = table.app.add_subcommand("doctor", "What this host's KVM can do, and why");
+  cmd->add_flag("--json", o->json, "one JSON object instead of the report");
+  cmd->add_flag("--verdict", o->verdict_only,
+                "print only `direct` (Linux guests run on this KVM) or `lab`");
+  OnParsed(cmd, table, [o] { return RunDoctor(*o); });
 }
 
 }  // namespace uvm::cli

@@ -1,5 +1,5 @@
-#include "cli/pool_command.h"
-
+// `uvm pool start|stop|status`: the long-lived process that keeps clones of templates restored
+// ahead of time for `uvm run` (runtime/pool/server.h).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,6 +11,7 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "cli/command.h"
 #include "runtime/host_check.h"
 #include "runtime/paths.h"
 #include "runtime/pool/client.h"
@@ -20,6 +21,16 @@
 
 namespace uvm::cli {
 namespace {
+
+struct PoolOptions {
+  std::string root;                 // uvm's state root (--root): the pool clones its templates
+  std::vector<std::string> images;  // start: fill these images' shapes from the start
+  int size = 2;                     // start: VMs kept ready per shape
+  uint64_t memory_mib = 256;        // start: the shape of the images' VMs, as `uvm run` has it
+  int cpus = 1;
+  bool foreground = false;  // start: serve in this process (logs to stderr) instead of detaching
+  bool json = false;        // status
+};
 
 // Making a template the first time boots a VM (seconds; more in the lab), then the VMs restore.
 constexpr auto kFillTimeout = std::chrono::seconds(300);
@@ -83,16 +94,10 @@ bool Running(pid_t pid) {
   return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] != 'Z';
 }
 
-}  // namespace
-
 Result<int> RunPoolStart(const PoolOptions& o) {
   if (o.size < 1 || o.size > 64) return Err("--size: must be 1 to 64");
   UVM_CHECK(runtime::ValidateVmShape(o.memory_mib, o.cpus));
-  if (!runtime::LinuxGuestsRunHere()) {
-    return Err(
-        "this host's KVM cannot run Linux guests (see `uvm doctor`); use the lab: "
-        "`uvm lab -- sh -c 'uvm pool start ...; uvm run ...'`");
-  }
+  UVM_CHECK(runtime::RequireLinuxGuests("uvm lab -- sh -c 'uvm pool start ...; uvm run ...'"));
   if (auto running = runtime::QueryPool(o.root)) {
     return Err("a pool is already running for " + o.root + " (pid " + std::to_string(running->pid) +
                "; `uvm pool stop` stops it)");
@@ -187,6 +192,35 @@ Result<int> RunPoolStatus(const PoolOptions& o) {
                 static_cast<unsigned long long>(s.missed), s.error.empty() ? "-" : s.error.c_str());
   }
   return 0;
+}
+
+}  // namespace
+
+void RegisterPoolCommand(CommandTable& table) {
+  auto o = std::make_shared<PoolOptions>();
+  const GlobalOptions& g = table.global;
+  auto* cmd = table.app.add_subcommand(
+      "pool", "Keep clones restored ahead of time, so `uvm run` finds its VM ready");
+  cmd->require_subcommand(1);
+  auto* start = cmd->add_subcommand(
+      "start", "Start the pool for --root in the background; back once the images' VMs are ready");
+  start->add_option("image", o->images,
+                    "images whose VMs to make from the start (others on first use)");
+  start->add_option("--size", o->size, "VMs kept ready per image and shape (1-64)")
+      ->capture_default_str();
+  start->add_option("--memory", o->memory_mib, "the images' VMs' RAM in MiB (as uvm run)")
+      ->capture_default_str();
+  start->add_option("--cpus", o->cpus, "the images' VMs' vCPUs (as uvm run)")
+      ->capture_default_str();
+  start->add_flag("--foreground", o->foreground,
+                  "serve in this process, logging to stderr, until SIGTERM or `pool stop`");
+  auto* stop =
+      cmd->add_subcommand("stop", "Stop the pool (containers running in its VMs finish first)");
+  auto* status = cmd->add_subcommand("status", "What the pool holds and has served");
+  status->add_flag("--json", o->json, "one JSON object");
+  OnParsed(start, table, WithRoot(o, g, RunPoolStart));
+  OnParsed(stop, table, WithRoot(o, g, RunPoolStop));
+  OnParsed(status, table, WithRoot(o, g, RunPoolStatus));
 }
 
 }  // namespace uvm::cli

@@ -1,67 +1,41 @@
-#include "cli/snapshot_command.h"
-
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+// `uvm snapshot save|restore`: save a running `uvm boot --api-sock` VM to a directory (`state`
+// and `memory`, vmm/snapshot/snapshot.h) and start a VM from one, resuming the guest where it was.
 #include <filesystem>
 
-#include "base/unique_fd.h"
-#include "base/unix_socket.h"
-#include "cli/boot_command.h"
+#include "cli/command.h"
+#include "cli/device_flags.h"
+#include "cli/exit_status.h"
 #include "runtime/vm_shape.h"
+#include "vmm/control_socket.h"
 #include "vmm/linux_vm.h"
 #include "vmm/snapshot/snapshot.h"
 
 namespace uvm::cli {
 namespace {
 
-Result<UniqueFd> ConnectControlSocket(const std::string& path) {
-  UVM_TRY(sockaddr_un addr, Context(UnixSocketAddress(path), "--api-sock"));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return ErrnoErr("socket");
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
-    return ErrnoErr("--api-sock " + path + ": connect (is `uvm boot --api-sock` running?)");
-  }
-  return fd;
-}
+struct SaveOptions {
+  std::string api_sock;  // the VM's control socket (uvm boot --api-sock)
+  std::string dir;       // where the snapshot goes (created if missing)
+};
 
-}  // namespace
+struct RestoreOptions {
+  std::string dir;
+  uint64_t memory_mib = 0;  // 0: what the snapshot was saved with
+  int cpus = 0;             // 0: what the snapshot was saved with
+  VmDeviceFlags devices;
+};
 
-Result<int> RunSnapshotSave(const SnapshotSaveOptions& o) {
+Result<int> RunSave(const SaveOptions& o) {
   // The VM resolves the directory in its own working directory: send an absolute one.
   std::error_code ec;
   const std::string dir = std::filesystem::absolute(o.dir, ec).lexically_normal().string();
   if (ec) return Err(o.dir + ": " + ec.message());
-  UVM_TRY(UniqueFd fd, ConnectControlSocket(o.api_sock));
-  const std::string request = "SAVE " + dir + "\n";
-  size_t done = 0;
-  while (done < request.size()) {
-    ssize_t n = ::send(fd.get(), request.data() + done, request.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoErr("--api-sock " + o.api_sock + ": send");
-    done += static_cast<size_t>(n);
-  }
-  // The answer comes once the VM is saved (seconds for a large guest): wait for the whole line.
-  std::string answer;
-  char buf[512];
-  while (answer.find('\n') == std::string::npos) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoErr("--api-sock " + o.api_sock + ": read");
-    if (n == 0) return Err("the VM closed its control socket without saving (see its stderr)");
-    answer.append(buf, static_cast<size_t>(n));
-  }
-  answer.resize(answer.find('\n'));
-  if (answer == "OK") return 0;
-  constexpr std::string_view kError = "ERROR ";
-  if (answer.starts_with(kError)) return Err(answer.substr(kError.size()));
-  return Err("unexpected answer on the control socket: " + answer.substr(0, 200));
+  UVM_CHECK(Context(vmm::RequestSave(o.api_sock, dir), "--api-sock " + o.api_sock));
+  return 0;
 }
 
-Result<int> RunSnapshotRestore(const SnapshotRestoreOptions& o) {
+// Like uvm boot with the snapshot in place of a kernel: the same exit statuses.
+Result<int> RunRestore(const RestoreOptions& o) {
   // The shape is the snapshot's unless given (then it must match: RunLinuxVm refuses otherwise).
   UVM_TRY(vmm::snapshot::MachineLayout layout,
           Context(vmm::snapshot::ReadSnapshotLayout(o.dir), "snapshot " + o.dir));
@@ -70,16 +44,36 @@ Result<int> RunSnapshotRestore(const SnapshotRestoreOptions& o) {
   UVM_CHECK(runtime::ValidateVmShape(memory_mib, cpus));
   vmm::LinuxVmConfig config;
   config.restore_dir = o.dir;
-  config.disks = o.disks;
-  config.vsock_uds = o.vsock_uds;
-  config.api_sock = o.api_sock;
-  if (!o.net_tap.empty()) config.nets.push_back(o.net_tap);
+  UVM_CHECK(ApplyVmDeviceFlags(o.devices, config));
   config.memory_bytes = memory_mib << 20;
   config.cpus = cpus;
-  config.console_in = STDIN_FILENO;
-  config.console_out = STDOUT_FILENO;
   UVM_TRY(vmm::LinuxVmResult r, Context(vmm::RunLinuxVm(config), "snapshot restore"));
   return ExitStatusOf(r);
+}
+
+}  // namespace
+
+void RegisterSnapshotCommand(CommandTable& table) {
+  auto* cmd = table.app.add_subcommand("snapshot",
+                                       "Save a running VM to a directory and resume it from there");
+  cmd->require_subcommand(1);
+
+  auto save = std::make_shared<SaveOptions>();
+  auto* save_cmd = cmd->add_subcommand(
+      "save", "Save the VM of `uvm boot --api-sock PATH` to DIR (the VM then ends)");
+  save_cmd->add_option("--api-sock", save->api_sock, "the VM's control socket")->required();
+  save_cmd->add_option("dir", save->dir, "directory for `state` and `memory`")->required();
+  OnParsed(save_cmd, table, [save] { return RunSave(*save); });
+
+  auto restore = std::make_shared<RestoreOptions>();
+  auto* restore_cmd = cmd->add_subcommand(
+      "restore", "Resume a saved VM and relay its console (devices as when it was saved)");
+  restore_cmd->add_option("dir", restore->dir, "the snapshot directory")->required();
+  restore_cmd->add_option("--memory", restore->memory_mib,
+                          "guest RAM in MiB (default: the snapshot's)");
+  restore_cmd->add_option("--cpus", restore->cpus, "vCPUs (default: the snapshot's)");
+  AddVmDeviceFlags(restore_cmd, restore->devices);
+  OnParsed(restore_cmd, table, [restore] { return RunRestore(*restore); });
 }
 
 }  // namespace uvm::cli

@@ -1,8 +1,8 @@
-#include "cli/template_command.h"
-
+// `uvm template create|ls|rm`: the pre-booted utility VMs `uvm run` clones.
 #include <cstdio>
 #include <ctime>
 
+#include "cli/command.h"
 #include "runtime/host_check.h"
 #include "runtime/paths.h"
 #include "runtime/template_store.h"
@@ -10,14 +10,20 @@
 #include "store/image_store.h"
 
 namespace uvm::cli {
+namespace {
+
+struct TemplateOptions {
+  std::string root;  // uvm's state root (--root)
+  uint64_t memory_mib = 256;
+  int cpus = 1;
+  bool net = false;   // create: the variant with a virtio-net device (uvm run --net tap)
+  std::string image;  // create: prepared for this image (uvm run IMAGE); "": none
+  std::string key;    // rm
+};
 
 Result<int> RunTemplateCreate(const TemplateOptions& o) {
   UVM_CHECK(runtime::ValidateVmShape(o.memory_mib, o.cpus));
-  if (!runtime::LinuxGuestsRunHere()) {
-    return Err(
-        "this host's KVM cannot run Linux guests (see `uvm doctor`); use the lab: "
-        "`uvm lab -- uvm template create`");
-  }
+  UVM_CHECK(runtime::RequireLinuxGuests("uvm lab -- uvm template create"));
   runtime::TemplateStore store(o.root);
   runtime::TemplateShape shape = runtime::BuiltinTemplateShape(o.memory_mib, o.cpus, o.net);
   if (!o.image.empty()) {
@@ -64,6 +70,32 @@ Result<int> RunTemplateRemove(const TemplateOptions& o) {
   UVM_TRY(std::string key, store.Remove(o.key));
   std::printf("%s\n", key.c_str());
   return 0;
+}
+
+}  // namespace
+
+void RegisterTemplateCommand(CommandTable& table) {
+  auto o = std::make_shared<TemplateOptions>();
+  const GlobalOptions& g = table.global;
+  auto* cmd = table.app.add_subcommand(
+      "template", "Create, list and remove the pre-booted utility VMs `uvm run` clones");
+  cmd->require_subcommand(1);
+  auto* create = cmd->add_subcommand(
+      "create", "Boot a utility VM to agent-ready and save it (uvm run does this on first use)");
+  create->add_option("--memory", o->memory_mib, "the VM's RAM in MiB")->capture_default_str();
+  create->add_option("--cpus", o->cpus, "the VM's vCPUs (1-16)")->capture_default_str();
+  create->add_flag("--net", o->net,
+                   "with a virtio-net device: what `uvm run --net tap` clones (needs "
+                   "CAP_NET_ADMIN for a temporary tap)");
+  create->add_option("--image", o->image,
+                     "prepared for this image: what `uvm run IMAGE` clones (mounted and read "
+                     "into the template's page cache)");
+  auto* ls = cmd->add_subcommand("ls", "List the templates");
+  auto* rm = cmd->add_subcommand("rm", "Remove a template");
+  rm->add_option("key", o->key, "template key (or a unique prefix)")->required();
+  OnParsed(create, table, WithRoot(o, g, RunTemplateCreate));
+  OnParsed(ls, table, WithRoot(o, g, RunTemplateList));
+  OnParsed(rm, table, WithRoot(o, g, RunTemplateRemove));
 }
 
 }  // namespace uvm::cli

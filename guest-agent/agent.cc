@@ -48,8 +48,9 @@ void Agent::HandleConnection(UniqueFd fd) {
   }
   if (hello->version != kProtocolVersion) {
     WriteMessage(fd.get(), ErrorReply{"agent protocol version " + std::to_string(hello->version) +
-                                      " is not supported; this agent speaks version " +
-                                      std::to_string(kProtocolVersion)});
+                                          " is not supported; this agent speaks version " +
+                                          std::to_string(kProtocolVersion),
+                                      ErrorKind::kUnsupported});
     return;
   }
   if (hello->role == Role::kStream) {
@@ -102,20 +103,6 @@ void Agent::ServeControl(std::shared_ptr<ControlChannel> control) {
       control->Send(ErrorReply{"unexpected message on a control connection"});
     }
   }
-}
-
-Result<UniqueFd> ListenVsock(uint32_t port) {
-  UniqueFd fd(socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return ErrnoErr("vsock socket");
-  sockaddr_vm addr{};
-  addr.svm_family = AF_VSOCK;
-  addr.svm_cid = VMADDR_CID_ANY;
-  addr.svm_port = port;
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    return ErrnoErr("binding vsock port " + std::to_string(port));
-  }
-  if (listen(fd.get(), 64) < 0) return ErrnoErr("listen on vsock");
-  return fd;
 }
 
 }  // namespace uvm::agent

@@ -35,8 +35,4 @@ class Agent {
   std::atomic<uint64_t> next_exec_id_{1};
 };
 
-// The agent's listening socket on vsock (any CID); tests use a unix socket path instead
-// (ListenUnix, base/unix_socket.h).
-Result<UniqueFd> ListenVsock(uint32_t port);
-
 }  // namespace uvm::agent

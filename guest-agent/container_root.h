@@ -1,7 +1,8 @@
-// The root filesystem of one container (DESIGN.md §7): the image's block device mounted read-only,
-// a size-limited tmpfs holding the overlay's upper and work directories, the overlay on top, and a
-// minimal /dev and read-only /sys inside it. Mounted in the agent's own mount namespace; the
-// container's process gets a copy (CLONE_NEWNS), pivot_roots into it and mounts its own /proc.
+// The root filesystem of one container (ARCHITECTURE.md "The agent"): the image's block device
+// mounted read-only, a size-limited tmpfs holding the overlay's upper and work directories, the
+// overlay on top, and a minimal /dev and read-only /sys inside it. Mounted in the agent's own mount
+// namespace; the container's process gets a copy (CLONE_NEWNS), pivot_roots into it and mounts its
+// own /proc.
 #pragma once
 
 #include <chrono>

@@ -1,6 +1,6 @@
-// One Exec from start to its Exit report (DESIGN.md §7): waits for the three stdio connections,
-// mounts the container root, starts the process, relays its stdio, and sends Exit on the control
-// connection only after stdout and stderr were drained and the host closed them.
+// One Exec from start to its Exit report (ARCHITECTURE.md "The agent"): waits for the three stdio
+// connections, mounts the container root, starts the process, relays its stdio, and sends Exit on
+// the control connection only after stdout and stderr were drained and the host closed them.
 #pragma once
 
 #include <signal.h>

@@ -1,8 +1,8 @@
-// The per-exec identity of the VM (DESIGN.md §6): a clone resumes with its template's wall clock
-// and random-number state, so every Exec carries the host's clock and fresh host entropy and the
-// agent applies them before the container's process starts. Done per exec, so cold boots and
-// clones take the same path. (The hostname, the other per-clone identity, is set in the
-// container's own UTS namespace by spawn.cc.)
+// The per-exec identity of the VM (ARCHITECTURE.md "The agent"): a clone resumes with its
+// template's wall clock and random-number state, so every Exec carries the host's clock and fresh
+// host entropy and the agent applies them before the container's process starts. Done per exec, so
+// cold boots and clones take the same path. (The hostname, the other per-clone identity, is set in
+// the container's own UTS namespace by spawn.cc.)
 #pragma once
 
 #include <cstdint>

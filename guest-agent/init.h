@@ -1,4 +1,4 @@
-// What the agent does as PID 1 of the utility VM before serving (DESIGN.md §7).
+// What the agent does as PID 1 of the utility VM before serving (ARCHITECTURE.md "The agent").
 #pragma once
 
 #include "base/result.h"

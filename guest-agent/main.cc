@@ -1,5 +1,6 @@
-// uvm-agent: PID 1 of the utility VM (DESIGN.md §7). In the VM it mounts the system filesystems,
-// reaps orphans and serves the agent protocol on vsock port 1024. For tests on the host,
+// uvm-agent: PID 1 of the utility VM (ARCHITECTURE.md "The agent"). In the VM it mounts the system
+// filesystems, reaps orphans and serves the agent protocol on vsock port 1024. For tests on the
+// host,
 // `--listen-unix PATH` serves the same protocol on a unix socket (no VM, no PID 1 duties).
 //
 //   uvm-agent [--vsock-port N] [--listen-unix PATH] [--run-dir DIR]
@@ -80,7 +81,8 @@ int main(int argc, char** argv) {
   Reaper reaper;
   reaper.Start();
 
-  auto listener = unix_path.empty() ? ListenVsock(port) : uvm::ListenUnix(unix_path);
+  // The agent listens on vsock (any CID); tests give it a unix socket path instead.
+  auto listener = unix_path.empty() ? uvm::ListenVsock(port) : uvm::ListenUnix(unix_path);
   if (!listener) return Fatal(listener.error().message);
   Say("listening on " + (unix_path.empty() ? "vsock port " + std::to_string(port) : unix_path) +
       " (protocol " + std::to_string(kProtocolVersion) + ")");

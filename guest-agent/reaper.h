@@ -1,7 +1,7 @@
-// Reaping for PID 1 (DESIGN.md §7): every child that exits is waited for, whether the agent
-// started it (its exit status goes to the registered callback) or it is an orphan re-parented to
-// the agent (its status is dropped). Outside a VM the agent makes itself a child subreaper so the
-// same holds in tests.
+// Reaping for PID 1 (ARCHITECTURE.md "The agent"): every child that exits is waited for, whether
+// the agent started it (its exit status goes to the registered callback) or it is an orphan
+// re-parented to the agent (its status is dropped). Outside a VM the agent makes itself a child
+// subreaper so the same holds in tests.
 #pragma once
 
 #include <sys/types.h>

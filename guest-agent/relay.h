@@ -1,5 +1,5 @@
 // Copying between the container's stdio (pipes, or a pty master) and the host's stream
-// connections (DESIGN.md §7: one connection per stream).
+// connections (one connection per stream: ARCHITECTURE.md "The agent").
 #pragma once
 
 namespace uvm::agent {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the utility VM's initramfs: the static uvm-agent as /init (DESIGN.md §7) and
+# Builds the utility VM's initramfs: the static uvm-agent as /init (ARCHITECTURE.md "The agent") and
 # /dev/console so the kernel can give it standard streams. Nothing else: no shell, no busybox.
 # usage: build-agent-initramfs.sh AGENT_BINARY OUTPUT.cpio.gz
 set -euo pipefail

@@ -58,4 +58,12 @@ bool LinuxGuestsRunHere() {
   return true;
 }
 
+Result<void> RequireLinuxGuests(const std::string& lab_command) {
+  if (LinuxGuestsRunHere()) return {};
+  return Err(
+      ErrorCode::kUnsupported,
+      "this host's KVM cannot run Linux guests (see `uvm doctor`); run uvm inside the lab: `" +
+          lab_command + "`");
+}
+
 }  // namespace uvm::runtime

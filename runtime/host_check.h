@@ -7,9 +7,15 @@
 #include <string>
 #include <string_view>
 
+#include "base/result.h"
+
 namespace uvm::runtime {
 
 bool LinuxGuestsRunHere();
+
+// LinuxGuestsRunHere(), or an error (ErrorCode::kUnsupported) that points at `uvm doctor` and at
+// `lab_command`, the same work run inside the lab.
+Result<void> RequireLinuxGuests(const std::string& lab_command);
 
 // What a remembered yes must match: the boot id, and the name and size of each kvm module in
 // /proc/modules (not its use count, which every running VM changes). Empty without a boot id

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,15 +12,16 @@
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/random_id.h"
 #include "base/sha256.h"
 #include "base/unique_fd.h"
 #include "guest-agent/protocol/messages.h"
-#include "runtime/agent_wait.h"
+#include "runtime/agent_vm.h"
+#include "runtime/exec_spec.h"
 #include "runtime/paths.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/utility_vm.h"
@@ -45,13 +45,6 @@ Result<std::string> FileIdentity(const std::string& path) {
          std::to_string(st.st_mtim.tv_nsec);
 }
 
-// /run/uvm/template-XXXXXX: the template VM's vsock socket (unix socket paths are short, and in
-// the lab the state root is a 9p share where sockets cannot be bound).
-Result<TempDir> RuntimeDirForTemplate() {
-  UVM_CHECK(EnsureRunDir());
-  return TempDir::Create(kRunDir, "template-");
-}
-
 Result<TemplateInfo> ReadInfo(const std::string& dir, const std::string& key) {
   const std::string path = dir + "/" + kInfoFile;
   UVM_TRY(std::string text, ReadFileLimited(path, 64 * 1024));
@@ -70,12 +63,7 @@ Result<TemplateInfo> ReadInfo(const std::string& dir, const std::string& key) {
 
 // A tap for the template VM's net device: "uvmt" + 8 random hex digits (uvm run's are "uvm" + 8,
 // so the two never meet). Not persistent: it vanishes with the template VM.
-std::string TemplateTapName() {
-  std::random_device rd;
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "uvmt%08x", rd());
-  return buf;
-}
+std::string TemplateTapName() { return "uvmt" + RandomHexId(8); }
 
 // Any unicast, locally administered MAC (IEEE 802: 0x02 in the first octet): every clone sets
 // its own on eth0.
@@ -87,20 +75,15 @@ std::string DeviceLayout(const TemplateShape& shape) {
   return shape.net ? "vda,vsock,net" : "vda,vsock";
 }
 
-agent::Rootfs ContainerRootfs() { return agent::Rootfs{"/dev/vda", "ext4", 256}; }
-
-vmm::UtilityVmSpec ContainerVmSpec(const TemplateShape& shape, const std::string& template_dir,
-                                   const std::string& vsock_uds, int console_fd) {
+vmm::UtilityVmSpec ContainerVmSpec(const TemplateShape& shape, const std::string& template_dir) {
   vmm::UtilityVmSpec spec;
   spec.kernel = shape.kernel;
   spec.initrd = shape.initrd;
   spec.restore_dir = template_dir;
   spec.cmdline = UtilityVmCmdline();
-  if (!shape.image_disk.empty()) spec.disks = {shape.image_disk + ",ro"};
-  spec.vsock_uds = vsock_uds;
+  if (!shape.image_disk.empty()) spec.disks = {{shape.image_disk, true}};
   spec.memory_bytes = shape.memory_mib << 20;
   spec.cpus = shape.cpus;
-  spec.console_fd = console_fd;
   return spec;
 }
 
@@ -140,7 +123,6 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape,
   if (auto removed = RemoveStale(); !removed) Log(LogLevel::kWarn, removed.error().message);
   UVM_CHECK(MakeDirs(dir_, 0755));
   UVM_TRY(TempDir work, TempDir::Create(dir_, ".new-" + key + "-"));
-  UVM_TRY(TempDir run, RuntimeDirForTemplate());
 
   // Without an image, the container's disk is attached to each clone as a resize of vda (virtio
   // 1.x 5.2.4), so the template boots with an empty one there.
@@ -149,49 +131,41 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape,
     UniqueFd f(::open(placeholder.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!f.valid()) return ErrnoErr("creating " + placeholder);
   }
-  const std::string console_log = work.path() + "/console.log";
-  UniqueFd console(::open(console_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!console.valid()) return ErrnoErr("creating " + console_log);
-
-  vmm::UtilityVmSpec spec;
-  spec.kernel = shape.kernel;
-  spec.initrd = shape.initrd;
-  spec.cmdline = UtilityVmCmdline();
-  spec.disks = {(shape.image_disk.empty() ? placeholder : shape.image_disk) + ",ro"};
-  spec.vsock_uds = run.path() + "/vsock.sock";
-  if (shape.net) spec.nets = {TemplateTapName() + ",mac=" + kTemplateMac};
-  spec.memory_bytes = shape.memory_mib << 20;
-  spec.cpus = shape.cpus;
-  spec.console_fd = console.get();
+  vmm::UtilityVmSpec spec = ContainerVmSpec(shape, "");
+  spec.disks = {{shape.image_disk.empty() ? placeholder : shape.image_disk, true}};
+  if (shape.net) {
+    UVM_TRY(auto mac, devices::virtio::net::ParseMac(kTemplateMac));
+    spec.nets = {{TemplateTapName(), mac}};
+  }
   spec.save_dir = work.path();
   const auto started = std::chrono::steady_clock::now();
-  UVM_TRY(auto vm, vmm::UtilityVm::Start(spec));
-  AgentWait wait = WaitForAgent(*vm, spec.vsock_uds, kTemplateAgentTimeout);
-  if (wait.signal) return Err("template creation stopped by signal " + std::to_string(wait.signal));
-  if (!wait.client) {
-    vm->Stop(wait.failure);
-    (void)vm->Wait();
-    return Err("creating a template: " + wait.failure + " (guest console: " + console_log + ")");
+  // The VM's socket and console in /run/uvm/template-XXXXXX: unix socket paths are short, and in
+  // the lab the state root is a 9p share where sockets cannot be bound.
+  UVM_CHECK(EnsureRunDir());
+  UVM_TRY(TempDir run, TempDir::Create(kRunDir, "template-"));
+  auto vm = AgentVm::Start(std::move(run), spec, kTemplateAgentTimeout);
+  if (!vm) {
+    if (vm.error().code == ErrorCode::kInterrupted) {
+      return Err(ErrorCode::kInterrupted, "template creation " + vm.error().message);
+    }
+    return Err(vm.error().code, "creating a template: " + vm.error().message);
   }
   if (!shape.image_disk.empty()) {
     const uint64_t budget = std::min(kMaxWarmBytes, (shape.memory_mib << 20) / 4);
-    auto prepared = wait.client->PrepareImage(ContainerRootfs(), budget, kTemplateAgentTimeout);
+    auto prepared = (*vm)->agent()->PrepareImage(ContainerRootfs(), budget, kTemplateAgentTimeout);
     if (!prepared) {
-      vm->Stop("the image could not be prepared");
-      (void)vm->Wait();
-      return Err("creating a template for " + shape.image_disk + ": " + prepared.error().message +
-                 " (guest console: " + console_log + ")");
+      return tl::unexpected((*vm)->Fail("creating a template for " + shape.image_disk + ": " +
+                                        prepared.error().message));
     }
     Log(LogLevel::kDebug, "template: " + std::to_string(prepared->files) + " files, " +
                               std::to_string(prepared->bytes >> 10) + " KiB of the image read");
   }
   // The template keeps no connection: the proof of life is closed before the save (and each
   // clone resets its vsock transport, so a half-closed one could not hang a clone either).
-  wait.client.reset();
-  vm->SaveAndStop();
-  UVM_TRY(vmm::LinuxVmResult ended, vm->Wait());
+  UVM_TRY(vmm::LinuxVmResult ended, (*vm)->SaveAndStop());
   if (ended.exit.kind != vmm::ExitKind::kSave) {
-    return Err("the template VM ended before it was saved: " + ended.exit.detail);
+    return Err(ErrorCode::kGuestFailed,
+               "the template VM ended before it was saved: " + ended.exit.detail);
   }
   ::unlink(placeholder.c_str());
 
@@ -201,8 +175,10 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape,
     work.Release();
   } else if (errno == EEXIST || errno == ENOTEMPTY) {
     if (auto other = Find(key)) return *other;  // another uvm finished first: use its template
-    return Err(dir + " exists but holds no template (remove it with `uvm template rm " + key +
-               "`)");
+    return Err(ErrorCode::kExists, dir +
+                                       " exists but holds no template (remove it with `uvm "
+                                       "template rm " +
+                                       key + "`)");
   } else {
     return ErrnoErr("storing the template as " + dir);
   }

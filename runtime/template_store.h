@@ -1,5 +1,6 @@
-// Templates (DESIGN.md §6): a utility VM booted once to the point where its agent answers, then
-// saved, so that `uvm run` starts each container as a copy-on-write clone of it instead of a boot.
+// Templates (ARCHITECTURE.md "Templates and clones"): a utility VM booted once to the point where
+// its agent answers, then saved, so that `uvm run` starts each container as a copy-on-write clone
+// of it instead of a boot.
 //
 // <root>/templates/<key>/ holds the snapshot (`state`, `memory`) and `template.json` (what it was
 // made from). The key names everything the saved guest depends on: the kernel and agent
@@ -30,9 +31,6 @@ struct TemplateInfo {
   uint64_t memory_on_disk = 0;  // bytes the sparse memory file takes
 };
 
-// Where a container's image is in every utility VM: vda, ext4, under a 256 MiB overlay.
-agent::Rootfs ContainerRootfs();
-
 // The devices a template of `shape` has, in slot order: "vda,vsock" or "vda,vsock,net".
 std::string DeviceLayout(const TemplateShape& shape);
 
@@ -40,10 +38,9 @@ std::string DeviceLayout(const TemplateShape& shape);
 Result<std::string> TemplateKey(const TemplateShape& shape);
 
 // A container's utility VM of `shape`: the image disk read-only as vda, a clone of `template_dir`
-// (a boot when empty), its vsock device behind `vsock_uds`, the guest console to `console_fd`.
-// Without an image disk in the shape, the caller sets spec.disks. A net device is the caller's.
-vmm::UtilityVmSpec ContainerVmSpec(const TemplateShape& shape, const std::string& template_dir,
-                                   const std::string& vsock_uds, int console_fd);
+// (a boot when empty). Without an image disk in the shape, the caller sets spec.disks. The vsock
+// socket and console are the run directory's (AgentVm::Start); a net device is the caller's.
+vmm::UtilityVmSpec ContainerVmSpec(const TemplateShape& shape, const std::string& template_dir);
 
 // Writes `dir`/template.json: the shape a template was made from, which List() reads back.
 Result<void> WriteTemplateInfo(const std::string& dir, const TemplateShape& shape);

@@ -1,6 +1,6 @@
-// The image store (DESIGN.md §2 "image store", §4 `uvm image`): named images, each a read-only
-// ext4 disk built once from an image source and shared by every name whose root filesystem has
-// the same digest.
+// The image store (ARCHITECTURE.md "Image store"; README, `uvm image`): named images, each a
+// read-only ext4 disk built once from an image source and shared by every name whose root
+// filesystem has the same digest.
 //
 // Layout under ROOT/images/: records/NAME.json (ImageRecord), disks/HEX.ext4, tmp/ (imports in
 // progress), lock. An import does all its work in tmp/ and commits with two renames (disk, then

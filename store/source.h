@@ -1,4 +1,4 @@
-// The SOURCE argument of `uvm image import` (DESIGN.md §4): which kind of image it names.
+// The SOURCE argument of `uvm image import` (README, "Commands"): which kind of image it names.
 #pragma once
 
 #include <string>

@@ -3,69 +3,159 @@
 # run (no tests found, or tests skipped because the environment could not run them) fails the run:
 # it is reported as not run, never as passed.
 #
-# usage: tests/run-tiers.sh BUILD_DIR      (BUILD_DIR-asan and BUILD_DIR-fuzz are used if present)
+# usage: tests/run-tiers.sh BUILD_DIR [-- PREPARE...]
+#
+# The tiers that run in the lab (the lab's own tier, and e2e where this host's KVM cannot run
+# Linux) start first, in the background, each in a lab boot of its own: they mostly wait on one
+# emulated CPU. PREPARE (the sanitizer and fuzz builds, from `make test`) runs meanwhile, then the
+# host tiers (unit, unit-asan-ubsan, kvm, fuzz). BUILD_DIR-asan and BUILD_DIR-fuzz are used if
+# present once PREPARE is done. Background tiers stream their output with a [tier] prefix.
 set -uo pipefail
 build=${1:-build}
+shift || true
+prepare=()
+if [ "${1:-}" = "--" ]; then
+  shift
+  prepare=("$@")
+fi
 uvm="$build/uvm"
-passed=0 failed=0
-summary=()
-retried=()
+work=$(mktemp -d /tmp/uvm-tiers-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+start=$SECONDS
 
-# run_tier NAME BUILD_DIR LABEL [runner...]: ctest for one label, optionally through a runner.
-run_tier() {
-  local name=$1 dir=$2 label=$3
+# ctest_tier LOG DIR LABEL [runner...]: ctest for one label (optionally through a runner), its
+# output in LOG. The lab itself (L1, not a test) has wedged in long e2e tiers: QEMU idle, L1
+# halted with no interrupt coming, ctest's own timeouts never firing. The lab's stall watchdog
+# (or, failing that, its --timeout) ends such a run; the tier then runs once more and says so. A
+# test that fails is never retried: only a run with no ctest summary and a lab-level failure line.
+ctest_tier() {
+  local log=$1 dir=$2 label=$3
   shift 3
-  local log
-  log=$(mktemp)
-  echo "=== tier $name ($label in $dir${1:+, via $*})"
   "$@" ctest --test-dir "$dir" -L "^${label}\$" --output-on-failure --timeout 600 2>&1 | tee "$log"
-  # The lab itself (L1, not a test) has wedged in long e2e tiers: QEMU idle, L1 halted with no
-  # interrupt coming, ctest's own timeouts never firing. The lab's stall watchdog (or, failing
-  # that, its --timeout) ends such a run; the tier then runs once more, and the summary says so.
-  # A test that fails is never retried: only a run with no ctest summary and a lab-level failure
-  # line.
   if [ -n "${RETRY_WEDGED_LAB:-}" ] && ! grep -qE '[0-9]+% tests passed' "$log" &&
     grep -qE '^uvm: lab: (the command did not finish|L1 ended without|L1 stalled)' "$log"; then
-    echo "=== tier $name: the lab ended without a result (above); running the tier once more"
-    retried+=("$name")
-    "$@" ctest --test-dir "$dir" -L "^${label}\$" --output-on-failure --timeout 600 2>&1 | tee "$log"
-  fi
-  local line total fail skipped
-  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n1)
-  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
-  fail=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
-  skipped=$(grep -cE '\((Skipped|Not Run)\)|\*\*\*Not Run' "$log")
-  rm -f "$log"
-  if [ -z "$line" ] || [ "${total:-0}" -eq 0 ]; then
-    summary+=("$name: NOT RUN (no test result)")
-    failed=$((failed + 1))
-    return
-  fi
-  local ok=$((total - fail - skipped))
-  passed=$((passed + ok))
-  failed=$((failed + fail))
-  if [ "$skipped" -gt 0 ]; then
-    summary+=("$name: $ok passed, $fail failed, $skipped NOT RUN (skipped)")
-    failed=$((failed + skipped))
-  else
-    summary+=("$name: $ok passed, $fail failed")
+    echo "=== the lab ended without a result (above); running the tier once more"
+    echo retried >"$log.retried"
+    "$@" ctest --test-dir "$dir" -L "^${label}\$" --output-on-failure --timeout 600 2>&1 |
+      tee "$log"
   fi
 }
 
-run_tier unit "$build" unit
-[ -d "$build-asan" ] && run_tier unit-asan-ubsan "$build-asan" unit
-run_tier kvm "$build" kvm
-run_tier lab "$build" lab
+# count_ctest LOG: "total failed skipped" from ctest's summary, or nothing without one.
+count_ctest() {
+  local line total fail skipped
+  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -n1)
+  [ -n "$line" ] || return 0
+  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+  fail=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  skipped=$(grep -cE '\((Skipped|Not Run)\)|\*\*\*Not Run' "$1")
+  echo "$total $fail $skipped"
+}
+
+# count_gtest_xml DIR: "total failed skipped" summed over the gtest XML reports in DIR (one per
+# suite, see uvm_suite_tests in CMakeLists.txt), or nothing without any.
+count_gtest_xml() {
+  local total=0 fail=0 skipped=0 any="" attrs
+  for xml in "$1"/*.xml; do
+    [ -f "$xml" ] || continue
+    any=1
+    while read -r attrs; do
+      total=$((total + $(sed -nE 's/.* tests="([0-9]+)".*/\1/p' <<<"$attrs")))
+      fail=$((fail + $(sed -nE 's/.* failures="([0-9]+)".*/\1/p' <<<"$attrs") +
+        $(sed -nE 's/.* errors="([0-9]+)".*/\1/p' <<<"$attrs")))
+      skipped=$((skipped + $(sed -nE 's/.* skipped="([0-9]+)".*/\1/p' <<<"$attrs")))
+    done < <(grep -o '<testsuite [^>]*' "$xml")
+  done
+  [ -n "$any" ] && echo "$total $fail $skipped"
+}
+
+# run_tier NAME DIR LABEL [runner...]: runs the tier and writes its one-line result to
+# $work/NAME.result as "passed failed summary".
+run_tier() {
+  local name=$1 dir=$2 label=$3
+  shift 3
+  local log="$work/$name.log" results="$dir/gtest-results/$label"
+  rm -rf "$results"
+  local t0=$SECONDS
+  ctest_tier "$log" "$dir" "$label" "$@"
+  local counts suites xml total fail skipped
+  counts=$(count_ctest "$log")
+  if [ -z "$counts" ] || [ "${counts%% *}" -eq 0 ]; then
+    echo "0 1 $name: NOT RUN (no test result)" >"$work/$name.result"
+    return
+  fi
+  read -r total fail skipped <<<"$counts"
+  # Suites run as one ctest test each: count their tests from the reports. A suite that failed
+  # without a failing test in its report (it crashed or hung) counts as one failure more.
+  if xml=$(count_gtest_xml "$results") && [ -n "$xml" ]; then
+    suites=$fail
+    read -r total fail skipped <<<"$xml"
+    [ "$suites" -gt "$fail" ] && fail=$suites
+  fi
+  local ok=$((total - fail - skipped)) took=$((SECONDS - t0)) line
+  line="$name: $ok passed, $fail failed"
+  [ "$skipped" -gt 0 ] && line="$line, $skipped NOT RUN (skipped)"
+  [ -f "$log.retried" ] && line="$line (retried after the lab wedged)"
+  echo "$ok $((fail + skipped)) $line, ${took} s" >"$work/$name.result"
+}
+
+# The e2e tier in the lab, retried once if the lab itself wedged (ctest_tier).
+run_tier_in_lab() { RETRY_WEDGED_LAB=1 run_tier "$@"; }
+
+# In the background, each streaming its output with a [name] prefix.
+background() {
+  local name=$1
+  shift
+  ("$@" 2>&1 | sed -u "s/^/[$name] /") &
+  pids+=($!)
+}
+
+echo "=== lab-hosted tiers start in the background"
+pids=()
+background lab run_tier lab "$build" lab
+e2e=e2e
 if [ "$("$uvm" doctor --verdict)" = direct ]; then
-  run_tier e2e "$build" e2e
+  background e2e run_tier e2e "$build" e2e
 else
-  RETRY_WEDGED_LAB=1 run_tier e2e-in-lab "$build" e2e "$uvm" lab --timeout 1500 --
+  e2e=e2e-in-lab
+  background e2e-in-lab run_tier_in_lab e2e-in-lab "$build" e2e "$uvm" lab --timeout 1500 --
 fi
-[ -d "$build-fuzz" ] && run_tier fuzz "$build-fuzz" fuzz
+
+prepared=0
+if [ "${#prepare[@]}" -gt 0 ]; then
+  echo "=== preparing: ${prepare[*]}"
+  "${prepare[@]}" || prepared=$?
+fi
+
+for tier in "unit $build unit" "unit-asan-ubsan $build-asan unit" "kvm $build kvm" \
+  "fuzz $build-fuzz fuzz"; do
+  read -r name dir label <<<"$tier"
+  [ -d "$dir" ] || continue
+  echo "=== tier $name ($label in $dir)"
+  run_tier "$name" "$dir" "$label"
+done
+echo "=== waiting for the lab-hosted tiers"
+wait "${pids[@]}"
 
 echo
-echo "=== summary"
-printf '%s\n' "${summary[@]}"
-[ "${#retried[@]}" -gt 0 ] && echo "retried after the lab wedged: ${retried[*]}"
+echo "=== summary ($((SECONDS - start)) s)"
+passed=0 failed=0
+[ "$prepared" -ne 0 ] && echo "preparing (${prepare[*]}) failed: status $prepared" && failed=1
+expected=(unit kvm lab "$e2e")
+[ -d "$build-asan" ] && expected+=(unit-asan-ubsan)
+[ -d "$build-fuzz" ] && expected+=(fuzz)
+for name in unit unit-asan-ubsan kvm lab "$e2e" fuzz; do
+  if [ ! -f "$work/$name.result" ]; then
+    if [[ " ${expected[*]} " == *" $name "* ]]; then
+      echo "$name: NOT RUN (the tier ended without a result)"
+      failed=$((failed + 1))
+    fi
+    continue
+  fi
+  read -r ok bad line <"$work/$name.result"
+  echo "$line"
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -60,17 +60,43 @@ Result<ControlRequest> ParseControlRequest(std::string_view line) {
   return ControlRequest{std::string(line)};
 }
 
+Result<void> RequestSave(const std::string& path, const std::string& dir) {
+  auto connected = ConnectUnix(path);
+  if (!connected) {
+    return Err(connected.error().code,
+               connected.error().message + " (is `uvm boot --api-sock` running?)");
+  }
+  const int fd = connected->get();
+  const std::string request = "SAVE " + dir + "\n";
+  size_t done = 0;
+  while (done < request.size()) {
+    ssize_t n = ::send(fd, request.data() + done, request.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoErr(path + ": send");
+    done += static_cast<size_t>(n);
+  }
+  // The answer comes once the VM is saved (seconds for a large guest): wait for the whole line.
+  std::string answer;
+  char buf[512];
+  while (answer.find('\n') == std::string::npos) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoErr(path + ": read");
+    if (n == 0) return Err("the VM closed its control socket without saving (see its stderr)");
+    if (answer.size() > 4096) return Err("the control socket's answer is too long");
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  answer.resize(answer.find('\n'));
+  if (answer == "OK") return {};
+  constexpr std::string_view kError = "ERROR ";
+  if (answer.starts_with(kError)) return Err(answer.substr(kError.size()));
+  return Err("unexpected answer on the control socket: " + answer.substr(0, 200));
+}
+
 Result<std::unique_ptr<ControlSocket>> ControlSocket::Create(const std::string& path,
                                                              EventLoop& loop, StopForSave stop) {
-  UVM_TRY(sockaddr_un addr, Context(UnixSocketAddress(path), "--api-sock"));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return ErrnoErr("--api-sock: socket");
-  struct stat st;
-  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
-    return ErrnoErr("--api-sock: bind " + path);
-  }
-  if (::listen(fd.get(), 8) < 0) return ErrnoErr("--api-sock: listen " + path);
+  UVM_TRY(UniqueFd fd,
+          Context(ListenUnix(path, {.backlog = 8, .nonblocking = true}), "--api-sock"));
   std::unique_ptr<ControlSocket> sock(new ControlSocket(path, loop, std::move(stop)));
   sock->listen_fd_ = std::move(fd);
   ControlSocket* raw = sock.get();  // the destructor removes the callbacks

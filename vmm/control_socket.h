@@ -24,6 +24,10 @@ struct ControlRequest {
 };
 Result<ControlRequest> ParseControlRequest(std::string_view line);
 
+// The client's side: asks the VM behind `path` to save itself to `dir` (absolute: the VM resolves
+// it in its own working directory) and waits until it did. The error is the VM's reason.
+Result<void> RequestSave(const std::string& path, const std::string& dir);
+
 class ControlSocket {
  public:
   // Asks the VM to stop for a save; returns false if the VM was already stopping for another

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "base/result.h"
+#include "devices/virtio/block/disk.h"
+#include "devices/virtio/net/net_config.h"
 #include "vmm/vm_exit.h"
 
 namespace uvm::vmm {
@@ -19,10 +21,10 @@ struct LinuxVmConfig {
   int kernel_fd = -1;               // the kernel file, open, if the caller has it (see LinuxImage)
   std::optional<std::span<const uint8_t>> initrd;
   std::string cmdline;
-  std::vector<std::string> disks;  // PATH[,ro], one virtio-blk device each, in order (vda, vdb...)
-  std::string vsock_uds;           // non-empty: a virtio-vsock device whose host side listens here
-  uint64_t vsock_cid = 3;          // the guest's CID (virtio 1.2, 5.10.4: 3 is the first free one)
-  std::vector<std::string> nets;   // TAP[,mac=XX:..], one virtio-net device each (eth0, eth1...)
+  std::vector<devices::virtio::block::DiskSpec> disks;  // one virtio-blk device each (vda, vdb...)
+  std::string vsock_uds;   // non-empty: a virtio-vsock device whose host side listens here
+  uint64_t vsock_cid = 3;  // the guest's CID (virtio 1.2, 5.10.4: 3 is the first free one)
+  std::vector<devices::virtio::net::NetSpec> nets;  // one virtio-net device each (eth0, eth1...)
   uint64_t memory_bytes = 0;
   int cpus = 1;
   int console_in = 0;  // -1: no console input
@@ -54,6 +56,31 @@ struct LinuxVmResult {
   std::string saved_to;   // ExitKind::kSave: the directory the VM was saved to
 };
 
+class BuiltLinuxVm;
+
+// A Linux VM built and ready to run: the machine (booted from a kernel or restored from a
+// snapshot, devices in their saved state), its devices and buses, the console, the control
+// socket. Building does everything that can fail before a vCPU runs.
+class LinuxVm {
+ public:
+  // Copies `config`; the kernel and initrd spans must stay valid until Run() returns.
+  static Result<std::unique_ptr<LinuxVm>> Build(const LinuxVmConfig& config);
+  ~LinuxVm();
+
+  LinuxVm(const LinuxVm&) = delete;
+  LinuxVm& operator=(const LinuxVm&) = delete;
+
+  // Runs the vCPUs until the VM ends. A VM stopped for a save is saved (to the control socket's
+  // directory or config.save_dir). What the guest gave the vsock device before it stopped is
+  // written out to the host readers (bounded). Call once.
+  Result<LinuxVmResult> Run();
+
+ private:
+  explicit LinuxVm(std::unique_ptr<BuiltLinuxVm> parts);
+  std::unique_ptr<BuiltLinuxVm> parts_;
+};
+
+// Build, then Run: a whole VM's life.
 Result<LinuxVmResult> RunLinuxVm(const LinuxVmConfig& config);
 
 }  // namespace uvm::vmm

@@ -19,12 +19,12 @@
 namespace uvm::vmm {
 
 struct UtilityVmSpec {
-  std::string kernel;              // vmlinux or bzImage
-  std::string initrd;              // the agent initramfs
-  std::string cmdline;             // the whole kernel command line
-  std::vector<std::string> disks;  // PATH[,ro], in order (vda, vdb, ...)
-  std::vector<std::string> nets;   // TAP[,mac=..], one virtio-net device each (eth0, ...)
-  std::string vsock_uds;           // host side of the vsock device
+  std::string kernel;                                   // vmlinux or bzImage
+  std::string initrd;                                   // the agent initramfs
+  std::string cmdline;                                  // the whole kernel command line
+  std::vector<devices::virtio::block::DiskSpec> disks;  // in order (vda, vdb, ...)
+  std::vector<devices::virtio::net::NetSpec> nets;      // one virtio-net device each (eth0, ...)
+  std::string vsock_uds;                                // host side of the vsock device
   uint64_t memory_bytes = 0;
   int cpus = 1;
   int console_fd = -1;  // guest console output (a log file); -1: discarded

@@ -35,7 +35,8 @@ void HandlePio(kvm_run* run, const devices::Bus& bus) {
     if (run->io.direction == KVM_EXIT_IO_OUT) {
       if (!bus.Write(run->io.port, item)) LogUnclaimed("port", run->io.port, size, true);
     } else if (!bus.Read(run->io.port, item)) {
-      std::memset(item.data(), 0, size);  // unclaimed reads are zero (DESIGN.md §5)
+      std::memset(item.data(), 0,
+                  size);  // unclaimed reads are zero (ARCHITECTURE.md "Threads and exit dispatch")
       LogUnclaimed("port", run->io.port, size, false);
     }
   }

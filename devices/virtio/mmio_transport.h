@@ -2,7 +2,7 @@
 // programs, wrapped around one VirtioDevice. Announced to the guest on the kernel command line as
 // virtio_mmio.device=4K@ADDR:IRQ.
 //
-// Rules (the guest is hostile, DESIGN.md §5):
+// Rules (the guest is hostile: ARCHITECTURE.md "The guest is hostile"):
 // - registers below 0x100 take only aligned 32-bit accesses (4.2.2.2); others are ignored and
 //   read as zero. Config space (0x100+) takes aligned 8/16/32-bit accesses.
 // - FEATURES_OK is refused (reads back clear) if the driver asks for a bit that was not offered

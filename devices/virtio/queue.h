@@ -1,10 +1,10 @@
 // One split virtqueue (virtio 1.2, 2.7), seen from the device side.
 //
-// The rings live in guest memory and the guest is hostile (DESIGN.md §5): PopChain() is the
-// security boundary between guest-controlled ring contents and device code. Every value it reads
-// is checked before use; any violation is a driver bug that breaks the queue, reported as an
-// Error that the transport turns into DEVICE_NEEDS_RESET (2.1.2). Devices only ever see a
-// validated Chain.
+// The rings live in guest memory and the guest is hostile (ARCHITECTURE.md "The guest is hostile"):
+// PopChain() is the security boundary between guest-controlled ring contents and device code. Every
+// value it reads is checked before use; any violation is a driver bug that breaks the queue,
+// reported as an Error that the transport turns into DEVICE_NEEDS_RESET (2.1.2). Devices only ever
+// see a validated Chain.
 //
 // Rules enforced by the walker (each violation is an error, never a clamp):
 // - rings: aligned (16/2/4, 2.7) and wholly inside one guest RAM region, checked by Enable();

@@ -24,6 +24,8 @@ constexpr EnumName<Role> kRoles[] = {{Role::kControl, "control"}, {Role::kStream
 constexpr EnumName<StreamKind> kStreams[] = {{StreamKind::kStdin, "stdin"},
                                              {StreamKind::kStdout, "stdout"},
                                              {StreamKind::kStderr, "stderr"}};
+constexpr EnumName<ErrorKind> kErrorKinds[] = {{ErrorKind::kFailed, "failed"},
+                                               {ErrorKind::kUnsupported, "unsupported"}};
 constexpr EnumName<ExecError> kErrors[] = {{ExecError::kNone, "none"},
                                            {ExecError::kNotFound, "not_found"},
                                            {ExecError::kCannotExecute, "cannot_execute"},
@@ -147,7 +149,9 @@ json ToJson(const Exit& m) {
           {"signal", m.signal},     {"error", NameOf(kErrors, m.error)},
           {"errno", m.error_errno}, {"message", m.message}};
 }
-json ToJson(const ErrorReply& m) { return {{"type", "error"}, {"message", m.message}}; }
+json ToJson(const ErrorReply& m) {
+  return {{"type", "error"}, {"message", m.message}, {"kind", NameOf(kErrorKinds, m.kind)}};
+}
 json ToJson(const PrepareImage& m) {
   return {
       {"type", "prepare_image"}, {"rootfs", RootfsJson(m.rootfs)}, {"warm_bytes", m.warm_bytes}};
@@ -265,6 +269,7 @@ Result<Message> DecodeObject(const json& j) {
   if (type == "error") {
     ErrorReply m;
     UVM_CHECK(r.String("message", m.message));
+    UVM_CHECK(r.Enum("kind", kErrorKinds, m.kind));
     return m;
   }
   if (type.empty()) return Err("message has no 'type'");

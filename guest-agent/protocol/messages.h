@@ -1,7 +1,7 @@
-// The agent protocol (DESIGN.md §7): one definition of every message, shared by the in-guest agent
-// and the host's agent client. A message is a JSON object with a "type" member; on the wire it is
-// carried in a frame (frame.h). Decoding ignores members it does not know (a newer peer may add
-// some) but refuses wrong types, out-of-range numbers and unknown message types.
+// The agent protocol (ARCHITECTURE.md "The agent"): one definition of every message, shared by the
+// in-guest agent and the host's agent client. A message is a JSON object with a "type" member; on
+// the wire it is carried in a frame (frame.h). Decoding ignores members it does not know (a newer
+// peer may add some) but refuses wrong types, out-of-range numbers and unknown message types.
 //
 // Conversation on one control connection (ARCHITECTURE.md, "The agent"):
 //   host Hello{control} -> agent Hello        versions must match, else agent Error and close
@@ -138,8 +138,12 @@ struct ImagePrepared {
   uint64_t bytes = 0;  // their bytes
 };
 
+// What kind of refusal an ErrorReply is, so the host decides by it and not by the text.
+enum class ErrorKind { kFailed, kUnsupported };
+
 struct ErrorReply {
   std::string message;
+  ErrorKind kind = ErrorKind::kFailed;  // kUnsupported: asking again cannot help (a version)
 };
 
 using Message = std::variant<Hello, ExecRequest, ExecAccepted, Started, SignalRequest,

@@ -196,6 +196,8 @@ TEST(AgentProtocolTest, SmallMessagesRoundTrip) {
   EXPECT_EQ(rz.rows, 24);
   EXPECT_EQ(rz.cols, 80);
   EXPECT_EQ(std::get<ErrorReply>(RoundTrip(ErrorReply{"bad"})).message, "bad");
+  EXPECT_EQ(std::get<ErrorReply>(RoundTrip(ErrorReply{"v9", ErrorKind::kUnsupported})).kind,
+            ErrorKind::kUnsupported);
   Exit x{-1, 0, ExecError::kNotFound, 2, "sh: not found"};
   auto xo = std::get<Exit>(RoundTrip(x));
   EXPECT_EQ(xo.error, ExecError::kNotFound);

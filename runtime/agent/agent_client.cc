@@ -24,9 +24,11 @@ constexpr auto kMaxRetry = std::chrono::milliseconds(20);
 template <class... Accepted>
 Result<Message> Expect(int fd, Deadline deadline, const char* what) {
   auto m = ReadMessage(fd, deadline);
-  if (!m) return Err(std::string("agent: ") + what + ": " + m.error().message);
+  if (!m) return Err(m.error().code, std::string("agent: ") + what + ": " + m.error().message);
   if (auto* e = std::get_if<ErrorReply>(&*m)) {
-    return Err(std::string("agent: ") + what + ": " + e->message);
+    const ErrorCode code =
+        e->kind == ErrorKind::kUnsupported ? ErrorCode::kUnsupported : ErrorCode::kGuestFailed;
+    return Err(code, std::string("agent: ") + what + ": " + e->message);
   }
   if (!(std::holds_alternative<Accepted>(*m) || ...)) {
     return Err(std::string("agent: ") + what + ": unexpected reply");
@@ -70,12 +72,13 @@ Result<AgentClient> AgentClient::Connect(const AgentAddress& address,
     }
     last = fd.error();
     // The agent answered and refused (a version mismatch): retrying cannot help.
-    if (last.message.find("not supported") != std::string::npos) return tl::unexpected(last);
+    if (last.code == ErrorCode::kUnsupported) return tl::unexpected(last);
     std::this_thread::sleep_for(retry);
     retry = std::min(retry * 2, kMaxRetry);
   }
-  return Err("the guest agent did not answer within " + std::to_string(timeout.count()) +
-             " ms (last attempt: " + last.message + ")");
+  return Err(ErrorCode::kUnavailable, "the guest agent did not answer within " +
+                                          std::to_string(timeout.count()) +
+                                          " ms (last attempt: " + last.message + ")");
 }
 
 Result<RemoteProcess> AgentClient::Exec(const ExecRequest& request,

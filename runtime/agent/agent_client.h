@@ -1,4 +1,5 @@
-// The host's side of the agent protocol (DESIGN.md §7, guest-agent/protocol/messages.h).
+// The host's side of the agent protocol (ARCHITECTURE.md "The agent",
+// guest-agent/protocol/messages.h).
 //
 //   auto client = AgentClient::Connect(AgentAddress::Vsock("/run/uvm/x.sock"), 10s);
 //   auto proc = client->Exec(request);          // the process runs (or proc->exit() says why not)

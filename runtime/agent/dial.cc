@@ -12,12 +12,7 @@
 namespace uvm::agent {
 
 Result<UniqueFd> DialStart(const AgentAddress& address) {
-  UVM_TRY(sockaddr_un addr, UnixSocketAddress(address.path));
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return ErrnoErr("socket");
-  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    return ErrnoErr("connecting to " + address.path);
-  }
+  UVM_TRY(UniqueFd fd, ConnectUnix(address.path));
   if (!address.direct) {
     UVM_CHECK(WriteAll(fd.get(), "CONNECT " + std::to_string(address.port) + "\n"));
   }

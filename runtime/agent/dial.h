@@ -1,6 +1,7 @@
 // Reaching the guest agent from the host. In a VM the path is the VMM's vsock unix socket
-// (DESIGN.md §5): connect, send "CONNECT <port>\n", read "OK <hostport>\n", then the socket is a
-// byte pipe to the guest's vsock port. In tests the agent listens on a unix socket itself
+// (ARCHITECTURE.md, "virtio"): connect, send "CONNECT <port>\n", read "OK <hostport>\n", then the
+// socket is a byte pipe to the guest's vsock port. In tests the agent listens on a unix socket
+// itself
 // (`uvm-agent --listen-unix PATH`) and there is no handshake.
 #pragma once
 

@@ -12,17 +12,12 @@ namespace {
 constexpr int kReplyTimeoutMs = 5000;
 
 Result<UniqueFd> ConnectPool(const std::string& root) {
-  const std::string path = PoolSocketPath(root);
-  UVM_TRY(sockaddr_un addr, UnixSocketAddress(path));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return ErrnoErr("socket");
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    if (errno == ENOENT || errno == ECONNREFUSED) {
-      return Err("no pool is running for " + root + " (`uvm pool start` starts one)");
-    }
-    return ErrnoErr("connecting to the pool at " + path);
+  auto fd = ConnectUnix(PoolSocketPath(root));
+  if (!fd && fd.error().code == ErrorCode::kNotFound) {
+    return Err(ErrorCode::kNotFound,
+               "no pool is running for " + root + " (`uvm pool start` starts one)");
   }
-  return fd;
+  return Context(std::move(fd), "the pool");
 }
 
 Result<std::string> Ask(int fd, const PoolRequest& request) {
@@ -41,7 +36,7 @@ Result<PoolLease> ClaimPooledVm(const std::string& root, const TemplateShape& sh
   request.shape = shape;
   UVM_TRY(std::string line, Ask(fd.get(), request));
   UVM_TRY(PoolClaimReply reply, ParseClaimReply(line));
-  if (!reply.ok) return Err("the pool: " + reply.why);
+  if (!reply.ok) return Err(ErrorCode::kUnavailable, "the pool: " + reply.why);
   PoolLease lease;
   lease.conn_ = std::move(fd);
   lease.vm_ = reply.vm;

@@ -1,25 +1,20 @@
 #include "runtime/pool/server.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <climits>
 #include <condition_variable>
 #include <cstdlib>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <set>
 #include <thread>
 
@@ -28,11 +23,11 @@
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/unix_socket.h"
-#include "runtime/agent/agent_client.h"
-#include "runtime/agent_wait.h"
+#include "runtime/agent_vm.h"
 #include "runtime/paths.h"
 #include "runtime/pool/protocol.h"
-#include "vmm/utility_vm.h"
+#include "runtime/pool/shape_table.h"
+#include "runtime/template_store.h"
 
 namespace uvm::runtime {
 namespace {
@@ -40,42 +35,24 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kAgentTimeout = std::chrono::seconds(60);
-// A shape whose VMs cannot be made (a broken template, no memory) is tried again after this.
-constexpr auto kRetryAfterFailure = std::chrono::seconds(30);
-// A replacement is made only once no VM of its shape has been claimed for this long, or when none
-// is left: restoring one competes for the CPU with the container just started, and on a small
-// host that container is what the user waits for.
-constexpr auto kRefillQuiet = std::chrono::milliseconds(250);
 constexpr int kRequestTimeoutMs = 2000;
+constexpr size_t kConsoleTail = 4000;
 
 std::string RootHash(const std::string& root) {
   char resolved[PATH_MAX];
   const std::string canonical = ::realpath(root.c_str(), resolved) ? resolved : root;
-  return Sha256Digest(canonical).substr(std::string("sha256:").size(), 16);
+  return Sha256Hex(canonical).substr(0, 16);
 }
 
-// One clone, restored and with its agent answering. Members go in reverse order: the VM first,
-// then the console it writes to, then its directory.
+// One clone, restored and with its agent answering.
 struct PooledVm {
   std::string key;
   std::vector<pid_t> threads;  // the VM's threads, made at nice 10, set to 0 when it is lent
-  std::optional<TempDir> dir;  // /run/uvm/pool-vm-XXXXXX: vsock.sock, console.log
-  UniqueFd console;
-  std::unique_ptr<vmm::UtilityVm> vm;
+  std::unique_ptr<AgentVm> vm;
 
-  std::string id() const { return dir->path().substr(dir->path().rfind('/') + 1); }
-  std::string uds() const { return dir->path() + "/vsock.sock"; }
-  std::string console_log() const { return dir->path() + "/console.log"; }
-};
-
-struct ShapePool {
-  TemplateShape shape;
-  std::deque<std::unique_ptr<PooledVm>> ready;
-  uint64_t served = 0;
-  uint64_t missed = 0;
-  std::string error;
-  Clock::time_point retry_at{};
-  Clock::time_point last_claim{};
+  bool finished() const { return vm->vm().finished(); }
+  std::string id() const { return vm->dir().substr(vm->dir().rfind('/') + 1); }
+  std::string console() const { return FileTail(vm->console_log(), kConsoleTail); }
 };
 
 // The process's threads now (/proc/self/task).
@@ -104,7 +81,8 @@ class PoolServer {
         loop_(std::move(loop)),
         listener_(std::move(listener)),
         sigfd_(std::move(sigfd)),
-        socket_path_(std::move(socket_path)) {}
+        socket_path_(std::move(socket_path)),
+        table_(ShapeTablePolicy{options_.size, options_.max_shapes}) {}
 
   Result<void> AddPrefill() {
     std::lock_guard lk(mu_);
@@ -142,27 +120,22 @@ class PoolServer {
     std::unique_ptr<PooledVm> vm;
   };
 
+  void Destroy(std::vector<std::unique_ptr<PooledVm>> vms) {
+    for (auto& vm : vms) to_destroy_.push_back(std::move(vm));
+    cv_.notify_all();
+  }
+
   void AddShapeLocked(const TemplateShape& shape, const std::string& key) {
-    if (shapes_.count(key)) return;
-    while (static_cast<int>(shapes_.size()) >= options_.max_shapes) {
-      auto oldest = shapes_.begin();
-      for (auto it = shapes_.begin(); it != shapes_.end(); ++it) {
-        if (it->second.last_claim < oldest->second.last_claim) oldest = it;
-      }
-      Log(LogLevel::kInfo, "pool: no longer serving " + oldest->first + " (room for " + key + ")");
-      DropShapeLocked(oldest);
+    if (table_.Serves(key)) return;
+    std::string evicted;
+    Destroy(table_.Add(shape, key, &evicted));
+    if (!evicted.empty()) {
+      Log(LogLevel::kInfo, "pool: no longer serving " + evicted + " (room for " + key + ")");
     }
-    shapes_[key].shape = shape;
     Log(LogLevel::kInfo, "pool: serving " + key + " (" +
                              (shape.image_name.empty() ? "no image" : shape.image_name) + ", " +
                              std::to_string(shape.memory_mib) + " MiB, " +
                              std::to_string(shape.cpus) + " vCPUs)");
-    cv_.notify_all();
-  }
-
-  void DropShapeLocked(std::map<std::string, ShapePool>::iterator it) {
-    for (auto& vm : it->second.ready) to_destroy_.push_back(std::move(vm));
-    shapes_.erase(it);
     cv_.notify_all();
   }
 
@@ -205,49 +178,39 @@ class PoolServer {
     {
       std::lock_guard lk(mu_);
       if (stopping_) return refuse("the pool is stopping");
-      auto it = shapes_.find(request.key);
-      if (it == shapes_.end()) {
+      const TemplateShape* shape = table_.Shape(request.key);
+      if (!shape) {
         auto key = TemplateKey(request.shape);
         if (!key) return refuse(key.error().message);
         if (*key != request.key) return refuse("the key does not match the shape");
         AddShapeLocked(request.shape, request.key);
-        shapes_[request.key].missed++;
+        table_.Missed(request.key);
         return refuse("no VM of this shape yet (the pool starts making them now)");
       }
       // The template's files as they are now: a rebuilt kernel or agent or a re-imported image
       // gives another key, and the VMs made from the old files must not run the container.
-      auto now_key = TemplateKey(it->second.shape);
+      auto now_key = TemplateKey(*shape);
       if (!now_key || *now_key != request.key) {
         Log(LogLevel::kInfo, "pool: " + request.key + " is stale (its kernel, agent or image " +
                                  "changed); its VMs go");
-        DropShapeLocked(it);
+        Destroy(table_.Drop(request.key));
         return refuse("the template's kernel, agent or image changed");
       }
-      ShapePool& s = it->second;
-      while (!s.ready.empty() && !vm) {
-        std::unique_ptr<PooledVm> next = std::move(s.ready.front());
-        s.ready.pop_front();
-        if (next->vm->finished()) {
-          to_destroy_.push_back(std::move(next));
-        } else {
-          vm = std::move(next);
-        }
-      }
-      s.last_claim = Clock::now();
+      std::vector<std::unique_ptr<PooledVm>> ended;
+      vm = table_.Claim(request.key, Clock::now(), ended);
+      Destroy(std::move(ended));
       if (!vm) {
-        s.missed++;
-        cv_.notify_all();
-        return refuse(s.error.empty() ? "no VM of this shape ready (more are being made)"
-                                      : "no VM of this shape ready (" + s.error + ")");
+        const std::string error = table_.Error(request.key);
+        return refuse(error.empty() ? "no VM of this shape ready (more are being made)"
+                                    : "no VM of this shape ready (" + error + ")");
       }
-      s.served++;
       leased_++;
       cv_.notify_all();
     }
     PoolClaimReply reply;
     reply.ok = true;
     reply.vm = vm->id();
-    reply.vsock_uds = vm->uds();
+    reply.vsock_uds = vm->vm->vsock_uds();
     const int fd = conn.get();
     if (auto sent = WritePoolLine(fd, EncodeClaimReply(reply)); !sent) {
       Release(std::move(vm));
@@ -280,10 +243,10 @@ class PoolServer {
   }
 
   void Release(std::unique_ptr<PooledVm> vm) {
-    if (vm->vm->finished()) {
+    if (vm->finished()) {
       // The VM ended while lent (a guest panic, a triple fault): its console says why.
-      Log(LogLevel::kWarn, "pool: " + vm->id() + " ended while in use; its console:\n" +
-                               FileTail(vm->console_log(), 4000));
+      Log(LogLevel::kWarn,
+          "pool: " + vm->id() + " ended while in use; its console:\n" + vm->console());
     }
     std::lock_guard lk(mu_);
     to_destroy_.push_back(std::move(vm));
@@ -311,35 +274,8 @@ class PoolServer {
     std::map<std::string, int> in_use;
     for (const auto& [fd, lease] : leases_) in_use[lease.vm->key]++;
     std::lock_guard lk(mu_);
-    for (const auto& [key, s] : shapes_) {
-      PoolShapeStatus p;
-      p.key = key;
-      p.image = s.shape.image_name;
-      p.memory_mib = s.shape.memory_mib;
-      p.cpus = s.shape.cpus;
-      p.ready = static_cast<int>(s.ready.size());
-      p.in_use = in_use[key];
-      p.served = s.served;
-      p.missed = s.missed;
-      p.error = s.error;
-      st.shapes.push_back(std::move(p));
-    }
+    st.shapes = table_.Status(in_use);
     return st;
-  }
-
-  // The shape most in need of a VM that may get one now, or null.
-  ShapePool* NextToFillLocked(std::string* key) {
-    const auto now = Clock::now();
-    ShapePool* best = nullptr;
-    for (auto& [k, s] : shapes_) {
-      if (static_cast<int>(s.ready.size()) >= options_.size || now < s.retry_at) continue;
-      if (!s.ready.empty() && now - s.last_claim < kRefillQuiet) continue;
-      if (!best || s.ready.size() < best->ready.size()) {
-        best = &s;
-        *key = k;
-      }
-    }
-    return best;
   }
 
   void FillerMain() {
@@ -358,52 +294,38 @@ class PoolServer {
         continue;
       }
       if (stopping_) {
-        for (auto& [key, s] : shapes_) {
-          for (auto& vm : s.ready) to_destroy_.push_back(std::move(vm));
-          s.ready.clear();
-        }
+        Destroy(table_.TakeAllReady());
         if (!to_destroy_.empty()) continue;
         if (leased_ == 0) break;
         cv_.wait(lk);
         continue;
       }
-      for (auto& [key, s] : shapes_) {
-        for (auto it = s.ready.begin(); it != s.ready.end();) {
-          if ((*it)->vm->finished()) {
-            Log(LogLevel::kWarn, "pool: " + (*it)->id() + " ended while waiting; its console:\n" +
-                                     FileTail((*it)->console_log(), 4000));
-            to_destroy_.push_back(std::move(*it));
-            it = s.ready.erase(it);
-          } else {
-            ++it;
-          }
-        }
+      for (auto& [key, vm] : table_.TakeEnded()) {
+        Log(LogLevel::kWarn,
+            "pool: " + vm->id() + " ended while waiting; its console:\n" + vm->console());
+        to_destroy_.push_back(std::move(vm));
       }
       if (!to_destroy_.empty()) continue;
-      std::string key;
-      ShapePool* next = NextToFillLocked(&key);
+      auto next = table_.NextToFill(Clock::now());
       if (!next) {
         cv_.wait_for(lk, std::chrono::milliseconds(200));
         continue;
       }
-      const TemplateShape shape = next->shape;
+      const auto [key, shape] = *next;
       lk.unlock();
       auto made = MakeVm(shape, key);
       lk.lock();
-      auto it = shapes_.find(key);
-      if (it == shapes_.end()) {  // dropped meanwhile
-        if (made) to_destroy_.push_back(std::move(*made));
-        continue;
-      }
       if (!made) {
         Log(LogLevel::kWarn, "pool: making a VM of " + key + ": " + made.error().message);
-        it->second.error = made.error().message;
-        it->second.retry_at = Clock::now() + kRetryAfterFailure;
+        table_.FillFailed(key, made.error().message, Clock::now());
         continue;
       }
-      it->second.error.clear();
-      Log(LogLevel::kDebug, "pool: " + (*made)->id() + " ready");
-      it->second.ready.push_back(std::move(*made));
+      const std::string id = (*made)->id();
+      if (auto dropped = table_.Filled(key, std::move(*made))) {
+        to_destroy_.push_back(std::move(dropped));  // the shape was dropped meanwhile
+      } else {
+        Log(LogLevel::kDebug, "pool: " + id + " ready");
+      }
     }
     lk.unlock();
     loop_.Stop();
@@ -417,21 +339,20 @@ class PoolServer {
     auto p = std::make_unique<PooledVm>();
     p->key = key;
     UVM_TRY(TempDir dir, TempDir::Create(kRunDir, "pool-vm-"));
-    p->dir.emplace(std::move(dir));
-    p->console.Reset(
-        ::open(p->console_log().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!p->console.valid()) return ErrnoErr("creating " + p->console_log());
     // Only this thread makes threads while the VM starts: the new ones are the VM's.
     const std::set<pid_t> before = Threads();
-    UVM_TRY(p->vm, vmm::UtilityVm::Start(
-                       ContainerVmSpec(shape, template_dir, p->uds(), p->console.get())));
     // The agent's answer is the proof the clone restored and runs; the connection closes again
     // (the agent serves each request on a connection of its own).
-    AgentWait wait = WaitForAgent(*p->vm, p->uds(), kAgentTimeout);
-    if (wait.signal) return Err("the pool is stopping");  // WaitForAgent stopped the VM
-    if (!wait.client) {
-      return Err(wait.failure + "; its console:\n" + FileTail(p->console_log(), 2000));
+    std::string console;
+    auto vm = AgentVm::Start(std::move(dir), ContainerVmSpec(shape, template_dir), kAgentTimeout,
+                             &console);
+    if (!vm) {
+      if (vm.error().code == ErrorCode::kInterrupted) return Err("the pool is stopping");
+      Log(LogLevel::kWarn, "pool: a VM of " + key + " did not come up; its console:\n" + console);
+      return tl::unexpected(vm.error());
     }
+    p->vm = std::move(*vm);
+    p->vm->CloseAgent();
     for (pid_t tid : Threads()) {
       if (!before.count(tid)) p->threads.push_back(tid);
     }
@@ -446,29 +367,12 @@ class PoolServer {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, ShapePool> shapes_;            // by template key; under mu_
+  ShapeTable<PooledVm> table_;                         // under mu_
   std::vector<std::unique_ptr<PooledVm>> to_destroy_;  // for the filler; under mu_
   int leased_ = 0;                                     // under mu_
   bool stopping_ = false;                              // under mu_
   std::map<int, Lease> leases_;                        // main thread only
 };
-
-Result<UniqueFd> Listen(const std::string& path) {
-  UVM_TRY(sockaddr_un addr, UnixSocketAddress(path));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return ErrnoErr("socket");
-  // A pool that answers there is alive; a socket nobody answers on is a dead pool's leftover.
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    return Err("a pool is already running on " + path + " (`uvm pool stop` stops it)");
-  }
-  ::unlink(path.c_str());
-  const mode_t old = ::umask(0177);  // 0600: only root lends VMs
-  const int bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::umask(old);
-  if (bound < 0) return ErrnoErr("bind " + path);
-  if (::listen(fd.get(), 64) < 0) return ErrnoErr("listen " + path);
-  return fd;
-}
 
 }  // namespace
 
@@ -492,9 +396,16 @@ Result<void> ServePool(const PoolServerOptions& options, const std::function<voi
   UniqueFd sigfd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!sigfd.valid()) return ErrnoErr("signalfd");
   const std::string path = PoolSocketPath(options.root);
-  UVM_TRY(UniqueFd listener, Listen(path));
+  // A pool that answers there is alive; a socket nobody answers on is a dead pool's leftover.
+  // 0600: only root lends VMs.
+  auto listener = ListenUnix(path, {.mode = 0600, .refuse_live = true});
+  if (!listener && listener.error().code == ErrorCode::kExists) {
+    return Err(ErrorCode::kExists,
+               "a pool is already running on " + path + " (`uvm pool stop` stops it)");
+  }
+  if (!listener) return tl::unexpected(listener.error());
   UVM_TRY(EventLoop loop, EventLoop::Create());
-  PoolServer server(options, std::move(loop), std::move(listener), std::move(sigfd), path);
+  PoolServer server(options, std::move(loop), std::move(*listener), std::move(sigfd), path);
   if (auto added = server.AddPrefill(); !added) {
     ::unlink(path.c_str());
     return added;

@@ -1,7 +1,7 @@
-// e2e for the guest agent (DESIGN.md §7): `uvm boot` with the agent initramfs, the container image
-// (an ext4 filesystem holding a static busybox) as a read-only virtio-blk disk and vsock; the host
-// agent client runs processes in it. One boot serves every test (boots are slow in the lab).
-// Skipped (reported as not run) where this host's KVM cannot run Linux.
+// e2e for the guest agent (ARCHITECTURE.md "The agent"): `uvm boot` with the agent initramfs, the
+// container image (an ext4 filesystem holding a static busybox) as a read-only virtio-blk disk and
+// vsock; the host agent client runs processes in it. One boot serves every test (boots are slow in
+// the lab). Skipped (reported as not run) where this host's KVM cannot run Linux.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>

@@ -1,4 +1,4 @@
-// The snapshot `state` file (DESIGN.md §6; ARCHITECTURE.md "Snapshot contract"):
+// The snapshot `state` file (ARCHITECTURE.md "Snapshot contract"):
 //
 //   magic "UVMSNAP\0" | u32 format version | u32 section count
 //   section*: u32 id | u32 section version | u64 length | payload[length]

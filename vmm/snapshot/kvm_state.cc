@@ -208,7 +208,7 @@ Result<void> ApplyIrqchipAndPit(const Vm& vm, const VmState& s) {
 
 Result<void> ApplyClock(const Vm& vm, const kvm_clock_data& clock) {
   // The saved kvmclock value as is (flags 0): guest time resumes where it stopped. Moving it to
-  // the wall clock is the agent's job in a clone (DESIGN.md §6).
+  // the wall clock is the agent's job in a clone (ARCHITECTURE.md "The agent").
   kvm_clock_data c{};
   c.clock = clock.clock;
   return SetStruct(vm.fd(), KVM_SET_CLOCK, c, "KVM_SET_CLOCK");

@@ -1,6 +1,7 @@
-// Snapshot and restore of a whole VM (DESIGN.md §6): a directory holding `state` (format.h) and
-// `memory` (guest RAM, the regions back to back, written once). Restore maps `memory` MAP_PRIVATE
-// into a pre-created empty VM, so clones share untouched pages through the page cache.
+// Snapshot and restore of a whole VM (ARCHITECTURE.md "Snapshot contract"): a directory holding
+// `state` (format.h) and `memory` (guest RAM, the regions back to back, written once). Restore maps
+// `memory` MAP_PRIVATE into a pre-created empty VM, so clones share untouched pages through the
+// page cache.
 #pragma once
 
 #include <memory>

@@ -1,6 +1,6 @@
-// A small pool of pre-created empty VMs (DESIGN.md §6): KVM_CREATE_VM, the irqchip and PIT, the
-// vCPUs and their run areas are made on a background thread, so a restore starts from a VM that
-// only needs memory and state.
+// A small pool of pre-created empty VMs (ARCHITECTURE.md "Templates and clones"): KVM_CREATE_VM,
+// the irqchip and PIT, the vCPUs and their run areas are made on a background thread, so a restore
+// starts from a VM that only needs memory and state.
 #pragma once
 
 #include <condition_variable>

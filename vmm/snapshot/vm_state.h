@@ -1,6 +1,7 @@
 // VM-wide snapshot state: the machine's shape (vCPU count and guest RAM layout), kvmclock, the
 // in-kernel irqchip (two i8259 PICs and the IOAPIC) and the i8254 PIT. Plain structs, their section
-// payloads, and validation of every field on decode: a state file is hostile input (DESIGN.md §5).
+// payloads, and validation of every field on decode: a state file is hostile input (ARCHITECTURE.md
+// "The guest is hostile").
 #pragma once
 
 #include <linux/kvm.h>

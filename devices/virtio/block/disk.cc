@@ -12,24 +12,6 @@
 
 namespace uvm::devices::virtio::block {
 
-Result<DiskSpec> ParseDiskSpec(std::string_view spec) {
-  DiskSpec out;
-  const size_t comma = spec.rfind(',');
-  if (comma != std::string_view::npos) {
-    const std::string_view option = spec.substr(comma + 1);
-    if (option == "ro") {
-      out.read_only = true;
-    } else if (option != "rw") {
-      return Err("disk '" + std::string(spec) + "': unknown option '" + std::string(option) +
-                 "' (expected PATH or PATH,ro)");
-    }
-    spec = spec.substr(0, comma);
-  }
-  if (spec.empty()) return Err("disk: empty path (expected PATH or PATH,ro)");
-  out.path = std::string(spec);
-  return out;
-}
-
 std::array<uint8_t, kBlockIdBytes> MakeDiskId(uint64_t dev, uint64_t ino) {
   char text[64];
   int n = std::snprintf(text, sizeof text, "uvm-%llx-%llx", static_cast<unsigned long long>(dev),

@@ -14,12 +14,11 @@
 
 namespace uvm::devices::virtio::block {
 
-// `--disk PATH[,ro]` (README contract): the path, then optionally ",ro" (or ",rw", the default).
+// A disk image and how the guest may use it.
 struct DiskSpec {
   std::string path;
   bool read_only = false;
 };
-Result<DiskSpec> ParseDiskSpec(std::string_view spec);
 
 class Disk {
  public:

@@ -26,23 +26,6 @@ std::string IdString(const std::array<uint8_t, kBlockIdBytes>& id) {
                      strnlen(reinterpret_cast<const char*>(id.data()), id.size()));
 }
 
-TEST(DiskSpecTest, PathAndOptions) {
-  auto rw = ParseDiskSpec("/img/a.raw");
-  ASSERT_TRUE(rw);
-  EXPECT_EQ(rw->path, "/img/a.raw");
-  EXPECT_FALSE(rw->read_only);
-  auto ro = ParseDiskSpec("/img/a.raw,ro");
-  ASSERT_TRUE(ro);
-  EXPECT_EQ(ro->path, "/img/a.raw");
-  EXPECT_TRUE(ro->read_only);
-  auto explicit_rw = ParseDiskSpec("a,rw");
-  ASSERT_TRUE(explicit_rw);
-  EXPECT_FALSE(explicit_rw->read_only);
-  EXPECT_FALSE(ParseDiskSpec("a,readonly"));
-  EXPECT_FALSE(ParseDiskSpec(",ro"));
-  EXPECT_FALSE(ParseDiskSpec(""));
-}
-
 TEST(DiskTest, OpensReadWriteWithCapacityRoundedDown) {
   const std::string path = MakeFile(8 * 512 + 100);
   auto disk = Disk::Open({path, false});

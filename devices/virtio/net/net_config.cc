@@ -15,7 +15,9 @@ int HexDigit(char c) {
   return -1;
 }
 
-Result<void> CheckIfName(std::string_view name) {
+}  // namespace
+
+Result<void> CheckTapName(std::string_view name) {
   if (name.empty() || name.size() >= IFNAMSIZ) {
     return Err("tap name '" + std::string(name) + "' must be 1 to " + std::to_string(IFNAMSIZ - 1) +
                " characters");
@@ -29,8 +31,6 @@ Result<void> CheckIfName(std::string_view name) {
   }
   return {};
 }
-
-}  // namespace
 
 Result<MacAddress> ParseMac(std::string_view text) {
   const std::string what = "MAC address '" + std::string(text) + "'";
@@ -68,34 +68,6 @@ MacAddress DefaultMac(std::string_view tap) {
           static_cast<uint8_t>(h >> 16),
           static_cast<uint8_t>(h >> 8),
           static_cast<uint8_t>(h)};
-}
-
-Result<NetSpec> ParseNetSpec(std::string_view text) {
-  NetSpec spec;
-  const size_t comma = text.find(',');
-  spec.tap = std::string(text.substr(0, comma));
-  UVM_CHECK(CheckIfName(spec.tap));
-  spec.mac = DefaultMac(spec.tap);
-  bool have_mac = false;
-  std::string_view rest = comma == std::string_view::npos ? "" : text.substr(comma + 1);
-  while (comma != std::string_view::npos) {
-    const size_t next = rest.find(',');
-    const std::string_view option = rest.substr(0, next);
-    constexpr std::string_view kMac = "mac=";
-    if (option.substr(0, kMac.size()) == kMac && !have_mac) {
-      UVM_TRY(spec.mac, ParseMac(option.substr(kMac.size())));
-      have_mac = true;
-    } else {
-      // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict on the chained `+`.
-      std::string msg = "'";
-      msg.append(text).append("': unknown or repeated option '").append(option);
-      msg.append("' (expected TAP[,mac=XX:XX:XX:XX:XX:XX])");
-      return Err(msg);
-    }
-    if (next == std::string_view::npos) break;
-    rest = rest.substr(next + 1);
-  }
-  return spec;
 }
 
 }  // namespace uvm::devices::virtio::net

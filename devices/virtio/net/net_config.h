@@ -1,5 +1,4 @@
-// `--net TAP[,mac=XX:XX:XX:XX:XX:XX]`: which tap the virtio-net device uses and the MAC address the
-// guest sees (config space, 5.1.4).
+// Which tap a virtio-net device uses and the MAC address the guest sees (config space, 5.1.4).
 #pragma once
 
 #include <array>
@@ -28,8 +27,7 @@ std::string FormatMac(const MacAddress& mac);
 // MAC on every boot and different taps get different MACs.
 MacAddress DefaultMac(std::string_view tap);
 
-// TAP[,mac=ADDR]; the tap name must be a valid interface name (1..15 bytes, no '/', no
-// whitespace, not "." or "..").
-Result<NetSpec> ParseNetSpec(std::string_view text);
+// A valid interface name for a tap: 1..15 bytes, no '/', ':' or whitespace, not "." or "..".
+Result<void> CheckTapName(std::string_view name);
 
 }  // namespace uvm::devices::virtio::net

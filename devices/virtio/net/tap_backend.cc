@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "devices/virtio/net/net_config.h"
 #include "devices/virtio/net/net_header.h"
 #include "devices/virtio/virtio_spec.h"
 
@@ -26,7 +27,7 @@ unsigned TapOffloadFlags(uint64_t features) {
 }
 
 Result<std::unique_ptr<TapBackend>> TapBackend::Open(const std::string& name) {
-  if (name.empty() || name.size() >= IFNAMSIZ) return Err("tap name '" + name + "' is invalid");
+  UVM_CHECK(CheckTapName(name));
   UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) return ErrnoErr("open /dev/net/tun (is the tun module loaded?)");
   ifreq ifr{};

@@ -16,66 +16,37 @@
 #include <cstring>
 
 #include "base/log.h"
-#include "base/unix_socket.h"
 #include "devices/virtio/virtio_spec.h"
+#include "devices/virtio/vsock/unix_host_backend.h"
 
 namespace uvm::devices::virtio::vsock {
-namespace {
 
-constexpr size_t kMaxLine = 64;
-
-// A non-blocking connect; a unix socket connects at once or fails (EAGAIN: backlog full).
-UniqueFd ConnectUnix(const std::string& path) {
-  auto addr = UnixSocketAddress(path);
-  if (!addr) return {};
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return {};
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) < 0) {
-    return {};
-  }
-  return fd;
-}
-
-// "CONNECT <port>" (without the newline).
-std::optional<uint32_t> ParseConnectLine(std::string_view line) {
-  constexpr std::string_view kPrefix = "CONNECT ";
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (line.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
-  line.remove_prefix(kPrefix.size());
-  uint32_t port = 0;
-  auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), port);
-  if (ec != std::errc() || end != line.data() + line.size() || line.empty()) return std::nullopt;
-  return port;
-}
-
-}  // namespace
-
-VsockDevice::VsockDevice(uint64_t guest_cid, std::string uds, EventLoop& loop, UniqueFd listener)
-    : guest_cid_(guest_cid),
-      uds_(std::move(uds)),
-      loop_(loop),
-      listener_(std::move(listener)),
-      buf_(kMaxPayload) {}
+VsockDevice::VsockDevice(uint64_t guest_cid, std::unique_ptr<VsockHostBackend> host,
+                         EventLoop& loop)
+    : guest_cid_(guest_cid), host_(std::move(host)), loop_(loop), buf_(kMaxPayload) {}
 
 Result<std::shared_ptr<VsockDevice>> VsockDevice::Create(uint64_t guest_cid, std::string uds,
                                                          EventLoop& loop) {
+  UVM_TRY(auto host, UnixHostBackend::Listen(std::move(uds)));
+  return Create(guest_cid, std::move(host), loop);
+}
+
+Result<std::shared_ptr<VsockDevice>> VsockDevice::Create(uint64_t guest_cid,
+                                                         std::unique_ptr<VsockHostBackend> host,
+                                                         EventLoop& loop) {
   // 5.10.4: 0, 1 and 2 are reserved; Linux also reserves U32_MAX (VMADDR_CID_ANY) and uses 32 bits.
   if (guest_cid < 3 || guest_cid >= 0xffffffffull) {
-    return Err("vsock: invalid guest CID " + std::to_string(guest_cid));
+    return Err(ErrorCode::kInvalidArgument,
+               "vsock: invalid guest CID " + std::to_string(guest_cid));
   }
-  UVM_TRY(sockaddr_un addr, Context(UnixSocketAddress(uds), "vsock"));
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return ErrnoErr("vsock: socket");
-  struct stat st;
-  if (::lstat(uds.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(uds.c_str());
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
-    return ErrnoErr("vsock: bind " + uds);
-  }
-  if (::listen(fd.get(), 64) < 0) return ErrnoErr("vsock: listen " + uds);
-  const int lfd = fd.get();
-  std::shared_ptr<VsockDevice> dev(new VsockDevice(guest_cid, std::move(uds), loop, std::move(fd)));
+  std::shared_ptr<VsockDevice> dev(new VsockDevice(guest_cid, std::move(host), loop));
   VsockDevice* raw = dev.get();  // the device removes its callbacks before it dies
-  UVM_CHECK(loop.Add(lfd, EPOLLIN, [raw](uint32_t) { raw->OnListener(); }));
+  UVM_CHECK(dev->host_->Start(
+      loop, {[raw](UniqueFd stream, uint32_t port) { raw->OnHostConnect(std::move(stream), port); },
+             [raw](size_t pending) {
+               std::lock_guard lock(raw->mu_);
+               return pending + raw->conns_.size() < kMaxConnections;
+             }}));
   dev->reset_ack_timer_.Reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   if (!dev->reset_ack_timer_.valid()) return ErrnoErr("vsock: timerfd_create");
   UVM_CHECK(
@@ -84,13 +55,12 @@ Result<std::shared_ptr<VsockDevice>> VsockDevice::Create(uint64_t guest_cid, std
 }
 
 VsockDevice::~VsockDevice() {
-  std::lock_guard lock(mu_);
-  DropAll();
-  for (auto& [fd, client] : pending_clients_) loop_.Remove(fd);
-  pending_clients_.clear();
-  loop_.Remove(listener_.get());
-  if (reset_ack_timer_.valid()) loop_.Remove(reset_ack_timer_.get());
-  ::unlink(uds_.c_str());
+  {
+    std::lock_guard lock(mu_);
+    DropAll();
+    if (reset_ack_timer_.valid()) loop_.Remove(reset_ack_timer_.get());
+  }
+  host_.reset();  // stops listening: no more host connections
 }
 
 uint32_t VsockDevice::DeviceType() const { return kDeviceIdVsock; }
@@ -259,178 +229,7 @@ size_t VsockDevice::pending_replies() const {
   return replies_.size();
 }
 
-// ---- TX: guest -> host ----
-
-Result<void> VsockDevice::ProcessTx() {
-  tx_paused_ = false;
-  if (!tx_) return {};
-  for (;;) {
-    if (replies_.size() >= kMaxPendingReplies) {
-      UVM_CHECK(FlushReplies());
-      if (replies_.size() >= kMaxPendingReplies) {
-        tx_paused_ = true;  // resumed when the driver posts RX buffers
-        break;
-      }
-    }
-    auto popped = tx_->PopChain(*mem_);
-    if (!popped) return tl::unexpected<Error>(popped.error());
-    if (!*popped) break;
-    HandleTxChain(**popped);
-    tx_->PushUsed(*mem_, (*popped)->head, 0);
-    tx_pushed_ = true;
-  }
-  return FlushReplies();
-}
-
-void VsockDevice::HandleTxChain(const Chain& chain) {
-  auto parsed = ParsePacket(chain, guest_cid_);
-  if (!parsed) {
-    Log(LogLevel::kDebug, "vsock: dropped TX packet: " + parsed.error().message);
-    return;
-  }
-  const VsockPacket& pkt = *parsed;
-  const VsockHeader& h = pkt.hdr;
-  const Key key{h.dst_port, h.src_port};
-  auto it = conns_.find(key);
-  if (it == conns_.end()) {
-    if (!pkt.unsupported && h.op == static_cast<uint16_t>(Op::kRequest)) {
-      GuestConnect(pkt);
-    } else if (auto rst = ResetReplyFor(h)) {
-      replies_.push_back(*rst);
-    }
-    return;
-  }
-  Conn& c = *it->second;
-  const bool was_stopped = c.proto.SendCredit() == 0;
-  Actions a = c.proto.OnGuestPacket(pkt);
-  for (const auto& r : a.replies) replies_.push_back(r);
-  if (!SendOrBuffer(key, a.deliver)) return;
-  if (a.connected) {
-    // The guest accepted a host-initiated connection: tell the client before any payload.
-    const std::string ok = "OK " + std::to_string(key.first) + "\n";
-    c.out.insert(0, ok);
-    c.out_uncounted += ok.size();
-  }
-  if (a.peer_shutdown_send) c.guest_eof = true;
-  if (a.closed) {
-    // The guest closed (SHUTDOWN both ways, answered with RST) and forgot the connection, but
-    // bytes it sent may still wait for the host socket: write them out before closing it.
-    if (c.out.empty()) {
-      DropConn(key);
-      return;
-    }
-    c.draining = true;
-    c.guest_eof = true;
-    c.host_eof = true;  // nothing more is read from the socket: the guest would not take it
-  }
-  if (!FlushOut(key)) return;
-  if (was_stopped && c.proto.SendCredit() > 0 && !c.host_eof) {
-    reopened_.push_back(key);  // ReadReopened() reads it and updates its interest
-    return;
-  }
-  UpdateInterest(key);
-}
-
-Result<void> VsockDevice::ReadReopened() {
-  std::vector<Key> keys;
-  keys.swap(reopened_);
-  for (const Key& key : keys) {
-    if (!rx_starved_ && conns_.contains(key)) UVM_CHECK(ReadHost(key));
-    UpdateInterest(key);  // also when starved: the RX refill's UpdateAllInterest may not come
-  }
-  return {};
-}
-
-void VsockDevice::GuestConnect(const VsockPacket& pkt) {
-  const VsockHeader& h = pkt.hdr;
-  auto c = std::make_unique<Conn>(guest_cid_, h.dst_port, h.src_port);
-  Actions a = c->proto.OnGuestPacket(pkt);
-  for (const auto& r : a.replies) replies_.push_back(r);
-  if (!a.accept_requested) return;
-  UniqueFd fd;
-  if (conns_.size() < kMaxConnections) fd = ConnectUnix(uds_ + "_" + std::to_string(h.dst_port));
-  if (!fd.valid()) {
-    if (auto rst = c->proto.Refuse()) replies_.push_back(*rst);
-    return;
-  }
-  auto resp = c->proto.Accept();
-  if (!resp) return;
-  replies_.push_back(*resp);
-  c->fd = std::move(fd);
-  const Key key{h.dst_port, h.src_port};
-  conns_.emplace(key, std::move(c));
-  UpdateInterest(key);
-}
-
-bool VsockDevice::SendOrBuffer(Key key, std::span<const std::span<uint8_t>> payload) {
-  Conn& c = *conns_.at(key);
-  size_t skip = 0;  // bytes of `payload` the socket took straight from guest memory
-  // The common case: nothing is waiting for this socket, so send straight from the guest's
-  // buffers (no copy into `out`); only what the socket does not take is buffered.
-  if (c.out.empty() && !payload.empty()) {
-    iovec iov[kMaxDeliverSpans];
-    size_t n_iov = 0;
-    for (auto span : payload) {
-      if (n_iov == kMaxDeliverSpans) break;  // the rest is buffered below
-      iov[n_iov++] = {span.data(), span.size()};
-    }
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = n_iov;
-    ssize_t n;
-    do {
-      n = ::sendmsg(c.fd.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      ResetConn(key);
-      return false;
-    }
-    if (n > 0) {
-      skip = static_cast<size_t>(n);
-      if (auto updates = c.proto.OnHostConsumed(static_cast<uint32_t>(skip))) {
-        for (const auto& u : *updates) replies_.push_back(u);
-      }
-    }
-  }
-  for (auto span : payload) {
-    const size_t drop = std::min(skip, span.size());
-    skip -= drop;
-    c.out.append(reinterpret_cast<const char*>(span.data()) + drop, span.size() - drop);
-  }
-  return true;
-}
-
-bool VsockDevice::FlushOut(Key key) {
-  Conn& c = *conns_.at(key);
-  while (!c.out.empty()) {
-    const ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      ResetConn(key);
-      return false;
-    }
-    const size_t sent = static_cast<size_t>(n);
-    const size_t ours = std::min(sent, c.out_uncounted);
-    c.out_uncounted -= ours;
-    c.out.erase(0, sent);
-    if (sent > ours) {
-      auto updates = c.proto.OnHostConsumed(static_cast<uint32_t>(sent - ours));
-      if (updates) {
-        for (const auto& u : *updates) replies_.push_back(u);
-      }
-    }
-  }
-  if (c.out.empty() && c.guest_eof && !c.wr_shut) {
-    ::shutdown(c.fd.get(), SHUT_WR);
-    c.wr_shut = true;
-  }
-  if (c.out.empty() && c.draining) {
-    DropConn(key);
-    return false;
-  }
-  return true;
-}
+// ---- Connections ----
 
 void VsockDevice::ResetConn(Key key) {
   auto it = conns_.find(key);
@@ -566,44 +365,11 @@ void VsockDevice::OnConnEvent(Key key, uint32_t events) {
   MaybeInterrupt();
 }
 
-void VsockDevice::OnListener() {
+void VsockDevice::OnHostConnect(UniqueFd client, uint32_t port) {
   std::lock_guard lock(mu_);
-  for (;;) {
-    UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-    if (!fd.valid()) return;
-    if (pending_clients_.size() + conns_.size() >= kMaxConnections) continue;  // closed
-    const int raw = fd.get();
-    if (!loop_.Add(raw, EPOLLIN, [this, raw](uint32_t ev) { OnPending(raw, ev); })) continue;
-    pending_clients_.emplace(raw, std::move(fd));
-  }
-}
-
-void VsockDevice::OnPending(int fd, uint32_t events) {
-  std::lock_guard lock(mu_);
-  auto it = pending_clients_.find(fd);
-  if (it == pending_clients_.end()) return;
-  auto close_client = [&] {
-    loop_.Remove(fd);
-    pending_clients_.erase(fd);
-  };
-  char line[kMaxLine];
-  const ssize_t n = ::recv(fd, line, sizeof line, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) return close_client();
-  const char* nl = static_cast<const char*>(std::memchr(line, '\n', static_cast<size_t>(n)));
-  if (!nl) {
-    if (static_cast<size_t>(n) == sizeof line || (events & (EPOLLHUP | EPOLLERR))) close_client();
-    return;
-  }
-  const size_t len = static_cast<size_t>(nl - line) + 1;
-  if (::recv(fd, line, len, MSG_DONTWAIT) != static_cast<ssize_t>(len)) return close_client();
-  auto port = ParseConnectLine(std::string_view(line, len - 1));
-  if (!port || !Live()) return close_client();
-  UniqueFd client = std::move(it->second);
-  loop_.Remove(fd);
-  pending_clients_.erase(it);
+  if (!Live()) return;  // closed: the device is not running
   if (AwaitingResetAck()) {
-    held_connects_.push_back({std::move(client), *port});
+    held_connects_.push_back({std::move(client), port});
     const auto left = kResetAckTimeout - (std::chrono::steady_clock::now() - *reset_sent_at_);
     const auto ns =
         std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
@@ -611,7 +377,7 @@ void VsockDevice::OnPending(int fd, uint32_t events) {
     ::timerfd_settime(reset_ack_timer_.get(), 0, &when, nullptr);
     return;
   }
-  StartHostConnect(std::move(client), *port);
+  StartHostConnect(std::move(client), port);
   if (auto r = FlushReplies(); !r) Fail(r.error());
   MaybeInterrupt();
 }

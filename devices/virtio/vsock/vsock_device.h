@@ -5,13 +5,13 @@
 // machine and credit accounting) lives in connection.h; this class carries out its Actions with
 // sockets and queues.
 //
-// Host side:
-// - uvm listens on the unix socket `uds`. A host client connects and sends "CONNECT <port>\n"; the
-//   device opens a connection to guest port <port> from a host port allocated from 1024 upward.
-//   When the guest answers RESPONSE the client gets "OK <hostport>\n" and bytes flow both ways;
-//   when it answers RST the client socket is closed.
-// - A guest connecting to host port P reaches the unix socket `<uds>_<P>`; if nothing listens
-//   there the guest gets RST.
+// Host side (host_backend.h; uvm's is unix sockets, unix_host_backend.h):
+// - A host stream asks the backend for guest port <port>; the device opens a connection to it
+//   from a host port allocated from 1024 upward. When the guest answers RESPONSE the stream gets
+//   the backend's accepted prefix ("OK <hostport>\n") and bytes flow both ways; when it answers
+//   RST the stream is closed.
+// - A guest connecting to host port P gets the backend's stream for P; if there is none the guest
+//   gets RST.
 //
 // Flow control: guest payload is written to the socket; what the socket does not take at once is
 // buffered (at most buf_alloc bytes, the guest's credit) and only counted as consumed
@@ -49,6 +49,7 @@
 #include "devices/virtio/device.h"
 #include "devices/virtio/queue.h"
 #include "devices/virtio/vsock/connection.h"
+#include "devices/virtio/vsock/host_backend.h"
 #include "devices/virtio/vsock/packet.h"
 
 namespace uvm::devices::virtio::vsock {
@@ -73,7 +74,12 @@ class VsockDevice final : public VirtioDevice {
   // Payload spans of one packet sent with one sendmsg (a packet's chain has at most this many).
   static constexpr size_t kMaxDeliverSpans = 64;
 
-  // Listens on `uds` (a stale socket file there is replaced). `loop` must outlive the device.
+  // With `host` as its host side. `loop` must outlive the device.
+  static Result<std::shared_ptr<VsockDevice>> Create(uint64_t guest_cid,
+                                                     std::unique_ptr<VsockHostBackend> host,
+                                                     EventLoop& loop);
+  // With unix sockets as its host side, listening on `uds` (a stale socket file there is
+  // replaced).
   static Result<std::shared_ptr<VsockDevice>> Create(uint64_t guest_cid, std::string uds,
                                                      EventLoop& loop);
   ~VsockDevice() override;
@@ -119,7 +125,6 @@ class VsockDevice final : public VirtioDevice {
 
   // For tests and diagnostics.
   uint64_t guest_cid() const { return guest_cid_; }
-  const std::string& uds() const { return uds_; }
   size_t connection_count() const;
   size_t pending_replies() const;
 
@@ -142,12 +147,12 @@ class VsockDevice final : public VirtioDevice {
     uint32_t interest = 0;
   };
 
-  VsockDevice(uint64_t guest_cid, std::string uds, EventLoop& loop, UniqueFd listener);
+  VsockDevice(uint64_t guest_cid, std::unique_ptr<VsockHostBackend> host, EventLoop& loop);
 
   bool Live() const { return active_ && !broken_; }
   // Event-loop callbacks.
-  void OnListener();
-  void OnPending(int fd, uint32_t events);
+  // The backend's: a host stream asks for guest port `port`.
+  void OnHostConnect(UniqueFd client, uint32_t port);
   void OnResetAckTimer();
   void OnConnEvent(Key key, uint32_t events);
 
@@ -185,9 +190,8 @@ class VsockDevice final : public VirtioDevice {
   void MaybeInterrupt();
 
   const uint64_t guest_cid_;
-  const std::string uds_;
+  std::unique_ptr<VsockHostBackend> host_;
   EventLoop& loop_;
-  UniqueFd listener_;
 
   mutable std::mutex mu_;
   const GuestMemory* mem_ = nullptr;
@@ -231,8 +235,7 @@ class VsockDevice final : public VirtioDevice {
   UniqueFd reset_ack_timer_;  // a timerfd, armed while CONNECTs are held
   uint32_t next_host_port_ = kFirstHostPort;
   std::map<Key, std::unique_ptr<Conn>> conns_;
-  std::map<int, UniqueFd> pending_clients_;  // host clients that have not sent CONNECT yet
-  std::vector<uint8_t> buf_;                 // socket read buffer, kMaxPayload bytes
+  std::vector<uint8_t> buf_;  // socket read buffer, kMaxPayload bytes
 };
 
 }  // namespace uvm::devices::virtio::vsock
