@@ -15,76 +15,76 @@ struct BenchFlags {
   bool json = false;
 };
 
-void AddJson(CLI::App* cmd, bool& json) {
-  cmd->add_flag("--json", json, "one JSON object instead of a table");
+void AddJson(Command& cmd, bool& json) {
+  cmd.Flag("--json", json, "one JSON object instead of a table");
 }
 
-void AddBoot(CLI::App* bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
+void AddBoot(Command& bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
   auto o = std::make_shared<bench::BenchOptions>();
-  auto* cmd = bench->add_subcommand("boot", "VMM start to guest init in user space");
+  auto cmd = bench.Sub("boot", "VMM start to guest init in user space");
   AddJson(cmd, o->json);
-  cmd->add_option("--runs", o->runs, "repetitions per system")->capture_default_str();
-  cmd->add_option("--kernel", o->kernel, "guest kernel (default: the built one)");
-  cmd->add_option("--initrd", o->initrd, "initrd (default: the built bench init)");
+  cmd.Option("--runs", o->runs, "repetitions per system").ShowDefault();
+  cmd.Option("--kernel", o->kernel, "guest kernel (default: the built one)");
+  cmd.Option("--initrd", o->initrd, "initrd (default: the built bench init)");
   OnParsed(cmd, table, [o, flags] {
     o->json = o->json || flags->json;
     return bench::RunBenchBoot(*o);
   });
 }
 
-void AddExec(CLI::App* bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
+void AddExec(Command& bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
   auto o = std::make_shared<bench::BenchExecOptions>();
-  auto* cmd = bench->add_subcommand(
+  auto cmd = bench.Sub(
       "exec", "uvm run (cold boot) to the container's first byte and exit, beside boot to init");
   AddJson(cmd, o->json);
-  cmd->add_option("--runs", o->runs, "repetitions of each measurement")->capture_default_str();
+  cmd.Option("--runs", o->runs, "repetitions of each measurement").ShowDefault();
   OnParsed(cmd, table, [o, flags] {
     o->json = o->json || flags->json;
     return bench::RunBenchExec(*o);
   });
 }
 
-void AddClone(CLI::App* bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
+void AddClone(Command& bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
   auto o = std::make_shared<bench::BenchCloneOptions>();
-  auto* cmd = bench->add_subcommand(
+  auto cmd = bench.Sub(
       "clone", "uvm run as a template clone vs cold boot to first output; idle clone memory");
   AddJson(cmd, o->json);
-  cmd->add_option("--runs", o->runs, "repetitions of each measurement")->capture_default_str();
+  cmd.Option("--runs", o->runs, "repetitions of each measurement").ShowDefault();
   OnParsed(cmd, table, [o, flags] {
     o->json = o->json || flags->json;
     return bench::RunBenchClone(*o);
   });
 }
 
-void AddIo(CLI::App* bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
+void AddIo(Command& bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
   auto o = std::make_shared<bench::IoBenchOptions>();
-  auto* cmd = bench->add_subcommand("io", "block, vsock and net throughput and VMM CPU per GiB");
+  auto cmd = bench.Sub("io", "block, vsock and net throughput and VMM CPU per GiB");
   AddJson(cmd, o->json);
-  cmd->add_option("--runs", o->runs, "runs per system")->capture_default_str();
-  cmd->add_option("--kernel", o->kernel, "guest kernel (default: the built one)");
-  cmd->add_option("--initrd", o->initrd, "initrd (default: the built test init)");
-  cmd->add_option("--dir", o->dir, "where the disk image and sockets go")->capture_default_str();
-  cmd->add_option("--mib", o->mib, "sequential MiB and random span")->capture_default_str();
-  cmd->add_option("--secs", o->secs, "seconds per random phase")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "random-I/O requests in flight")->capture_default_str();
-  cmd->add_option("--vsock-mib", o->vsock_mib, "vsock MiB each way")->capture_default_str();
-  cmd->add_option("--net-mib", o->net_mib,
-                  "TCP MiB each way over a tap in a network namespace (needs root; 0: skip)")
-      ->capture_default_str();
+  cmd.Option("--runs", o->runs, "runs per system").ShowDefault();
+  cmd.Option("--kernel", o->kernel, "guest kernel (default: the built one)");
+  cmd.Option("--initrd", o->initrd, "initrd (default: the built test init)");
+  cmd.Option("--dir", o->dir, "where the disk image and sockets go").ShowDefault();
+  cmd.Option("--mib", o->mib, "sequential MiB and random span").ShowDefault();
+  cmd.Option("--secs", o->secs, "seconds per random phase").ShowDefault();
+  cmd.Option("--threads", o->threads, "random-I/O requests in flight").ShowDefault();
+  cmd.Option("--vsock-mib", o->vsock_mib, "vsock MiB each way").ShowDefault();
+  cmd.Option("--net-mib", o->net_mib,
+             "TCP MiB each way over a tap in a network namespace (needs root; 0: skip)")
+      .ShowDefault();
   OnParsed(cmd, table, [o, flags] {
     o->json = o->json || flags->json;
     return bench::RunBenchIo(*o);
   });
 }
 
-void AddRestore(CLI::App* bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
+void AddRestore(Command& bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
   auto o = std::make_shared<bench::BenchRestoreOptions>();
-  auto* cmd = bench->add_subcommand(
-      "restore", "snapshot restore latency and clones/s, directly on /dev/kvm (tiny guest)");
+  auto cmd = bench.Sub("restore",
+                       "snapshot restore latency and clones/s, directly on /dev/kvm (tiny guest)");
   AddJson(cmd, o->json);
-  cmd->add_option("--runs", o->runs, "restores measured")->capture_default_str();
-  cmd->add_option("--memory", o->memory_mib, "guest RAM in MiB")->capture_default_str();
-  cmd->add_option("--pool", o->pool, "pre-created empty VMs")->capture_default_str();
+  cmd.Option("--runs", o->runs, "restores measured").ShowDefault();
+  cmd.Option("--memory", o->memory_mib, "guest RAM in MiB").ShowDefault();
+  cmd.Option("--pool", o->pool, "pre-created empty VMs").ShowDefault();
   OnParsed(cmd, table, [o, flags] {
     o->json = o->json || flags->json;
     return bench::RunBenchRestore(*o);
@@ -95,8 +95,8 @@ void AddRestore(CLI::App* bench, CommandTable& table, std::shared_ptr<BenchFlags
 
 void RegisterBenchCommand(CommandTable& table) {
   auto flags = std::make_shared<BenchFlags>();
-  auto* bench = table.app.add_subcommand("bench", "Measure uvm side by side with QEMU microvm");
-  bench->require_subcommand(1);
+  auto bench = table.root.Sub("bench", "Measure uvm side by side with QEMU microvm");
+  bench.NeedsSubcommand();
   AddJson(bench, flags->json);
   AddBoot(bench, table, flags);
   AddIo(bench, table, flags);

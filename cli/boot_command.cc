@@ -4,8 +4,8 @@
 #include "base/mapped_file.h"
 #include "boot/boot_params.h"
 #include "cli/command.h"
-#include "cli/device_flags.h"
 #include "cli/exit_status.h"
+#include "cli/vm_flags.h"
 #include "runtime/paths.h"
 #include "runtime/vm_shape.h"
 #include "vmm/linux_vm.h"
@@ -47,14 +47,14 @@ Result<int> RunBoot(const BootOptions& o) {
 
 void RegisterBootCommand(CommandTable& table) {
   auto o = std::make_shared<BootOptions>();
-  auto* cmd = table.app.add_subcommand("boot", "Boot a Linux kernel and relay its serial console");
-  cmd->add_option("--kernel", o->kernel, "vmlinux (ELF) or bzImage")->required();
-  cmd->add_option("--initrd", o->initrd, "initial ramdisk");
-  cmd->add_option("--cmdline", o->cmdline,
-                  "appended to the default command line: " + std::string(runtime::kBaseCmdline));
+  auto cmd = table.root.Sub("boot", "Boot a Linux kernel and relay its serial console");
+  cmd.Option("--kernel", o->kernel, "vmlinux (ELF) or bzImage").Required();
+  cmd.Option("--initrd", o->initrd, "initial ramdisk");
+  cmd.Option("--cmdline", o->cmdline,
+             "appended to the default command line: " + std::string(runtime::kBaseCmdline));
   AddVmDeviceFlags(cmd, o->devices);
-  cmd->add_option("--memory", o->memory_mib, "guest RAM in MiB")->capture_default_str();
-  cmd->add_option("--cpus", o->cpus, "vCPUs (1-16)")->capture_default_str();
+  cmd.Option("--memory", o->memory_mib, "guest RAM in MiB").ShowDefault();
+  cmd.Option("--cpus", o->cpus, "vCPUs (1-16)").ShowDefault();
   OnParsed(cmd, table, [o] { return RunBoot(*o); });
 }
 

@@ -1,15 +1,15 @@
 // The command table's types (kvmtool's kvm-cmd.c is the model): each command file has one
-// Register* function that adds its subcommand and flags to the CLI11 app and, once the command
-// line names it, sets the action main() runs. main.cc only lists the commands.
+// Register* function that adds its subcommand and flags (cli/flags.h) and, once the command line
+// names it, sets the action main() runs. main.cc only lists the commands.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "cli/flags.h"
 #include "runtime/paths.h"
 
 namespace uvm::cli {
@@ -22,19 +22,19 @@ struct GlobalOptions {
 // What the parsed command line runs: uvm's exit status, or an error (exit 125, one line).
 using CommandAction = std::function<Result<int>()>;
 
-// A rewrite of the words before CLI11 parses them (`uvm run` keeps the container's command apart).
+// A rewrite of the words before they are parsed (`uvm run` keeps the container's command apart).
 using ArgumentRewrite = std::function<void(std::vector<std::string>& args)>;
 
 struct CommandTable {
-  CLI::App& app;
+  Command root;
   const GlobalOptions& global;  // filled in by the parse, read by the actions
   CommandAction& action;        // set by the callback of the subcommand that was given
   std::vector<ArgumentRewrite>& rewrites;
 };
 
-// Adds a subcommand's callback that sets the table's action to `run` (with the options bound).
-inline void OnParsed(CLI::App* command, CommandTable& table, CommandAction run) {
-  command->callback([&action = table.action, run = std::move(run)] { action = run; });
+// Makes `run` (with the options bound) the action when `command` is the one given.
+inline void OnParsed(Command& command, CommandTable& table, CommandAction run) {
+  command.OnParsed([&action = table.action, run = std::move(run)] { action = run; });
 }
 
 // An action that runs `run` on `options` with their `root` taken from --root.

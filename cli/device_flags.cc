@@ -1,7 +1,5 @@
 #include "cli/device_flags.h"
 
-#include <unistd.h>
-
 #include <string>
 
 namespace uvm::cli {
@@ -64,29 +62,6 @@ Result<std::vector<block::DiskSpec>> ParseDiskFlags(const std::vector<std::strin
     out.push_back(std::move(disk));
   }
   return out;
-}
-
-void AddVmDeviceFlags(CLI::App* command, VmDeviceFlags& flags) {
-  command->add_option("--disk", flags.disks, "PATH[,ro] (virtio-blk)");
-  command->add_option(
-      "--net", flags.net_tap,
-      "TAP[,mac=XX:XX:XX:XX:XX:XX]: a virtio-net device on this tap (created if missing)");
-  command->add_option("--vsock", flags.vsock_uds, "unix socket for the vsock device");
-  command->add_option("--api-sock", flags.api_sock,
-                      "control socket: `uvm snapshot save --api-sock PATH DIR` saves the VM");
-}
-
-Result<void> ApplyVmDeviceFlags(const VmDeviceFlags& flags, vmm::LinuxVmConfig& config) {
-  UVM_TRY(config.disks, ParseDiskFlags(flags.disks));
-  if (!flags.net_tap.empty()) {
-    UVM_TRY(auto net, Context(ParseNetFlag(flags.net_tap), "--net"));
-    config.nets.push_back(std::move(net));
-  }
-  config.vsock_uds = flags.vsock_uds;
-  config.api_sock = flags.api_sock;
-  config.console_in = STDIN_FILENO;
-  config.console_out = STDOUT_FILENO;
-  return {};
 }
 
 }  // namespace uvm::cli

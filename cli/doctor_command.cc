@@ -104,10 +104,10 @@ Result<int> RunDoctor(const DoctorOptions& o) {
 
 void RegisterDoctorCommand(CommandTable& table) {
   auto o = std::make_shared<DoctorOptions>();
-  auto* cmd = table.app.add_subcommand("doctor", "What this host's KVM can do, and why");
-  cmd->add_flag("--json", o->json, "one JSON object instead of the report");
-  cmd->add_flag("--verdict", o->verdict_only,
-                "print only `direct` (Linux guests run on this KVM) or `lab`");
+  auto cmd = table.root.Sub("doctor", "What this host's KVM can do, and why");
+  cmd.Flag("--json", o->json, "one JSON object instead of the report");
+  cmd.Flag("--verdict", o->verdict_only,
+           "print only `direct` (Linux guests run on this KVM) or `lab`");
   OnParsed(cmd, table, [o] { return RunDoctor(*o); });
 }
 

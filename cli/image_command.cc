@@ -57,19 +57,19 @@ Result<int> RunImageRemove(const std::string& root, const ImageOptions& o) {
 void RegisterImageCommand(CommandTable& table) {
   auto o = std::make_shared<ImageOptions>();
   const GlobalOptions& g = table.global;
-  auto* cmd = table.app.add_subcommand("image", "Import, list and remove container images");
-  cmd->require_subcommand(1);
-  auto* import = cmd->add_subcommand(
-      "import",
-      "Import SOURCE as NAME: oci:DIR, oci-archive:TAR, docker-archive:TAR (each with "
-      "an optional :REF), a rootfs tar or a directory");
-  import->add_option("source", o->source, "image source")->required();
-  import->add_option("name", o->name, "image name")->required();
+  auto cmd = table.root.Sub("image", "Import, list and remove container images");
+  cmd.NeedsSubcommand();
+  auto import =
+      cmd.Sub("import",
+              "Import SOURCE as NAME: oci:DIR, oci-archive:TAR, docker-archive:TAR (each with "
+              "an optional :REF), a rootfs tar or a directory");
+  import.Option("source", o->source, "image source").Required();
+  import.Option("name", o->name, "image name").Required();
   OnParsed(import, table, [o, &g] { return RunImageImport(g.root, *o); });
-  auto* ls = cmd->add_subcommand("ls", "List the images in the store");
+  auto ls = cmd.Sub("ls", "List the images in the store");
   OnParsed(ls, table, [&g] { return RunImageList(g.root); });
-  auto* rm = cmd->add_subcommand("rm", "Remove an image");
-  rm->add_option("name", o->name, "image name")->required();
+  auto rm = cmd.Sub("rm", "Remove an image");
+  rm.Option("name", o->name, "image name").Required();
   OnParsed(rm, table, [o, &g] { return RunImageRemove(g.root, *o); });
 }
 

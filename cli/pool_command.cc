@@ -199,25 +199,20 @@ Result<int> RunPoolStatus(const PoolOptions& o) {
 void RegisterPoolCommand(CommandTable& table) {
   auto o = std::make_shared<PoolOptions>();
   const GlobalOptions& g = table.global;
-  auto* cmd = table.app.add_subcommand(
-      "pool", "Keep clones restored ahead of time, so `uvm run` finds its VM ready");
-  cmd->require_subcommand(1);
-  auto* start = cmd->add_subcommand(
+  auto cmd =
+      table.root.Sub("pool", "Keep clones restored ahead of time, so `uvm run` finds its VM ready");
+  cmd.NeedsSubcommand();
+  auto start = cmd.Sub(
       "start", "Start the pool for --root in the background; back once the images' VMs are ready");
-  start->add_option("image", o->images,
-                    "images whose VMs to make from the start (others on first use)");
-  start->add_option("--size", o->size, "VMs kept ready per image and shape (1-64)")
-      ->capture_default_str();
-  start->add_option("--memory", o->memory_mib, "the images' VMs' RAM in MiB (as uvm run)")
-      ->capture_default_str();
-  start->add_option("--cpus", o->cpus, "the images' VMs' vCPUs (as uvm run)")
-      ->capture_default_str();
-  start->add_flag("--foreground", o->foreground,
-                  "serve in this process, logging to stderr, until SIGTERM or `pool stop`");
-  auto* stop =
-      cmd->add_subcommand("stop", "Stop the pool (containers running in its VMs finish first)");
-  auto* status = cmd->add_subcommand("status", "What the pool holds and has served");
-  status->add_flag("--json", o->json, "one JSON object");
+  start.Option("image", o->images, "images whose VMs to make from the start (others on first use)");
+  start.Option("--size", o->size, "VMs kept ready per image and shape (1-64)").ShowDefault();
+  start.Option("--memory", o->memory_mib, "the images' VMs' RAM in MiB (as uvm run)").ShowDefault();
+  start.Option("--cpus", o->cpus, "the images' VMs' vCPUs (as uvm run)").ShowDefault();
+  start.Flag("--foreground", o->foreground,
+             "serve in this process, logging to stderr, until SIGTERM or `pool stop`");
+  auto stop = cmd.Sub("stop", "Stop the pool (containers running in its VMs finish first)");
+  auto status = cmd.Sub("status", "What the pool holds and has served");
+  status.Flag("--json", o->json, "one JSON object");
   OnParsed(start, table, WithRoot(o, g, RunPoolStart));
   OnParsed(stop, table, WithRoot(o, g, RunPoolStop));
   OnParsed(status, table, WithRoot(o, g, RunPoolStatus));

@@ -95,19 +95,18 @@ std::optional<std::string> HostEnv(const std::string& name) {
 // command, verbatim, its own options included (`sh -c ...`, `ls -l`), as in docker. CLI11 has no
 // "stop at the first positional" mode that keeps such words intact, so the words are split here:
 // `args` keeps what CLI11 parses (up to IMAGE) and the command is returned.
-std::vector<std::string> SplitRunCommand(CLI::App& app, CLI::App& run_cmd,
+std::vector<std::string> SplitRunCommand(const Command& root, const Command& run_cmd,
                                          std::vector<std::string>& args) {
-  auto takes_value = [](CLI::App& scope, const std::string& word) {
+  auto takes_value = [](const Command& scope, const std::string& word) {
     if (word.find('=') != std::string::npos) return false;  // --opt=value
     if (word.size() > 2 && word[1] != '-') return false;    // -eK=V style, value attached
-    const CLI::Option* opt = scope.get_option_no_throw(word);
-    return opt != nullptr && opt->get_items_expected_min() > 0;
+    return scope.TakesValue(word);
   };
   // Global options (and their values) come first, then the subcommand's name.
   size_t i = 0;
-  while (i < args.size() && args[i] != run_cmd.get_name()) {
+  while (i < args.size() && args[i] != run_cmd.name()) {
     if (args[i].size() < 2 || args[i][0] != '-') return {};  // another subcommand
-    i += takes_value(app, args[i]) ? 2 : 1;
+    i += takes_value(root, args[i]) ? 2 : 1;
   }
   for (++i; i < args.size(); ++i) {
     const std::string& word = args[i];
@@ -187,25 +186,24 @@ Result<int> RunContainer(const RunOptions& o) {
 
 void RegisterRunCommand(CommandTable& table) {
   auto o = std::make_shared<RunOptions>();
-  auto* cmd = table.app.add_subcommand("run", "Run a command from an image in a new utility VM");
-  cmd->add_flag("--rm", o->remove, "remove the container when it exits (always true)");
-  cmd->add_flag("-i,--interactive", o->interactive, "keep stdin open and pass it on");
-  cmd->add_flag("-t,--tty", o->tty, "give the process a terminal");
-  cmd->add_option("-e,--env", o->env, "K=V, or K to pass uvm's own K");
-  cmd->add_option("-w,--workdir", o->workdir, "working directory inside the container");
-  cmd->add_option("-u,--user", o->user, "user[:group] (names or numbers)");
-  cmd->add_option("--memory", o->memory_mib, "the VM's RAM in MiB")->capture_default_str();
-  cmd->add_option("--cpus", o->cpus, "the VM's vCPUs (1-16)")->capture_default_str();
-  cmd->add_option("--net", o->net, "none")->capture_default_str();
-  cmd->add_option("--isolation", o->isolation, "vm")->capture_default_str();
-  cmd->add_flag("--cold", o->cold, "boot the VM instead of cloning a template");
-  cmd->add_flag("--no-pool{false}", o->pool,
-                "clone the template here even when `uvm pool` has a clone ready");
-  cmd->add_option("image", o->image, "image name (see `uvm image ls`; busybox is built in)")
-      ->required();
-  cmd->footer("CMD [ARG...] after IMAGE replace the image's Cmd (default: the image's).");
-  table.rewrites.push_back([&app = table.app, cmd, o](std::vector<std::string>& args) {
-    o->command = SplitRunCommand(app, *cmd, args);
+  auto cmd = table.root.Sub("run", "Run a command from an image in a new utility VM");
+  cmd.Flag("--rm", o->remove, "remove the container when it exits (always true)");
+  cmd.Flag("-i,--interactive", o->interactive, "keep stdin open and pass it on");
+  cmd.Flag("-t,--tty", o->tty, "give the process a terminal");
+  cmd.Option("-e,--env", o->env, "K=V, or K to pass uvm's own K");
+  cmd.Option("-w,--workdir", o->workdir, "working directory inside the container");
+  cmd.Option("-u,--user", o->user, "user[:group] (names or numbers)");
+  cmd.Option("--memory", o->memory_mib, "the VM's RAM in MiB").ShowDefault();
+  cmd.Option("--cpus", o->cpus, "the VM's vCPUs (1-16)").ShowDefault();
+  cmd.Option("--net", o->net, "none").ShowDefault();
+  cmd.Option("--isolation", o->isolation, "vm").ShowDefault();
+  cmd.Flag("--cold", o->cold, "boot the VM instead of cloning a template");
+  cmd.Flag("--no-pool{false}", o->pool,
+           "clone the template here even when `uvm pool` has a clone ready");
+  cmd.Option("image", o->image, "image name (see `uvm image ls`; busybox is built in)").Required();
+  cmd.Footer("CMD [ARG...] after IMAGE replace the image's Cmd (default: the image's).");
+  table.rewrites.push_back([root = table.root, cmd, o](std::vector<std::string>& args) {
+    o->command = SplitRunCommand(root, cmd, args);
   });
   OnParsed(cmd, table, WithRoot(o, table.global, RunContainer));
 }

@@ -3,8 +3,8 @@
 #include <filesystem>
 
 #include "cli/command.h"
-#include "cli/device_flags.h"
 #include "cli/exit_status.h"
+#include "cli/vm_flags.h"
 #include "runtime/vm_shape.h"
 #include "vmm/control_socket.h"
 #include "vmm/linux_vm.h"
@@ -54,24 +54,23 @@ Result<int> RunRestore(const RestoreOptions& o) {
 }  // namespace
 
 void RegisterSnapshotCommand(CommandTable& table) {
-  auto* cmd = table.app.add_subcommand("snapshot",
-                                       "Save a running VM to a directory and resume it from there");
-  cmd->require_subcommand(1);
+  auto cmd =
+      table.root.Sub("snapshot", "Save a running VM to a directory and resume it from there");
+  cmd.NeedsSubcommand();
 
   auto save = std::make_shared<SaveOptions>();
-  auto* save_cmd = cmd->add_subcommand(
-      "save", "Save the VM of `uvm boot --api-sock PATH` to DIR (the VM then ends)");
-  save_cmd->add_option("--api-sock", save->api_sock, "the VM's control socket")->required();
-  save_cmd->add_option("dir", save->dir, "directory for `state` and `memory`")->required();
+  auto save_cmd =
+      cmd.Sub("save", "Save the VM of `uvm boot --api-sock PATH` to DIR (the VM then ends)");
+  save_cmd.Option("--api-sock", save->api_sock, "the VM's control socket").Required();
+  save_cmd.Option("dir", save->dir, "directory for `state` and `memory`").Required();
   OnParsed(save_cmd, table, [save] { return RunSave(*save); });
 
   auto restore = std::make_shared<RestoreOptions>();
-  auto* restore_cmd = cmd->add_subcommand(
-      "restore", "Resume a saved VM and relay its console (devices as when it was saved)");
-  restore_cmd->add_option("dir", restore->dir, "the snapshot directory")->required();
-  restore_cmd->add_option("--memory", restore->memory_mib,
-                          "guest RAM in MiB (default: the snapshot's)");
-  restore_cmd->add_option("--cpus", restore->cpus, "vCPUs (default: the snapshot's)");
+  auto restore_cmd =
+      cmd.Sub("restore", "Resume a saved VM and relay its console (devices as when it was saved)");
+  restore_cmd.Option("dir", restore->dir, "the snapshot directory").Required();
+  restore_cmd.Option("--memory", restore->memory_mib, "guest RAM in MiB (default: the snapshot's)");
+  restore_cmd.Option("--cpus", restore->cpus, "vCPUs (default: the snapshot's)");
   AddVmDeviceFlags(restore_cmd, restore->devices);
   OnParsed(restore_cmd, table, [restore] { return RunRestore(*restore); });
 }

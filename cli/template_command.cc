@@ -77,22 +77,22 @@ Result<int> RunTemplateRemove(const TemplateOptions& o) {
 void RegisterTemplateCommand(CommandTable& table) {
   auto o = std::make_shared<TemplateOptions>();
   const GlobalOptions& g = table.global;
-  auto* cmd = table.app.add_subcommand(
-      "template", "Create, list and remove the pre-booted utility VMs `uvm run` clones");
-  cmd->require_subcommand(1);
-  auto* create = cmd->add_subcommand(
+  auto cmd = table.root.Sub("template",
+                            "Create, list and remove the pre-booted utility VMs `uvm run` clones");
+  cmd.NeedsSubcommand();
+  auto create = cmd.Sub(
       "create", "Boot a utility VM to agent-ready and save it (uvm run does this on first use)");
-  create->add_option("--memory", o->memory_mib, "the VM's RAM in MiB")->capture_default_str();
-  create->add_option("--cpus", o->cpus, "the VM's vCPUs (1-16)")->capture_default_str();
-  create->add_flag("--net", o->net,
-                   "with a virtio-net device: what `uvm run --net tap` clones (needs "
-                   "CAP_NET_ADMIN for a temporary tap)");
-  create->add_option("--image", o->image,
-                     "prepared for this image: what `uvm run IMAGE` clones (mounted and read "
-                     "into the template's page cache)");
-  auto* ls = cmd->add_subcommand("ls", "List the templates");
-  auto* rm = cmd->add_subcommand("rm", "Remove a template");
-  rm->add_option("key", o->key, "template key (or a unique prefix)")->required();
+  create.Option("--memory", o->memory_mib, "the VM's RAM in MiB").ShowDefault();
+  create.Option("--cpus", o->cpus, "the VM's vCPUs (1-16)").ShowDefault();
+  create.Flag("--net", o->net,
+              "with a virtio-net device: what `uvm run --net tap` clones (needs "
+              "CAP_NET_ADMIN for a temporary tap)");
+  create.Option("--image", o->image,
+                "prepared for this image: what `uvm run IMAGE` clones (mounted and read "
+                "into the template's page cache)");
+  auto ls = cmd.Sub("ls", "List the templates");
+  auto rm = cmd.Sub("rm", "Remove a template");
+  rm.Option("key", o->key, "template key (or a unique prefix)").Required();
   OnParsed(create, table, WithRoot(o, g, RunTemplateCreate));
   OnParsed(ls, table, WithRoot(o, g, RunTemplateList));
   OnParsed(rm, table, WithRoot(o, g, RunTemplateRemove));

@@ -6,10 +6,11 @@
 # usage: tests/run-tiers.sh BUILD_DIR [-- PREPARE...]
 #
 # The tiers that run in the lab (the lab's own tier, and e2e where this host's KVM cannot run
-# Linux) start first, in the background, each in a lab boot of its own: they mostly wait on one
-# emulated CPU. PREPARE (the sanitizer and fuzz builds, from `make test`) runs meanwhile, then the
-# host tiers (unit, unit-asan-ubsan, kvm, fuzz). BUILD_DIR-asan and BUILD_DIR-fuzz are used if
-# present once PREPARE is done. Background tiers stream their output with a [tier] prefix.
+# Linux) start first, in the background, each in a lab boot of its own: each keeps one emulated
+# CPU busy. Meanwhile the host tiers run: unit and kvm, then PREPARE (the sanitizer and fuzz
+# builds, from `make test`), then unit-asan-ubsan and fuzz from BUILD_DIR-asan and BUILD_DIR-fuzz
+# if they exist, each with as many tests at a time as there are CPUs. Background tiers stream
+# their output with a [tier] prefix.
 set -uo pipefail
 build=${1:-build}
 shift || true
@@ -23,21 +24,22 @@ work=$(mktemp -d /tmp/uvm-tiers-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 start=$SECONDS
 
-# ctest_tier LOG DIR LABEL [runner...]: ctest for one label (optionally through a runner), its
-# output in LOG. The lab itself (L1, not a test) has wedged in long e2e tiers: QEMU idle, L1
+# ctest_tier LOG DIR LABEL JOBS [runner...]: ctest for one label, JOBS tests at a time (optionally
+# through a runner), its output in LOG. The lab itself (L1, not a test) has wedged in long e2e tiers: QEMU idle, L1
 # halted with no interrupt coming, ctest's own timeouts never firing. The lab's stall watchdog
 # (or, failing that, its --timeout) ends such a run; the tier then runs once more and says so. A
 # test that fails is never retried: only a run with no ctest summary and a lab-level failure line.
 ctest_tier() {
-  local log=$1 dir=$2 label=$3
-  shift 3
-  "$@" ctest --test-dir "$dir" -L "^${label}\$" --output-on-failure --timeout 600 2>&1 | tee "$log"
+  local log=$1 dir=$2 label=$3 jobs=$4
+  shift 4
+  "$@" ctest --test-dir "$dir" -L "^${label}\$" -j "$jobs" --output-on-failure --timeout 600 2>&1 |
+    tee "$log"
   if [ -n "${RETRY_WEDGED_LAB:-}" ] && ! grep -qE '[0-9]+% tests passed' "$log" &&
     grep -qE '^uvm: lab: (the command did not finish|L1 ended without|L1 stalled)' "$log"; then
     echo "=== the lab ended without a result (above); running the tier once more"
     echo retried >"$log.retried"
-    "$@" ctest --test-dir "$dir" -L "^${label}\$" --output-on-failure --timeout 600 2>&1 |
-      tee "$log"
+    "$@" ctest --test-dir "$dir" -L "^${label}\$" -j "$jobs" --output-on-failure --timeout 600 \
+      2>&1 | tee "$log"
   fi
 }
 
@@ -48,7 +50,9 @@ count_ctest() {
   [ -n "$line" ] || return 0
   total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
   fail=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
-  skipped=$(grep -cE '\((Skipped|Not Run)\)|\*\*\*Not Run' "$1")
+  # Skipped tests are listed under "The following tests did not run" and are not in the failed
+  # count; tests ctest could not start ("Not Run": no executable) are failures already.
+  skipped=$(grep -cE '^[[:space:]]*[0-9]+ - .* \(Skipped\)$' "$1")
   echo "$total $fail $skipped"
 }
 
@@ -69,15 +73,15 @@ count_gtest_xml() {
   [ -n "$any" ] && echo "$total $fail $skipped"
 }
 
-# run_tier NAME DIR LABEL [runner...]: runs the tier and writes its one-line result to
+# run_tier NAME DIR LABEL JOBS [runner...]: runs the tier and writes its one-line result to
 # $work/NAME.result as "passed failed summary".
 run_tier() {
-  local name=$1 dir=$2 label=$3
-  shift 3
+  local name=$1 dir=$2 label=$3 jobs=$4
+  shift 4
   local log="$work/$name.log" results="$dir/gtest-results/$label"
   rm -rf "$results"
   local t0=$SECONDS
-  ctest_tier "$log" "$dir" "$label" "$@"
+  ctest_tier "$log" "$dir" "$label" "$jobs" "$@"
   local counts suites xml total fail skipped
   counts=$(count_ctest "$log")
   if [ -z "$counts" ] || [ "${counts%% *}" -eq 0 ]; then
@@ -112,28 +116,31 @@ background() {
 
 echo "=== lab-hosted tiers start in the background"
 pids=()
-background lab run_tier lab "$build" lab
+background lab run_tier lab "$build" lab 1
 e2e=e2e
 if [ "$("$uvm" doctor --verdict)" = direct ]; then
-  background e2e run_tier e2e "$build" e2e
+  background e2e run_tier e2e "$build" e2e 1
 else
   e2e=e2e-in-lab
-  background e2e-in-lab run_tier_in_lab e2e-in-lab "$build" e2e "$uvm" lab --timeout 1500 --
+  background e2e-in-lab run_tier_in_lab e2e-in-lab "$build" e2e 1 "$uvm" lab --timeout 1500 --
 fi
 
+# host_tier NAME DIR LABEL: a tier on this host, as many tests at a time as there are CPUs.
+host_tier() {
+  [ -d "$2" ] || return 0
+  echo "=== tier $1 ($3 in $2, $(nproc) at a time)"
+  run_tier "$1" "$2" "$3" "$(nproc)"
+}
+
+host_tier unit "$build" unit
+host_tier kvm "$build" kvm
 prepared=0
 if [ "${#prepare[@]}" -gt 0 ]; then
   echo "=== preparing: ${prepare[*]}"
   "${prepare[@]}" || prepared=$?
 fi
-
-for tier in "unit $build unit" "unit-asan-ubsan $build-asan unit" "kvm $build kvm" \
-  "fuzz $build-fuzz fuzz"; do
-  read -r name dir label <<<"$tier"
-  [ -d "$dir" ] || continue
-  echo "=== tier $name ($label in $dir)"
-  run_tier "$name" "$dir" "$label"
-done
+host_tier unit-asan-ubsan "$build-asan" unit
+host_tier fuzz "$build-fuzz" fuzz
 echo "=== waiting for the lab-hosted tiers"
 wait "${pids[@]}"
 

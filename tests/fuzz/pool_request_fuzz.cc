@@ -11,7 +11,7 @@
 #include "runtime/pool/protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace uvm::cli;
+  using namespace uvm::runtime;
   if (size < 1) return 0;
   const std::string line(reinterpret_cast<const char*>(data + 1), size - 1);
   switch (data[0] % 3) {

@@ -60,6 +60,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!r && r.error().message.find('\n') != std::string::npos) __builtin_trap();
   }
   if (Entries(g_base) != 2 || Entries(g_base + "/canary") != 0) __builtin_trap();
-  if (!RemoveTree(root)) __builtin_trap();
+  if (!uvm::RemoveTree(root)) __builtin_trap();
   return 0;
 }
