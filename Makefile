@@ -61,7 +61,7 @@ asan: deps
 	  agent_protocol_unit_tests agent_core_unit_tests agent_unit_tests runtime_unit_tests \
 	  bench_unit_tests cli_unit_tests control_socket_test
 
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 20
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUVM_FUZZ=ON -DUVM_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	cmake --build $(BUILD)-fuzz -j$(JOBS) --target fuzz_targets
