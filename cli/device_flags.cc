@@ -1,11 +1,15 @@
 #include "cli/device_flags.h"
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <string>
 
 namespace uvm::cli {
 
 namespace block = devices::virtio::block;
 namespace net = devices::virtio::net;
+namespace fs = devices::virtio::fs;
 
 Result<block::DiskSpec> ParseDiskFlag(std::string_view spec) {
   block::DiskSpec out;
@@ -53,6 +57,59 @@ Result<net::NetSpec> ParseNetFlag(std::string_view text) {
     rest = rest.substr(next + 1);
   }
   return spec;
+}
+
+Result<fs::ShareSpec> ParseShareFlag(std::string_view text) {
+  constexpr std::string_view kUsage = " (expected HOSTDIR,tag=TAG[,ro])";
+  fs::ShareSpec spec;
+  const size_t comma = text.find(',');
+  const std::string dir(text.substr(0, comma));
+  if (dir.empty()) return Err(ErrorCode::kInvalidArgument, "empty directory" + std::string(kUsage));
+  bool have_tag = false;
+  std::string_view rest = comma == std::string_view::npos ? "" : text.substr(comma + 1);
+  while (!rest.empty()) {
+    const size_t next = rest.find(',');
+    const std::string_view option = rest.substr(0, next);
+    constexpr std::string_view kTag = "tag=";
+    if (option.substr(0, kTag.size()) == kTag && !have_tag) {
+      spec.tag = std::string(option.substr(kTag.size()));
+      have_tag = true;
+    } else if (option == "ro" || option == "rw") {
+      spec.config.read_only = option == "ro";
+    } else {
+      std::string msg = "'";
+      msg.append(text).append("': unknown or repeated option '").append(option).append("'");
+      return Err(ErrorCode::kInvalidArgument, msg + std::string(kUsage));
+    }
+    rest = next == std::string_view::npos ? "" : rest.substr(next + 1);
+  }
+  if (!have_tag) {
+    return Err(ErrorCode::kInvalidArgument, "'" + std::string(text) + "': no tag" + std::string(kUsage));
+  }
+  if (std::string why = fs::CheckTag(spec.tag); !why.empty()) {
+    return Err(ErrorCode::kInvalidArgument, why);
+  }
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(dir, ec);
+  struct stat st;
+  if (ec || ::stat(abs.c_str(), &st) < 0) return ErrnoErr(dir);
+  if (!S_ISDIR(st.st_mode)) return Err(ErrorCode::kInvalidArgument, dir + ": not a directory");
+  spec.config.host_dir = abs.lexically_normal().string();
+  return spec;
+}
+
+Result<std::vector<fs::ShareSpec>> ParseShareFlags(const std::vector<std::string>& flags) {
+  std::vector<fs::ShareSpec> out;
+  for (const std::string& flag : flags) {
+    UVM_TRY(fs::ShareSpec share, Context(ParseShareFlag(flag), "--share"));
+    for (const fs::ShareSpec& other : out) {
+      if (other.tag == share.tag) {
+        return Err(ErrorCode::kInvalidArgument, "--share: tag '" + share.tag + "' given twice");
+      }
+    }
+    out.push_back(std::move(share));
+  }
+  return out;
 }
 
 Result<std::vector<block::DiskSpec>> ParseDiskFlags(const std::vector<std::string>& flags) {

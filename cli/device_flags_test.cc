@@ -39,5 +39,27 @@ TEST(DeviceFlagsTest, NetTapAndMac) {
   }
 }
 
+TEST(DeviceFlagsTest, ShareDirTagAndReadOnly) {
+  auto s = ParseShareFlag("/tmp,tag=data");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->tag, "data");
+  EXPECT_EQ(s->config.host_dir, "/tmp");
+  EXPECT_FALSE(s->config.read_only);
+  s = ParseShareFlag("/tmp/../tmp/,ro,tag=x");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_TRUE(s->config.read_only);
+  EXPECT_EQ(s->config.host_dir, "/tmp/");
+  for (const char* bad : {"", "/tmp", "/tmp,tag=", "/tmp,tag=a b", "/tmp,tag=a,tag=b",
+                          "/tmp,tag=a,exec", "/nonexistent-dir,tag=a", "/etc/passwd,tag=a",
+                          ",tag=a"}) {
+    EXPECT_FALSE(ParseShareFlag(bad)) << bad;
+  }
+  auto twice = ParseShareFlags({"/tmp,tag=a", "/,tag=a"});
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().message.find("given twice"), std::string::npos);
+  auto missing = ParseShareFlag("/nonexistent-dir,tag=a");
+  EXPECT_NE(missing.error().message.find("/nonexistent-dir"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace uvm::cli

@@ -1,5 +1,5 @@
-// The device flags `uvm boot` and `uvm snapshot restore` share: --disk, --net, --vsock and
-// --api-sock, added to a command and put into a VM's configuration.
+// The device flags `uvm boot` and `uvm snapshot restore` share: --disk, --net, --share, --vsock
+// and --api-sock, added to a command and put into a VM's configuration.
 #pragma once
 
 #include <string>
@@ -16,10 +16,11 @@ struct VmDeviceFlags {
   std::vector<std::string> disks;
   std::string net_tap;
   std::string vsock_uds;
+  std::vector<std::string> shares;
   std::string api_sock;  // control socket: `SAVE <dir>` saves the VM (vmm/control_socket.h)
 };
 
-// Adds --disk, --net, --vsock and --api-sock to `command`.
+// Adds --disk, --net, --share, --vsock and --api-sock to `command`.
 void AddVmDeviceFlags(Command& command, VmDeviceFlags& flags);
 
 // Puts the devices into `config`, and the console on our stdin and stdout.

@@ -11,6 +11,7 @@
 
 #include "base/result.h"
 #include "devices/virtio/block/disk.h"
+#include "devices/virtio/fs/share_spec.h"
 #include "devices/virtio/net/net_config.h"
 #include "vmm/vm_exit.h"
 
@@ -25,6 +26,7 @@ struct LinuxVmConfig {
   std::string vsock_uds;   // non-empty: a virtio-vsock device whose host side listens here
   uint64_t vsock_cid = 3;  // the guest's CID (virtio 1.2, 5.10.4: 3 is the first free one)
   std::vector<devices::virtio::net::NetSpec> nets;  // one virtio-net device each (eth0, eth1...)
+  std::vector<devices::virtio::fs::ShareSpec> shares;  // one virtio-fs device each
   uint64_t memory_bytes = 0;
   int cpus = 1;
   int console_in = 0;  // -1: no console input
@@ -37,7 +39,7 @@ struct LinuxVmConfig {
   ExitLatch* latch = nullptr;
   // Non-empty: start from this snapshot (a template) instead of booting. Its `state` and `memory`
   // replace the kernel, initrd and command line, which are not used; the devices above must have
-  // the snapshot's layout (the same disks, vsock and nets in the same order; `memory_bytes` and
+  // the snapshot's layout (the same disks, vsock, nets and shares in the same order; `memory_bytes` and
   // `cpus` as saved). Every disk is announced to the guest as if resized (virtio 1.x 5.2.4: a
   // clone's disk is not the template's placeholder) and the vsock transport is reset (5.10.6.6),
   // so no connection of the template lingers.

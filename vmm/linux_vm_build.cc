@@ -4,10 +4,12 @@
 // devices' saved state and a kick of every queue. Nothing runs yet.
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "base/log.h"
@@ -23,6 +25,7 @@ namespace {
 
 namespace block = devices::virtio::block;
 namespace net = devices::virtio::net;
+namespace fs = devices::virtio::fs;
 
 // Writes all of `bytes`, retrying short writes: console output is never dropped. A closed reader
 // (EPIPE) is the one case where the bytes have nowhere to go.
@@ -61,8 +64,34 @@ Result<std::unique_ptr<Machine>> RestoreMachine(const LinuxVmConfig& config,
   return snapshot::RestoreSnapshot(dir, std::move(empty), &devices);
 }
 
-// The virtio devices, in slot order: disks, vsock, nets (a snapshot's layout depends on it). Each
-// adds its virtio_mmio.device= parameter to `cmdline`.
+// Host descriptors for the shares: each share's nodes and open files are descriptors (fuse_session.h),
+// so the soft limit goes up to the hard one and each share's caps fit what that allows, with room
+// left for everything else the VMM opens.
+Result<void> FitSharesToFdLimit(std::vector<fs::ShareSpec>& shares) {
+  if (shares.empty()) return {};
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) < 0) return ErrnoErr("getrlimit(RLIMIT_NOFILE)");
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) < 0) return ErrnoErr("setrlimit(RLIMIT_NOFILE)");
+  }
+  constexpr rlim_t kReserved = 512;
+  const rlim_t per_share = lim.rlim_cur > kReserved ? (lim.rlim_cur - kReserved) / shares.size() : 0;
+  if (per_share < 64) {
+    return Err(ErrorCode::kUnavailable,
+               "--share: the open-file limit (" + std::to_string(lim.rlim_cur) +
+                   ") leaves too few descriptors for " + std::to_string(shares.size()) +
+                   " share(s); raise it with ulimit -n");
+  }
+  for (fs::ShareSpec& share : shares) {
+    share.config.max_nodes = std::min<size_t>(share.config.max_nodes, per_share * 4 / 5);
+    share.config.max_handles = std::min<size_t>(share.config.max_handles, per_share / 5);
+  }
+  return {};
+}
+
+// The virtio devices, in slot order: disks, vsock, nets, shares (a snapshot's layout depends on
+// it). Each adds its virtio_mmio.device= parameter to `cmdline`.
 Result<void> AttachVirtioDevices(BuiltLinuxVm& vm, devices::Bus::Builder& mmio,
                                  std::string& cmdline) {
   Machine& machine = *vm.machine;
@@ -99,6 +128,14 @@ Result<void> AttachVirtioDevices(BuiltLinuxVm& vm, devices::Bus::Builder& mmio,
     UVM_CHECK(attach(device, what));
     Log(LogLevel::kInfo, "virtio-net on tap " + spec.tap + ", MAC " + net::FormatMac(spec.mac));
     vm.nets.push_back(std::move(device));
+  }
+  UVM_CHECK(FitSharesToFdLimit(vm.config.shares));
+  for (const fs::ShareSpec& spec : vm.config.shares) {
+    UVM_TRY(auto device, Context(fs::FsDevice::Create(spec), "--share " + spec.config.host_dir));
+    UVM_CHECK(attach(device, "--share " + spec.config.host_dir));
+    Log(LogLevel::kInfo, "virtio-fs '" + spec.tag + "' on " + spec.config.host_dir +
+                             (spec.config.read_only ? " (read-only)" : ""));
+    vm.shares.push_back(std::move(device));
   }
   return {};
 }

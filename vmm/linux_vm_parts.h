@@ -17,6 +17,7 @@
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
 #include "devices/virtio/block/block_device.h"
+#include "devices/virtio/fs/fs_device.h"
 #include "devices/virtio/net/net_device.h"
 #include "devices/virtio/vsock/vsock_device.h"
 #include "vmm/console.h"
@@ -41,6 +42,7 @@ struct BuiltLinuxVm {
   std::vector<std::shared_ptr<devices::virtio::block::BlockDevice>> disks;
   std::shared_ptr<devices::virtio::vsock::VsockDevice> vsock;
   std::vector<std::shared_ptr<devices::virtio::net::NetDevice>> nets;
+  std::vector<std::shared_ptr<devices::virtio::fs::FsDevice>> shares;
   ExitLatch own_latch;
   ExitLatch* latch = &own_latch;  // config.latch when the caller gave one
   PanicWatcher panic;

@@ -25,6 +25,11 @@ Result<std::unique_ptr<VirtioSlot>> AttachVirtioDevice(
   // irqfd's edge from a kernel worker, a wakeup and two context switches per interrupt. The edge
   // is also in the irqchip when the call returns, so a snapshot saved right after Quiesce() holds
   // any interrupt the quiesce raised. It fails only if the VM itself is gone.
+  // A kick the device left for later is a kick of the same queue's notify, behind what else
+  // the loop has waiting.
+  device->SetRequeue([raw](size_t q) {
+    if (q < raw->notifies.size()) raw->notifies[q].Signal();
+  });
   slot->transport = std::make_shared<devices::virtio::MmioTransport>(
       machine.memory, std::move(device), [&vm = machine.vm, irq] { (void)vm.PulseIrqLine(irq); });
   for (size_t q = 0; q < queues; ++q) {

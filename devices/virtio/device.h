@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "base/guest_memory.h"
@@ -72,6 +73,13 @@ class VirtioDevice {
   // device and is not part of the snapshot; the device keeps working afterwards, for a VM that
   // resumes. An error means the queues cannot be saved consistently (the snapshot must fail).
   virtual Result<void> Quiesce() { return {}; }
+
+  // For a device that stops a ProcessQueue() at a work budget with chains still waiting (a guest
+  // refilling its queue must not keep the device thread from every other device): calling
+  // `requeue(index)` makes queue `index`'s kick come again once the event loop has served what
+  // else is waiting. The VMM sets it before the device is attached; unit tests may leave it unset
+  // and kick again themselves.
+  virtual void SetRequeue(std::function<void(size_t index)> requeue) { (void)requeue; }
 };
 
 // Copies the part of `config` at [offset, offset + data.size()) that exists into data (the rest

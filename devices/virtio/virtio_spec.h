@@ -58,6 +58,7 @@ inline constexpr uint64_t UsedRingBytes(uint16_t size) { return 6 + 8ull * size;
 inline constexpr uint32_t kDeviceIdNet = 1;
 inline constexpr uint32_t kDeviceIdBlock = 2;
 inline constexpr uint32_t kDeviceIdVsock = 19;
+inline constexpr uint32_t kDeviceIdFs = 26;
 
 // 4.2.2 "MMIO Device Register Layout" (version 2).
 namespace mmio {

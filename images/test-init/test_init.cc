@@ -20,6 +20,7 @@
 //             for the host to resize the image and print "UVMTEST capacity now N"; power off
 //   vsock     vsock echo server and guest-to-host echo (see vsock_mode.h), power off when told
 //   net       TCP both ways over eth0 (virtio-net; see net_mode.h), power off
+//   fs        the operations of a virtio-fs share, step by step (see fs_mode.h), power off
 //   iobench   block and vsock throughput for `uvm bench io` (see iobench_mode.h), power off
 //   tick      print "UVMTEST tick N" every 5 ms (guest time) for up to 10 minutes, then power off:
 //             `uvm bench clone` times a QEMU restore of this guest to its next tick
@@ -37,6 +38,7 @@
 #include <cstring>
 #include <string>
 
+#include "fs_mode.h"
 #include "net_mode.h"
 #include "iobench_mode.h"
 #include "vsock_mode.h"
@@ -217,6 +219,7 @@ int main() {
   }
   if (mode == "vsock") PowerOff(vsock_mode::Run());
   if (mode == "net") PowerOff(net_mode::Run());
+  if (mode == "fs") PowerOff(fs_mode::Run());
   if (mode == "iobench") PowerOff(iobench_mode::Run());
   std::printf("UVMTEST unknown mode '%s'\n", mode.c_str());
   PowerOff(2);

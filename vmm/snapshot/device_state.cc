@@ -12,7 +12,7 @@ namespace virtio = devices::virtio;
 
 bool KnownDeviceType(uint32_t type) {
   return type == virtio::kDeviceIdNet || type == virtio::kDeviceIdBlock ||
-         type == virtio::kDeviceIdVsock;
+         type == virtio::kDeviceIdVsock || type == virtio::kDeviceIdFs;
 }
 
 void EncodeQueue(ByteWriter& w, const virtio::QueueState& q) {
