@@ -57,8 +57,8 @@ asan: deps
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DUVM_SANITIZE=ON >/dev/null
 	cmake --build $(BUILD)-asan -j$(JOBS) --target base_unit_tests boot_unit_tests \
 	  devices_unit_tests vmm_unit_tests virtio_unit_tests virtio_block_unit_tests \
-	  virtio_vsock_unit_tests store_unit_tests snapshot_unit_tests virtio_net_unit_tests \
-	  agent_protocol_unit_tests agent_core_unit_tests agent_unit_tests runtime_unit_tests \
+	  virtio_vsock_unit_tests virtio_fs_unit_tests store_unit_tests snapshot_unit_tests \
+	  virtio_net_unit_tests agent_protocol_unit_tests agent_core_unit_tests agent_unit_tests runtime_unit_tests \
 	  bench_unit_tests cli_unit_tests control_socket_test
 
 FUZZ_SECONDS ?= 20

@@ -84,7 +84,8 @@ Result<fs::ShareSpec> ParseShareFlag(std::string_view text) {
     rest = next == std::string_view::npos ? "" : rest.substr(next + 1);
   }
   if (!have_tag) {
-    return Err(ErrorCode::kInvalidArgument, "'" + std::string(text) + "': no tag" + std::string(kUsage));
+    return Err(ErrorCode::kInvalidArgument,
+               "'" + std::string(text) + "': no tag" + std::string(kUsage));
   }
   if (std::string why = fs::CheckTag(spec.tag); !why.empty()) {
     return Err(ErrorCode::kInvalidArgument, why);

@@ -49,9 +49,9 @@ TEST(DeviceFlagsTest, ShareDirTagAndReadOnly) {
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_TRUE(s->config.read_only);
   EXPECT_EQ(s->config.host_dir, "/tmp/");
-  for (const char* bad : {"", "/tmp", "/tmp,tag=", "/tmp,tag=a b", "/tmp,tag=a,tag=b",
-                          "/tmp,tag=a,exec", "/nonexistent-dir,tag=a", "/etc/passwd,tag=a",
-                          ",tag=a"}) {
+  for (const char* bad :
+       {"", "/tmp", "/tmp,tag=", "/tmp,tag=a b", "/tmp,tag=a,tag=b", "/tmp,tag=a,exec",
+        "/nonexistent-dir,tag=a", "/etc/passwd,tag=a", ",tag=a"}) {
     EXPECT_FALSE(ParseShareFlag(bad)) << bad;
   }
   auto twice = ParseShareFlags({"/tmp,tag=a", "/,tag=a"});

@@ -25,7 +25,7 @@ struct LinuxVmConfig {
   std::vector<devices::virtio::block::DiskSpec> disks;  // one virtio-blk device each (vda, vdb...)
   std::string vsock_uds;   // non-empty: a virtio-vsock device whose host side listens here
   uint64_t vsock_cid = 3;  // the guest's CID (virtio 1.2, 5.10.4: 3 is the first free one)
-  std::vector<devices::virtio::net::NetSpec> nets;  // one virtio-net device each (eth0, eth1...)
+  std::vector<devices::virtio::net::NetSpec> nets;     // one virtio-net device each (eth0, eth1...)
   std::vector<devices::virtio::fs::ShareSpec> shares;  // one virtio-fs device each
   uint64_t memory_bytes = 0;
   int cpus = 1;
@@ -39,8 +39,8 @@ struct LinuxVmConfig {
   ExitLatch* latch = nullptr;
   // Non-empty: start from this snapshot (a template) instead of booting. Its `state` and `memory`
   // replace the kernel, initrd and command line, which are not used; the devices above must have
-  // the snapshot's layout (the same disks, vsock, nets and shares in the same order; `memory_bytes` and
-  // `cpus` as saved). Every disk is announced to the guest as if resized (virtio 1.x 5.2.4: a
+  // the snapshot's layout (the same disks, vsock, nets and shares in the same order; `memory_bytes`
+  // and `cpus` as saved). Every disk is announced to the guest as if resized (virtio 1.x 5.2.4: a
   // clone's disk is not the template's placeholder) and the vsock transport is reset (5.10.6.6),
   // so no connection of the template lingers.
   std::string restore_dir;

@@ -64,9 +64,9 @@ Result<std::unique_ptr<Machine>> RestoreMachine(const LinuxVmConfig& config,
   return snapshot::RestoreSnapshot(dir, std::move(empty), &devices);
 }
 
-// Host descriptors for the shares: each share's nodes and open files are descriptors (fuse_session.h),
-// so the soft limit goes up to the hard one and each share's caps fit what that allows, with room
-// left for everything else the VMM opens.
+// Host descriptors for the shares: each share's nodes and open files are descriptors
+// (fuse_session.h), so the soft limit goes up to the hard one and each share's caps fit what that
+// allows, with room left for everything else the VMM opens.
 Result<void> FitSharesToFdLimit(std::vector<fs::ShareSpec>& shares) {
   if (shares.empty()) return {};
   rlimit lim{};
@@ -76,7 +76,8 @@ Result<void> FitSharesToFdLimit(std::vector<fs::ShareSpec>& shares) {
     if (::setrlimit(RLIMIT_NOFILE, &lim) < 0) return ErrnoErr("setrlimit(RLIMIT_NOFILE)");
   }
   constexpr rlim_t kReserved = 512;
-  const rlim_t per_share = lim.rlim_cur > kReserved ? (lim.rlim_cur - kReserved) / shares.size() : 0;
+  const rlim_t per_share =
+      lim.rlim_cur > kReserved ? (lim.rlim_cur - kReserved) / shares.size() : 0;
   if (per_share < 64) {
     return Err(ErrorCode::kUnavailable,
                "--share: the open-file limit (" + std::to_string(lim.rlim_cur) +

@@ -44,15 +44,24 @@ inline void Say(const std::string& step, const std::string& result) {
 
 inline std::string ErrName(int err) {
   switch (err) {
-    case ENOENT: return "ENOENT";
-    case EROFS: return "EROFS";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case EINVAL: return "EINVAL";
-    case EIO: return "EIO";
-    case ELOOP: return "ELOOP";
-    default: return "errno" + std::to_string(err);
+    case ENOENT:
+      return "ENOENT";
+    case EROFS:
+      return "EROFS";
+    case EACCES:
+      return "EACCES";
+    case EPERM:
+      return "EPERM";
+    case EOPNOTSUPP:
+      return "EOPNOTSUPP";
+    case EINVAL:
+      return "EINVAL";
+    case EIO:
+      return "EIO";
+    case ELOOP:
+      return "ELOOP";
+    default:
+      return "errno" + std::to_string(err);
   }
 }
 

@@ -39,8 +39,8 @@
 #include <string>
 
 #include "fs_mode.h"
-#include "net_mode.h"
 #include "iobench_mode.h"
+#include "net_mode.h"
 #include "vsock_mode.h"
 
 namespace {

@@ -38,6 +38,10 @@ uvm_fuzz_twin(uvm_virtio_block SOURCES request.cc LINKS uvm_virtio_fuzz uvm_base
 uvm_fuzz_twin(uvm_virtio_vsock LINKS uvm_virtio_fuzz uvm_base)
 # ParseTxChain/SanitizeRxHeader are the net device's parsers of guest (and tap) data.
 uvm_fuzz_twin(uvm_virtio_net SOURCES net_header.cc LINKS uvm_virtio_fuzz uvm_base)
+# virtio-fs: the request parser, the reply writer and the passthrough session behind them.
+uvm_fuzz_twin(uvm_virtio_fs SOURCES fuse_request.cc fuse_reply.cc node_table.cc fuse_session.cc
+              passthrough_node.cc passthrough_file.cc passthrough_dir.cc
+              LINKS uvm_virtio_fuzz uvm_base)
 
 # The JSON reader of untrusted documents (image manifests and configs, the pool's requests).
 uvm_fuzz_twin(uvm_base SOURCES json.cc result.cc LINKS tl::expected nlohmann_json::nlohmann_json)
@@ -58,6 +62,7 @@ uvm_fuzz_target(virtio_mmio_fuzz LIBS uvm_virtio_fuzz)
 uvm_fuzz_target(block_request_fuzz LIBS uvm_virtio_block_fuzz)
 uvm_fuzz_target(vsock_packet_fuzz LIBS uvm_virtio_vsock_fuzz)
 uvm_fuzz_target(net_tx_fuzz LIBS uvm_virtio_net_fuzz)
+uvm_fuzz_target(fs_request_fuzz LIBS uvm_virtio_fs_fuzz)
 uvm_fuzz_target(store_json_fuzz LIBS uvm_store_fuzz)
 uvm_fuzz_target(store_layer_fuzz LIBS uvm_store_fuzz)
 uvm_fuzz_target(snapshot_state_fuzz LIBS uvm_snapshot_fuzz)

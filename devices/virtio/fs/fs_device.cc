@@ -35,17 +35,15 @@ Result<std::shared_ptr<FsDevice>> FsDevice::Create(const std::string& tag,
 FsDevice::FsDevice(std::string tag, std::unique_ptr<FuseSession> session)
     : tag_(std::move(tag)), session_(std::move(session)) {}
 
-uint64_t FsDevice::Features() const {
-  return Bit(kFeatureIndirectDesc) | Bit(kFeatureEventIdx);
-}
+uint64_t FsDevice::Features() const { return Bit(kFeatureIndirectDesc) | Bit(kFeatureEventIdx); }
 
 void FsDevice::ReadConfig(uint64_t offset, std::span<uint8_t> data) {
   VirtioFsConfig config{};
   std::memcpy(config.tag, tag_.data(), tag_.size());  // NUL-padded, not terminated at 36
   config.num_request_queues = 1;
-  ReadConfigBytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&config),
-                                           sizeof(config)),
-                  offset, data);
+  ReadConfigBytes(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&config), sizeof(config)), offset,
+      data);
 }
 
 void FsDevice::SetRequeue(std::function<void(size_t)> requeue) { requeue_ = std::move(requeue); }

@@ -59,8 +59,8 @@ TEST_F(FsDeviceTest, AKickServesABudgetAndAsksForMore) {
     const uint64_t in_gpa = request_->Alloc(h.len);
     request_->WriteBytes(in_gpa, in);
     const uint64_t out_gpa = request_->Alloc(256);
-    const uint16_t head = request_->AddChain(std::vector<virtio::testing::FakeBuffer>{
-        {in_gpa, h.len, false}, {out_gpa, 256, true}});
+    const uint16_t head = request_->AddChain(
+        std::vector<virtio::testing::FakeBuffer>{{in_gpa, h.len, false}, {out_gpa, 256, true}});
     request_->Publish(head);
     outs.push_back(out_gpa);
   }

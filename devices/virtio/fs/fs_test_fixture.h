@@ -86,8 +86,7 @@ class FsFixture : public ::testing::Test {
     dev_ = *dev;
     ram_ = std::make_unique<virtio::testing::FakeRam>(64 << 20);
     hiprio_ = std::make_unique<virtio::testing::FakeDriver>(ram_->mem(), kRing, 0x1000, 0x100000);
-    request_ =
-        std::make_unique<virtio::testing::FakeDriver>(ram_->mem(), kRing, 0x8000, 0x1000000);
+    request_ = std::make_unique<virtio::testing::FakeDriver>(ram_->mem(), kRing, 0x8000, 0x1000000);
     queues_.clear();
     queues_.emplace_back(kRing);
     queues_.emplace_back(kRing);
@@ -130,7 +129,8 @@ class FsFixture : public ::testing::Test {
     uint64_t out_gpa = 0;
     if (out_room) {
       out_gpa = request_->Alloc(out_room);
-      request_->Post({{in_gpa, static_cast<uint32_t>(in.size()), false}, {out_gpa, out_room, true}});
+      request_->Post(
+          {{in_gpa, static_cast<uint32_t>(in.size()), false}, {out_gpa, out_room, true}});
     } else {
       request_->Post({{in_gpa, static_cast<uint32_t>(in.size()), false}});
     }

@@ -1,7 +1,8 @@
 // The answer to one FUSE request, written into the writable part of its chain: a
 // fuse_out_header (len = header + body, error = 0 or -errno) and the body. The chain's writable
 // space is guest-chosen: a body that does not fit turns into an EINVAL reply when the header fits,
-// and into nothing at all (a used length of 0) when even the header does not. The device puts written() into the used ring.
+// and into nothing at all (a used length of 0) when even the header does not. The device puts
+// written() into the used ring.
 #pragma once
 
 #include <linux/fuse.h>

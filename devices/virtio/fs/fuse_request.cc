@@ -44,6 +44,7 @@ ParseResult ParseFuseRequest(const Chain& chain, uint32_t max_write) {
 
 std::optional<std::string_view> ArgReader::String() {
   const auto rest = args_.subspan(at_);
+  if (rest.empty()) return std::nullopt;
   const void* nul = std::memchr(rest.data(), '\0', rest.size());
   if (!nul) return std::nullopt;
   const size_t len = static_cast<const uint8_t*>(nul) - rest.data();

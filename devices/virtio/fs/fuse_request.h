@@ -70,7 +70,7 @@ class ArgReader {
   std::optional<T> StructPrefix(size_t size) {
     if (size > sizeof(T) || args_.size() - at_ < size) return std::nullopt;
     T value{};
-    std::memcpy(&value, args_.data() + at_, size);
+    if (size > 0) std::memcpy(&value, args_.data() + at_, size);
     at_ += size;
     return value;
   }

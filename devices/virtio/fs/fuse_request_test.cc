@@ -80,8 +80,7 @@ TEST(FuseRequest, WriteDataStaysInTheChain) {
   EXPECT_EQ(r.request->write_bytes, 6u);
   ASSERT_EQ(r.request->write_data.size(), 2u);  // split where the buffers are
   EXPECT_EQ(r.request->write_data[0].size(), 2u);
-  EXPECT_EQ(r.request->write_data[0].data(),
-            t.bytes.data() + sizeof(fuse_in_header) + sizeof(w));
+  EXPECT_EQ(r.request->write_data[0].data(), t.bytes.data() + sizeof(fuse_in_header) + sizeof(w));
   // The size must be the data's, and within max_write.
   EXPECT_EQ(ParseFuseRequest(t.chain, 5).failure, ParseFailure::kTooBig);
   w.size = 7;
@@ -99,8 +98,8 @@ TEST(ArgReader, StructsStringsAndNames) {
   ArgReader args(bytes);
   EXPECT_EQ(args.Struct<uint32_t>(), 1u);
   EXPECT_EQ(args.Name(), "x");
-  EXPECT_FALSE(args.Name());  // "a/b": a slash
-  EXPECT_FALSE(args.Name());  // "": empty
+  EXPECT_FALSE(args.Name());    // "a/b": a slash
+  EXPECT_FALSE(args.Name());    // "": empty
   EXPECT_FALSE(args.String());  // "no": no NUL
   EXPECT_FALSE(args.Struct<uint64_t>());
   EXPECT_EQ(args.Bytes(2)->size(), 2u);

@@ -16,8 +16,8 @@ constexpr uint32_t kMinMinor = 31;
 
 // What uvm offers in FUSE_INIT, each only if the driver offered it too.
 constexpr uint32_t kInitFlags = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES |
-                                FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO |
-                                FUSE_PARALLEL_DIROPS | FUSE_AUTO_INVAL_DATA | FUSE_MAX_PAGES;
+                                FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS |
+                                FUSE_AUTO_INVAL_DATA | FUSE_MAX_PAGES;
 
 }  // namespace
 
@@ -125,39 +125,70 @@ void FuseSession::Handle(const FuseRequest& r, FuseReply& reply) {
     case FUSE_DESTROY:
       Reset();
       return (void)reply.Ok();
-    case FUSE_LOOKUP: return Lookup(r, reply);
-    case FUSE_GETATTR: return GetAttr(r, reply);
-    case FUSE_SETATTR: return SetAttr(r, reply);
-    case FUSE_READLINK: return ReadLink(r, reply);
-    case FUSE_SYMLINK: return Symlink(r, reply);
-    case FUSE_MKNOD: return MakeNode(r, reply);
-    case FUSE_MKDIR: return MakeDir(r, reply);
-    case FUSE_UNLINK: return Remove(r, reply, false);
-    case FUSE_RMDIR: return Remove(r, reply, true);
-    case FUSE_RENAME: return Rename(r, reply, false);
-    case FUSE_RENAME2: return Rename(r, reply, true);
-    case FUSE_LINK: return Link(r, reply);
-    case FUSE_STATFS: return StatFs(r, reply);
-    case FUSE_ACCESS: return Access(r, reply);
-    case FUSE_OPEN: return OpenNode(r, reply, false);
-    case FUSE_OPENDIR: return OpenNode(r, reply, true);
-    case FUSE_CREATE: return Create(r, reply);
-    case FUSE_READ: return Read(r, reply);
-    case FUSE_WRITE: return Write(r, reply);
+    case FUSE_LOOKUP:
+      return Lookup(r, reply);
+    case FUSE_GETATTR:
+      return GetAttr(r, reply);
+    case FUSE_SETATTR:
+      return SetAttr(r, reply);
+    case FUSE_READLINK:
+      return ReadLink(r, reply);
+    case FUSE_SYMLINK:
+      return Symlink(r, reply);
+    case FUSE_MKNOD:
+      return MakeNode(r, reply);
+    case FUSE_MKDIR:
+      return MakeDir(r, reply);
+    case FUSE_UNLINK:
+      return Remove(r, reply, false);
+    case FUSE_RMDIR:
+      return Remove(r, reply, true);
+    case FUSE_RENAME:
+      return Rename(r, reply, false);
+    case FUSE_RENAME2:
+      return Rename(r, reply, true);
+    case FUSE_LINK:
+      return Link(r, reply);
+    case FUSE_STATFS:
+      return StatFs(r, reply);
+    case FUSE_ACCESS:
+      return Access(r, reply);
+    case FUSE_OPEN:
+      return OpenNode(r, reply, false);
+    case FUSE_OPENDIR:
+      return OpenNode(r, reply, true);
+    case FUSE_CREATE:
+      return Create(r, reply);
+    case FUSE_READ:
+      return Read(r, reply);
+    case FUSE_WRITE:
+      return Write(r, reply);
     case FUSE_RELEASE:
-    case FUSE_RELEASEDIR: return Release(r, reply);
+    case FUSE_RELEASEDIR:
+      return Release(r, reply);
     case FUSE_FSYNC:
-    case FUSE_FSYNCDIR: return Fsync(r, reply);
-    case FUSE_FLUSH: return Flush(r, reply);
-    case FUSE_FALLOCATE: return Fallocate(r, reply);
-    case FUSE_LSEEK: return Lseek(r, reply);
-    case FUSE_COPY_FILE_RANGE: return CopyFileRange(r, reply);
-    case FUSE_SETXATTR: return SetXattr(r, reply);
-    case FUSE_GETXATTR: return GetXattr(r, reply, false);
-    case FUSE_LISTXATTR: return GetXattr(r, reply, true);
-    case FUSE_REMOVEXATTR: return RemoveXattr(r, reply);
-    case FUSE_READDIR: return ReadDir(r, reply, false);
-    case FUSE_READDIRPLUS: return ReadDir(r, reply, true);
+    case FUSE_FSYNCDIR:
+      return Fsync(r, reply);
+    case FUSE_FLUSH:
+      return Flush(r, reply);
+    case FUSE_FALLOCATE:
+      return Fallocate(r, reply);
+    case FUSE_LSEEK:
+      return Lseek(r, reply);
+    case FUSE_COPY_FILE_RANGE:
+      return CopyFileRange(r, reply);
+    case FUSE_SETXATTR:
+      return SetXattr(r, reply);
+    case FUSE_GETXATTR:
+      return GetXattr(r, reply, false);
+    case FUSE_LISTXATTR:
+      return GetXattr(r, reply, true);
+    case FUSE_REMOVEXATTR:
+      return RemoveXattr(r, reply);
+    case FUSE_READDIR:
+      return ReadDir(r, reply, false);
+    case FUSE_READDIRPLUS:
+      return ReadDir(r, reply, true);
     case FUSE_SYNCFS: {
       Node* root = nodes_.Find(NodeTable::kRootId);
       UniqueFd fd(::open(ProcFdPath(root->fd.get()).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -204,8 +235,7 @@ int FuseSession::LookupEntry(uint64_t parent_id, std::string_view name, fuse_ent
   if (parent->type != S_IFDIR) return ENOTDIR;
   UniqueFd fd;
   if (name == ".." && parent_id == NodeTable::kRootId) name = ".";
-  fd.Reset(::openat(parent->fd.get(), std::string(name).c_str(),
-                    O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  fd.Reset(::openat(parent->fd.get(), std::string(name).c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) return errno;
   struct stat st;
   if (::fstatat(fd.get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) return errno;

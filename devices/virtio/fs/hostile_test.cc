@@ -63,8 +63,7 @@ TEST_F(HostileTest, SymlinksOutOfTheShareAreNeverFollowedByTheHost) {
       uint32_t size = 1;
       uint32_t flags = 0;
     } sx;
-    EXPECT_NE(Call(FUSE_SETXATTR, e.nodeid, Args().Struct(sx).Name("user.x").Raw({'1'})).error(),
-              0)
+    EXPECT_NE(Call(FUSE_SETXATTR, e.nodeid, Args().Struct(sx).Name("user.x").Raw({'1'})).error(), 0)
         << name;
   }
   // CREATE through a symlink's name opens nothing beyond it.
@@ -144,14 +143,15 @@ TEST_F(HostileTest, SizesPastWhatWasNegotiated) {
   w.size = 100;
   EXPECT_EQ(Call(FUSE_WRITE, e.nodeid, Args().Struct(w), 4096, {'x'}).error(), EINVAL);
   w.size = kMaxIoBytes + 1;
-  EXPECT_EQ(Call(FUSE_WRITE, e.nodeid, Args().Struct(w), 4096,
-                 std::vector<uint8_t>(kMaxIoBytes + 1, 'x'))
-                .error(),
-            E2BIG);
+  EXPECT_EQ(
+      Call(FUSE_WRITE, e.nodeid, Args().Struct(w), 4096, std::vector<uint8_t>(kMaxIoBytes + 1, 'x'))
+          .error(),
+      E2BIG);
   EXPECT_EQ(ReadHostFile(HostPath("f")), "abc");
   // Arguments past the largest any request has.
-  EXPECT_EQ(Call(FUSE_SETXATTR, e.nodeid, Args().Raw(std::vector<uint8_t>(kMaxArgBytes + 1))).error(),
-            E2BIG);
+  EXPECT_EQ(
+      Call(FUSE_SETXATTR, e.nodeid, Args().Raw(std::vector<uint8_t>(kMaxArgBytes + 1))).error(),
+      E2BIG);
   // A header whose length runs past the chain, or is shorter than itself.
   fuse_in_header h{};
   h.opcode = FUSE_GETATTR;

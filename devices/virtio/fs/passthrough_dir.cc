@@ -33,8 +33,8 @@ void FuseSession::ReadDir(const FuseRequest& r, FuseReply& reply, bool plus) {
   if (!in) return reply.Error(EINVAL);
   OpenFile* dir = handles_.Find(in->fh);
   if (!dir || !dir->dir) return reply.Error(EBADF);
-  const size_t room = static_cast<size_t>(
-      std::min<uint64_t>({in->size, reply.body_room(), uint64_t{kMaxIoBytes}}));
+  const size_t room =
+      static_cast<size_t>(std::min<uint64_t>({in->size, reply.body_room(), uint64_t{kMaxIoBytes}}));
   // The guest's offset is the cookie of the last entry it has (0: from the start). Reading on
   // from where the previous call stopped needs no seek.
   if (static_cast<int64_t>(in->offset) != dir->dir_offset) {

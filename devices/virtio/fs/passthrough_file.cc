@@ -1,5 +1,6 @@
 // FuseSession's open files and extended attributes (see fuse_session.h for the rules they keep).
 #include <fcntl.h>
+#include <linux/xattr.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
@@ -8,7 +9,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <linux/xattr.h>
 #include <string>
 #include <vector>
 
@@ -245,8 +245,8 @@ void FuseSession::SetXattr(const FuseRequest& r, FuseReply& reply) {
   std::string name;
   if (int err = ReadXattrName(args, name)) return reply.Error(err);
   auto value = args.Bytes(in->size);
-  if (!value || in->size > XATTR_SIZE_MAX) return reply.Error(in->size > XATTR_SIZE_MAX ? E2BIG
-                                                                                       : EINVAL);
+  if (!value || in->size > XATTR_SIZE_MAX)
+    return reply.Error(in->size > XATTR_SIZE_MAX ? E2BIG : EINVAL);
   Node* node = nodes_.Find(r.header.nodeid);
   if (!node) return reply.Error(ENOENT);
   if (::setxattr(ProcFdPath(node->fd.get()).c_str(), name.c_str(), value->data(), value->size(),
@@ -270,9 +270,9 @@ void FuseSession::GetXattr(const FuseRequest& r, FuseReply& reply, bool list) {
   // size 0 asks how big the answer is; otherwise it is the guest's buffer (at most 64 KiB).
   const size_t size = std::min<size_t>(in->size, XATTR_SIZE_MAX);
   std::vector<char> buf(size);
-  const ssize_t n = list ? ::listxattr(path.c_str(), size ? buf.data() : nullptr, size)
-                         : ::getxattr(path.c_str(), name.c_str(), size ? buf.data() : nullptr,
-                                      size);
+  const ssize_t n = list
+                        ? ::listxattr(path.c_str(), size ? buf.data() : nullptr, size)
+                        : ::getxattr(path.c_str(), name.c_str(), size ? buf.data() : nullptr, size);
   if (n < 0) return reply.Error(errno);
   if (in->size == 0) {
     fuse_getxattr_out out{};

@@ -58,8 +58,8 @@ class PassthroughTest : public testing::FsFixture {
         if (plus) at += sizeof(fuse_entry_out);
         fuse_dirent d;
         std::memcpy(&d, a.body.data() + at, sizeof(d));
-        names.insert(std::string(reinterpret_cast<const char*>(a.body.data() + at + sizeof(d)),
-                                 d.namelen));
+        names.insert(
+            std::string(reinterpret_cast<const char*>(a.body.data() + at + sizeof(d)), d.namelen));
         offset = d.off;
         at += FUSE_DIRENT_ALIGN(sizeof(d) + d.namelen);
       }
