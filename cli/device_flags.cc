@@ -90,13 +90,57 @@ Result<fs::ShareSpec> ParseShareFlag(std::string_view text) {
   if (std::string why = fs::CheckTag(spec.tag); !why.empty()) {
     return Err(ErrorCode::kInvalidArgument, why);
   }
-  std::error_code ec;
-  const std::filesystem::path abs = std::filesystem::absolute(dir, ec);
-  struct stat st;
-  if (ec || ::stat(abs.c_str(), &st) < 0) return ErrnoErr(dir);
-  if (!S_ISDIR(st.st_mode)) return Err(ErrorCode::kInvalidArgument, dir + ": not a directory");
-  spec.config.host_dir = abs.lexically_normal().string();
+  UVM_TRY(spec.config.host_dir, ExistingDirectory(dir));
   return spec;
+}
+
+Result<std::string> ExistingDirectory(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  struct stat st;
+  if (ec || ::stat(abs.c_str(), &st) < 0) return ErrnoErr(path);
+  if (!S_ISDIR(st.st_mode)) {
+    return Err(ErrorCode::kInvalidArgument,
+               path + ": not a directory (uvm shares directories, not single files)");
+  }
+  return abs.lexically_normal().string();
+}
+
+Result<runtime::VolumeSpec> ParseVolumeFlag(std::string_view text) {
+  constexpr std::string_view kUsage = " (expected HOSTDIR:TARGET[:ro])";
+  runtime::VolumeSpec v;
+  const std::string all(text);
+  const size_t first = text.find(':');
+  if (first == std::string_view::npos) {
+    return Err(ErrorCode::kInvalidArgument, "'" + all + "': no TARGET" + std::string(kUsage));
+  }
+  const std::string host(text.substr(0, first));
+  std::string_view rest = text.substr(first + 1);
+  const size_t second = rest.find(':');
+  v.target = std::string(rest.substr(0, second));
+  if (second != std::string_view::npos) {
+    const std::string_view mode = rest.substr(second + 1);
+    if (mode != "ro" && mode != "rw") {
+      return Err(ErrorCode::kInvalidArgument,
+                 "'" + all + "': unknown mode '" + std::string(mode) + "'" + std::string(kUsage));
+    }
+    v.read_only = mode == "ro";
+  }
+  if (host.empty() || host[0] != '/') {
+    return Err(ErrorCode::kUnsupported,
+               "'" + all + "': HOSTDIR must be an absolute path (" + "uvm has no named volumes)");
+  }
+  if (v.target.size() < 2 || v.target[0] != '/') {
+    return Err(ErrorCode::kInvalidArgument,
+               "'" + all + "': TARGET must be an absolute path other than /" + std::string(kUsage));
+  }
+  std::error_code ec;
+  if (!std::filesystem::exists(host, ec)) {
+    std::filesystem::create_directories(host, ec);  // docker makes a missing HOSTDIR
+    if (ec) return Err(ErrorCode::kFailed, "'" + all + "': making " + host + ": " + ec.message());
+  }
+  UVM_TRY(v.host_dir, ExistingDirectory(host));
+  return v;
 }
 
 Result<std::vector<fs::ShareSpec>> ParseShareFlags(const std::vector<std::string>& flags) {

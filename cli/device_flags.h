@@ -11,6 +11,7 @@
 #include "devices/virtio/block/disk.h"
 #include "devices/virtio/fs/share_spec.h"
 #include "devices/virtio/net/net_config.h"
+#include "runtime/volume_spec.h"
 
 namespace uvm::cli {
 
@@ -27,6 +28,14 @@ Result<devices::virtio::fs::ShareSpec> ParseShareFlag(std::string_view text);
 // Every --share, in order; a tag given twice is refused.
 Result<std::vector<devices::virtio::fs::ShareSpec>> ParseShareFlags(
     const std::vector<std::string>& flags);
+
+// `uvm run -v HOSTDIR:TARGET[:ro|:rw]` (docker's syntax for a bind mount): HOSTDIR absolute (a
+// relative name would be a docker named volume, which uvm does not have), made if missing as
+// docker does, and a directory (uvm shares directories, not single files); TARGET absolute.
+Result<runtime::VolumeSpec> ParseVolumeFlag(std::string_view text);
+
+// An existing directory, as an absolute, normalised path (`--rootfs`, a share's HOSTDIR).
+Result<std::string> ExistingDirectory(const std::string& path);
 
 // Every --disk, in order; an error names the flag.
 Result<std::vector<devices::virtio::block::DiskSpec>> ParseDiskFlags(

@@ -1,6 +1,9 @@
 #include "cli/device_flags.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <string>
 
 namespace uvm::cli {
 namespace {
@@ -59,6 +62,32 @@ TEST(DeviceFlagsTest, ShareDirTagAndReadOnly) {
   EXPECT_NE(twice.error().message.find("given twice"), std::string::npos);
   auto missing = ParseShareFlag("/nonexistent-dir,tag=a");
   EXPECT_NE(missing.error().message.find("/nonexistent-dir"), std::string::npos);
+}
+
+TEST(DeviceFlagsTest, VolumesInDockersSyntax) {
+  char tmpl[] = "/tmp/uvm-volume-flag-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  auto v = ParseVolumeFlag(dir + ":/data");
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_EQ(v->host_dir, dir);
+  EXPECT_EQ(v->target, "/data");
+  EXPECT_FALSE(v->read_only);
+  v = ParseVolumeFlag(dir + "/made/here:/x:ro");  // a missing HOSTDIR is made, as docker does
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_TRUE(v->read_only);
+  EXPECT_EQ(v->host_dir, dir + "/made/here");
+  EXPECT_TRUE(ParseVolumeFlag(dir + ":/x:rw"));
+  const std::string file = dir + "/file";
+  ASSERT_EQ(system(("touch '" + file + "'").c_str()), 0);
+  for (const std::string& bad : {dir, dir + ":", dir + ":x", dir + ":/", dir + ":/x:rx",
+                                 std::string("named:/x"), file + ":/x"}) {
+    EXPECT_FALSE(ParseVolumeFlag(bad)) << bad;
+  }
+  EXPECT_EQ(ParseVolumeFlag("named:/x").error().code, ErrorCode::kUnsupported);
+  EXPECT_NE(ParseVolumeFlag(file + ":/x").error().message.find("not a directory"),
+            std::string::npos);
+  ASSERT_EQ(system(("rm -rf '" + dir + "'").c_str()), 0);
 }
 
 }  // namespace

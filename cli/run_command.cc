@@ -12,6 +12,7 @@
 
 #include "base/phase_timer.h"
 #include "cli/command.h"
+#include "cli/device_flags.h"
 #include "cli/run_words.h"
 #include "runtime/agent/stdio_relay.h"
 #include "runtime/agent_vm.h"
@@ -43,6 +44,8 @@ struct RunOptions {
   std::string isolation = "vm";
   bool cold = false;
   bool pool = true;  // take a ready clone from `uvm pool` when one runs (--no-pool: never)
+  std::vector<std::string> volumes;  // -v HOSTDIR:TARGET[:ro]
+  std::string rootfs;                // --rootfs DIR: run from DIR instead of an image
 };
 
 Result<void> Validate(const RunOptions& o) {
@@ -57,6 +60,23 @@ Result<void> Validate(const RunOptions& o) {
                "--net " + o.net + ": must be `none` (loopback only) or `tap` (a tap of its own)");
   }
   return {};
+}
+
+// The run's shares: --rootfs and each -v, checked.
+Result<runtime::ContainerShares> Shares(const RunOptions& o) {
+  runtime::ContainerShares shares;
+  if (!o.rootfs.empty()) {
+    UVM_TRY(shares.rootfs_dir, Context(ExistingDirectory(o.rootfs), "--rootfs"));
+  }
+  for (const std::string& flag : o.volumes) {
+    UVM_TRY(runtime::VolumeSpec v, Context(ParseVolumeFlag(flag), "-v"));
+    shares.volumes.push_back(std::move(v));
+  }
+  if (shares.count() > static_cast<size_t>(runtime::kMaxShares)) {
+    return Err(ErrorCode::kInvalidArgument, "at most " + std::to_string(runtime::kMaxShares) +
+                                                " volumes (-v and --rootfs) a run");
+  }
+  return shares;
 }
 
 // Puts the host terminal in raw mode for -t and restores it however the run ends.
@@ -104,23 +124,34 @@ Result<int> RunContainer(const RunOptions& o) {
       return Err(ErrorCode::kNotFound, f + " is missing: run `make images`");
     }
   }
+  UVM_TRY(runtime::ContainerShares shares, Shares(o));
   UVM_CHECK(runtime::RequireLinuxGuests("uvm lab -- uvm run ..."));
-  UVM_TRY(store::ImageStore store, store::ImageStore::Open(o.root, runtime::BuiltinImagesDir()));
-  UVM_TRY(store::ImageRecord image, store.Resolve(o.image));
-  timer.Mark("host checked, image resolved");
-  // The template is made for this image: its clones find the image mounted and in their page cache.
-  shape.image_disk = image.disk_path;
-  shape.image_name = o.image;
-
   runtime::ExecOverrides overrides{o.command, o.env, o.workdir, o.user, o.tty};
   if (o.tty) std::tie(overrides.rows, overrides.cols) = TerminalSize();
-  UVM_TRY(agent::ExecRequest exec,
-          runtime::MakeExecRequest(o.image, image.config, overrides, HostEnv));
+  std::string what = o.image;
+  store::ImageConfig config;
+  if (shares.rootfs_dir.empty()) {
+    UVM_TRY(store::ImageStore store, store::ImageStore::Open(o.root, runtime::BuiltinImagesDir()));
+    UVM_TRY(store::ImageRecord image, store.Resolve(o.image));
+    timer.Mark("host checked, image resolved");
+    // The template is made for this image: its clones find the image mounted and in their page
+    // cache.
+    shape.image_disk = image.disk_path;
+    shape.image_name = o.image;
+    config = image.config;
+  } else {
+    // No image: the word where IMAGE would be starts the command.
+    overrides.command.insert(overrides.command.begin(), o.image);
+    what = "--rootfs " + shares.rootfs_dir;
+  }
+  shape.shares = static_cast<int>(shares.count());
+  UVM_TRY(agent::ExecRequest exec, runtime::MakeExecRequest(what, config, overrides, HostEnv));
+  runtime::UseShares(shares, exec);
 
   // Signals are for the container: block them before any thread starts (the VM's threads inherit
   // the mask) and take them through the relay's signalfd.
   agent::BlockRelayedSignals();
-  runtime::SandboxSpec spec{o.root, shape, o.cold, o.pool};
+  runtime::SandboxSpec spec{o.root, shape, o.cold, o.pool, runtime::ShareConfigs(shares)};
   auto sandbox = runtime::Sandbox::Create(spec, timer);
   if (!sandbox && sandbox.error().code == ErrorCode::kInterrupted) {
     return 128 + runtime::PendingStopSignal();  // given up while the VM started
@@ -165,8 +196,14 @@ void RegisterRunCommand(CommandTable& table) {
   cmd.Flag("--cold", o->cold, "boot the VM instead of cloning a template");
   cmd.Flag("--no-pool{false}", o->pool,
            "clone the template here even when `uvm pool` has a clone ready");
+  cmd.Option("-v,--volume", o->volumes,
+             "HOSTDIR:TARGET[:ro]: the host directory HOSTDIR at TARGET in the container");
+  cmd.Option("--rootfs", o->rootfs,
+             "DIR: run from the directory DIR instead of an image, read-write (no IMAGE)");
   cmd.Option("image", o->image, "image name (see `uvm image ls`; busybox is built in)").Required();
-  cmd.Footer("CMD [ARG...] after IMAGE replace the image's Cmd (default: the image's).");
+  cmd.Footer(
+      "CMD [ARG...] after IMAGE replace the image's Cmd (default: the image's). With --rootfs "
+      "there is no IMAGE: the words after the options are the command.");
   table.rewrites.push_back([root = table.root, cmd, o](std::vector<std::string>& args) {
     o->command = SplitRunCommand(root, cmd, args);
   });

@@ -52,14 +52,56 @@ Result<void> WaitForDisk(const std::string& device, std::chrono::milliseconds ti
   }
 }
 
+bool IsShareTag(const std::string& tag) {
+  return !tag.empty() && tag.size() <= 36 && tag.find_first_of(",/ ") == std::string::npos;
+}
+
 Result<void> ValidateRootfs(const Rootfs& fs) {
-  if (fs.device.empty() || fs.device[0] != '/') {
+  if (fs.fstype == kVirtiofs) {
+    if (!IsShareTag(fs.device)) return Err("rootfs share tag '" + fs.device + "' is not a tag");
+  } else if (fs.device.empty() || fs.device[0] != '/') {
     return Err("rootfs device '" + fs.device + "' must be an absolute path");
   }
   if (fs.fstype.empty() || fs.fstype.find_first_of(",/") != std::string::npos) {
     return Err("rootfs fstype '" + fs.fstype + "' is not a filesystem type");
   }
+  for (const Volume& v : fs.volumes) {
+    if (!IsShareTag(v.tag)) return Err("volume share tag '" + v.tag + "' is not a tag");
+    if (v.target.size() < 2 || v.target[0] != '/' || v.target.size() > 4096) {
+      return Err("volume target '" + v.target + "' must be an absolute path below /");
+    }
+    for (size_t at = 1; at <= v.target.size();) {
+      const size_t end = std::min(v.target.find('/', at), v.target.size());
+      const std::string part = v.target.substr(at, end - at);
+      if (part == "..") return Err("volume target '" + v.target + "' has a '..'");
+      at = end + 1;
+    }
+  }
   return {};
+}
+
+Result<UniqueFd> OpenMountPoint(const std::string& root, const std::string& target) {
+  UniqueFd dir(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return ErrnoErr("open " + root);
+  for (size_t at = 1; at <= target.size();) {
+    const size_t end = std::min(target.find('/', at), target.size());
+    const std::string part = target.substr(at, end - at);
+    at = end + 1;
+    if (part.empty() || part == ".") continue;
+    UniqueFd next(openat(dir.get(), part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next.valid() && errno == ENOENT) {
+      if (mkdirat(dir.get(), part.c_str(), 0755) < 0 && errno != EEXIST) {
+        return ErrnoErr("mkdir " + target + " (at '" + part + "')");
+      }
+      next.Reset(openat(dir.get(), part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    }
+    if (!next.valid()) {
+      // A symlink here could lead the mount anywhere in the VM: refused, not followed.
+      return ErrnoErr("mount point " + target + " (at '" + part + "': not a directory)");
+    }
+    dir = std::move(next);
+  }
+  return dir;
 }
 
 ContainerRoot::ContainerRoot(ContainerRoot&& o) noexcept
@@ -79,15 +121,15 @@ ContainerRoot::~ContainerRoot() {
 Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& dir,
                                            const std::optional<std::string>& prepared_image) {
   UVM_CHECK(ValidateRootfs(fs));
-  if (!prepared_image) UVM_CHECK(WaitForDisk(fs.device, kDiskTimeout));
+  const bool share = fs.fstype == kVirtiofs;
+  if (!prepared_image && !share) UVM_CHECK(WaitForDisk(fs.device, kDiskTimeout));
   ContainerRoot r;
   UVM_CHECK(MakeDir(dir, 0700));
   r.dir_ = dir;
   const std::string image = prepared_image ? *prepared_image : dir + "/image";
   const std::string rw = dir + "/rw", root = dir + "/root";
   r.root_ = root;
-  for (const auto& d : {rw, root}) UVM_CHECK(MakeDir(d));
-  if (!prepared_image) UVM_CHECK(MakeDir(image));
+  UVM_CHECK(MakeDir(root));
 
   auto mount_at = [&r](const std::string& source, const std::string& target, const char* type,
                        unsigned long flags, const std::string& data) -> Result<void> {
@@ -98,13 +140,20 @@ Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& 
     return {};
   };
 
-  if (!prepared_image) UVM_CHECK(mount_at(fs.device, image, fs.fstype.c_str(), MS_RDONLY, ""));
-  UVM_CHECK(mount_at("tmpfs", rw, "tmpfs", MS_NOSUID | MS_NODEV,
-                     "mode=0755,size=" + std::to_string(fs.overlay_mib) + "m"));
-  UVM_CHECK(MakeDir(rw + "/upper"));
-  UVM_CHECK(MakeDir(rw + "/work"));
-  UVM_CHECK(mount_at("overlay", root, "overlay", 0,
-                     "lowerdir=" + image + ",upperdir=" + rw + "/upper,workdir=" + rw + "/work"));
+  if (share) {
+    // The host directory itself, read-write: what the container writes is in it.
+    UVM_CHECK(mount_at(fs.device, root, kVirtiofs, 0, ""));
+  } else {
+    UVM_CHECK(MakeDir(rw));
+    if (!prepared_image) UVM_CHECK(MakeDir(image));
+    if (!prepared_image) UVM_CHECK(mount_at(fs.device, image, fs.fstype.c_str(), MS_RDONLY, ""));
+    UVM_CHECK(mount_at("tmpfs", rw, "tmpfs", MS_NOSUID | MS_NODEV,
+                       "mode=0755,size=" + std::to_string(fs.overlay_mib) + "m"));
+    UVM_CHECK(MakeDir(rw + "/upper"));
+    UVM_CHECK(MakeDir(rw + "/work"));
+    UVM_CHECK(mount_at("overlay", root, "overlay", 0,
+                       "lowerdir=" + image + ",upperdir=" + rw + "/upper,workdir=" + rw + "/work"));
+  }
 
   // A small /dev of its own: the agent's devtmpfs would show the VM's disks to the container.
   const std::string dev = root + "/dev";
@@ -144,6 +193,14 @@ Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& 
   UVM_CHECK(MakeDir(root + "/sys", 0555));
   UVM_CHECK(
       mount_at("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
+  for (const Volume& v : fs.volumes) {
+    UVM_TRY(UniqueFd point, Context(OpenMountPoint(root, v.target), "volume " + v.target));
+    const std::string at = "/proc/self/fd/" + std::to_string(point.get());
+    if (mount(v.tag.c_str(), at.c_str(), kVirtiofs, v.read_only ? MS_RDONLY : 0, nullptr) < 0) {
+      return ErrnoErr("mounting share " + v.tag + " on " + v.target);
+    }
+    r.mounts_.push_back(root + v.target);
+  }
   return r;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 #include "guest-agent/protocol/messages.h"
 
 namespace uvm::agent {
@@ -23,9 +24,17 @@ namespace uvm::agent {
 Result<void> WaitForDisk(const std::string& device, std::chrono::milliseconds timeout);
 inline constexpr std::chrono::seconds kDiskTimeout{10};
 
-// A rootfs the agent can mount: an absolute device path and a plain filesystem type (no option
-// smuggled in after a comma).
+inline constexpr char kVirtiofs[] = "virtiofs";
+
+// A rootfs the agent can mount: an absolute device path (or, for virtiofs, a share tag) and a
+// plain filesystem type (no option smuggled in after a comma); volumes with share tags and
+// absolute targets without "..".
 Result<void> ValidateRootfs(const Rootfs& rootfs);
+
+// The directory `target` inside `root`, made where missing (mode 0755), as an O_PATH descriptor to
+// mount on. Each component is opened without following symlinks: a container's symlink cannot
+// point a mount elsewhere in the VM.
+Result<UniqueFd> OpenMountPoint(const std::string& root, const std::string& target);
 
 class ContainerRoot {
  public:

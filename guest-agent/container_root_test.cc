@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
@@ -78,6 +79,39 @@ TEST_F(WaitForDiskTest, SomethingElseIsRefusedAtOnce) {
   EXPECT_NE(r.error().message.find("not a block device"), std::string::npos);
   r = WaitForDisk("/dev/null", 10s);
   ASSERT_FALSE(r);
+}
+
+TEST(ValidateRootfsTest, SharesAndVolumes) {
+  EXPECT_TRUE(ValidateRootfs(Rootfs{"/dev/vda", "ext4", 256, {}}));
+  EXPECT_FALSE(ValidateRootfs(Rootfs{"vda", "ext4", 256, {}}));
+  EXPECT_TRUE(ValidateRootfs(Rootfs{"uvmfs0", kVirtiofs, 256, {}}));
+  EXPECT_FALSE(ValidateRootfs(Rootfs{"/dev/vda", kVirtiofs, 256, {}}));
+  EXPECT_FALSE(ValidateRootfs(Rootfs{"a,b", kVirtiofs, 256, {}}));
+  Rootfs fs{"/dev/vda", "ext4", 256, {{"uvmfs0", "/data", false}, {"uvmfs1", "/a/b/", true}}};
+  EXPECT_TRUE(ValidateRootfs(fs));
+  for (const char* bad : {"", "/", "data", "/a/../b", "/..", "/a/.."}) {
+    fs.volumes[0].target = bad;
+    EXPECT_FALSE(ValidateRootfs(fs)) << bad;
+  }
+  fs.volumes[0].target = "/data";
+  fs.volumes[0].tag = "a/b";
+  EXPECT_FALSE(ValidateRootfs(fs));
+}
+
+TEST(OpenMountPointTest, MakesMissingDirectoriesAndRefusesSymlinks) {
+  char tmpl[] = "/tmp/uvm-mountpoint-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string root = tmpl;
+  auto fd = OpenMountPoint(root, "/a/b/c");
+  ASSERT_TRUE(fd) << fd.error().message;
+  struct stat st;
+  ASSERT_EQ(stat((root + "/a/b/c").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_TRUE(OpenMountPoint(root, "/a/b/c"));  // already there
+  ASSERT_EQ(symlink("/tmp", (root + "/link").c_str()), 0);
+  EXPECT_FALSE(OpenMountPoint(root, "/link/x"));
+  EXPECT_NE(access("/tmp/x", F_OK), 0);
+  ASSERT_EQ(system(("rm -rf '" + root + "'").c_str()), 0);
 }
 
 }  // namespace

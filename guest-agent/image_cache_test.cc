@@ -67,9 +67,9 @@ TEST_F(WarmTreeTest, NotADirectoryIsAnError) {
 
 TEST(ImageCacheTest, BadRootfsIsRefusedBeforeAnyMount) {
   ImageCache cache("/nonexistent-uvm-test");
-  EXPECT_FALSE(cache.Prepare(Rootfs{"vda", "ext4", 1}, 0));
-  EXPECT_FALSE(cache.Prepare(Rootfs{"/dev/vda", "ext4,rw", 1}, 0));
-  EXPECT_FALSE(cache.Find(Rootfs{"/dev/vda", "ext4", 1}));
+  EXPECT_FALSE(cache.Prepare(Rootfs{"vda", "ext4", 1, {}}, 0));
+  EXPECT_FALSE(cache.Prepare(Rootfs{"/dev/vda", "ext4,rw", 1, {}}, 0));
+  EXPECT_FALSE(cache.Find(Rootfs{"/dev/vda", "ext4", 1, {}}));
 }
 
 }  // namespace

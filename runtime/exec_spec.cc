@@ -1,5 +1,7 @@
 #include "runtime/exec_spec.h"
 
+#include "runtime/template_shape.h"
+
 namespace uvm::runtime {
 namespace {
 
@@ -37,7 +39,27 @@ std::vector<std::string> ContainerEnv(const store::ImageConfig& config,
 
 }  // namespace
 
-agent::Rootfs ContainerRootfs() { return agent::Rootfs{"/dev/vda", "ext4", 256}; }
+agent::Rootfs ContainerRootfs() { return agent::Rootfs{"/dev/vda", "ext4", 256, {}}; }
+
+std::vector<devices::virtio::fs::ShareConfig> ShareConfigs(const ContainerShares& shares) {
+  std::vector<devices::virtio::fs::ShareConfig> out;
+  if (!shares.rootfs_dir.empty()) out.push_back({.host_dir = shares.rootfs_dir});
+  for (const VolumeSpec& v : shares.volumes) {
+    out.push_back({.host_dir = v.host_dir, .read_only = v.read_only});
+  }
+  return out;
+}
+
+void UseShares(const ContainerShares& shares, agent::ExecRequest& exec) {
+  int next = 0;
+  if (!shares.rootfs_dir.empty()) {
+    exec.rootfs = agent::Rootfs{ShareTag(next++), "virtiofs", 256, {}};
+  }
+  if (!exec.rootfs) exec.rootfs = ContainerRootfs();
+  for (const VolumeSpec& v : shares.volumes) {
+    exec.rootfs->volumes.push_back({ShareTag(next++), v.target, v.read_only});
+  }
+}
 
 Result<agent::ExecRequest> MakeExecRequest(const std::string& image,
                                            const store::ImageConfig& config, const ExecOverrides& o,

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "base/result.h"
+#include "devices/virtio/fs/share_spec.h"
 #include "guest-agent/protocol/messages.h"
+#include "runtime/volume_spec.h"
 #include "store/image_config.h"
 
 namespace uvm::runtime {
@@ -37,5 +39,19 @@ Result<agent::ExecRequest> MakeExecRequest(const std::string& image,
 
 // Where a container's image is in every utility VM: vda, ext4, under a 256 MiB overlay.
 agent::Rootfs ContainerRootfs();
+
+// The shares of a container's VM, in device order: with `rootfs_dir` (uvm run --rootfs) that
+// directory first, then each volume's. At most kMaxShares.
+struct ContainerShares {
+  std::string rootfs_dir;
+  std::vector<VolumeSpec> volumes;
+  size_t count() const { return (rootfs_dir.empty() ? 0 : 1) + volumes.size(); }
+};
+
+// The host side: each share's directory, in device order.
+std::vector<devices::virtio::fs::ShareConfig> ShareConfigs(const ContainerShares& shares);
+// The guest side: the request's root becomes the first share (read-write, no overlay) when there
+// is a rootfs directory, and each volume mounts its share at its target.
+void UseShares(const ContainerShares& shares, agent::ExecRequest& exec);
 
 }  // namespace uvm::runtime

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
+
+#include "runtime/template_shape.h"
+#include "runtime/template_store.h"
 
 namespace uvm::runtime {
 namespace {
@@ -84,6 +88,55 @@ TEST(ExecSpecTest, TheRootIsTheImageDiskAndATerminalKeepsItsSize) {
   EXPECT_EQ(r->rows, 50);
   EXPECT_EQ(r->cols, 132);
   EXPECT_FALSE(r->network);
+}
+
+TEST(ExecSpecTest, SharesBecomeTheRootAndVolumesInDeviceOrder) {
+  ContainerShares shares;
+  shares.rootfs_dir = "/srv/root";
+  shares.volumes = {{"/srv/a", "/a", false}, {"/srv/b", "/b/c", true}};
+  auto configs = ShareConfigs(shares);
+  ASSERT_EQ(configs.size(), 3u);
+  EXPECT_EQ(configs[0].host_dir, "/srv/root");
+  EXPECT_FALSE(configs[0].read_only);
+  EXPECT_EQ(configs[2].host_dir, "/srv/b");
+  EXPECT_TRUE(configs[2].read_only);
+  auto exec = MakeExecRequest("x", Image(), {}, Env({}));
+  ASSERT_TRUE(exec);
+  UseShares(shares, *exec);
+  ASSERT_TRUE(exec->rootfs);
+  EXPECT_EQ(exec->rootfs->device, "uvmfs0");
+  EXPECT_EQ(exec->rootfs->fstype, "virtiofs");
+  ASSERT_EQ(exec->rootfs->volumes.size(), 2u);
+  EXPECT_EQ(exec->rootfs->volumes[1].tag, "uvmfs2");
+  EXPECT_EQ(exec->rootfs->volumes[1].target, "/b/c");
+  EXPECT_TRUE(exec->rootfs->volumes[1].read_only);
+  // Without a rootfs directory the image stays the root and the volumes count from 0.
+  ContainerShares volumes_only;
+  volumes_only.volumes = {{"/srv/a", "/a", false}};
+  exec = MakeExecRequest("x", Image(), {}, Env({}));
+  UseShares(volumes_only, *exec);
+  EXPECT_EQ(exec->rootfs->device, "/dev/vda");
+  EXPECT_EQ(exec->rootfs->volumes[0].tag, "uvmfs0");
+}
+
+TEST(ExecSpecTest, TheShapeCarriesItsShareCount) {
+  TemplateShape shape = BuiltinTemplateShape(256, 1);
+  shape.kernel = "/k";
+  shape.initrd = "/i";
+  shape.shares = 3;
+  auto back = ShapeFromJson(ShapeToJson(shape));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->shares, 3);
+  auto j = ShapeToJson(shape);
+  j["shares"] = kMaxShares + 1;
+  EXPECT_FALSE(ShapeFromJson(j));
+  j.erase("shares");
+  EXPECT_EQ(ShapeFromJson(j)->shares, 0);  // templates from before shares
+  auto spec = ContainerVmSpec(shape, "/t");
+  ASSERT_EQ(spec.shares.size(), 3u);
+  EXPECT_EQ(spec.shares[2].tag, "uvmfs2");
+  EXPECT_TRUE(spec.shares[2].config.host_dir.empty());  // unbound until a clone binds it
+  EXPECT_EQ(spec.disks.size(), 1u);                     // the template's kept placeholder
 }
 
 }  // namespace

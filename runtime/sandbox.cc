@@ -46,7 +46,12 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxSpec& spec, const 
   // clone. A cold boot needs neither.
   Result<std::string> key = Err("a cold boot uses no template");
   if (!spec.cold) key = TemplateKey(spec.shape);
-  if (key && spec.use_pool && !spec.shape.net) {
+  if (spec.shares.size() != static_cast<size_t>(spec.shape.shares)) {
+    return Err(ErrorCode::kInvalidArgument,
+               "a sandbox with " + std::to_string(spec.shape.shares) + " share devices was given " +
+                   std::to_string(spec.shares.size()) + " directories");
+  }
+  if (key && spec.use_pool && !spec.shape.net && spec.shape.shares == 0) {
     auto pooled = FromPool(spec, *key, timer);
     if (pooled) {
       timer.Mark("agent ready");
@@ -79,6 +84,8 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxSpec& spec, const 
   }
   timer.Mark(template_dir.empty() ? "booting" : "cloning " + template_dir);
   vmm::UtilityVmSpec vm_spec = ContainerVmSpec(spec.shape, template_dir);
+  // The template's share devices were never mounted: this VM's directories take their place.
+  for (size_t i = 0; i < spec.shares.size(); ++i) vm_spec.shares[i].config = spec.shares[i];
   if (s->tap_) {
     UVM_TRY(auto mac, devices::virtio::net::ParseMac(s->tap_->mac));
     vm_spec.nets = {{s->tap_->tap, mac}};

@@ -25,10 +25,12 @@ Result<std::string> PathField(const nlohmann::json& j, const char* key, bool opt
 }  // namespace
 
 nlohmann::json ShapeToJson(const TemplateShape& s) {
-  return {{"kernel", s.kernel},   {"initrd", s.initrd}, {"memory_mib", s.memory_mib},
-          {"cpus", s.cpus},       {"net", s.net},       {"image_disk", s.image_disk},
-          {"image", s.image_name}};
+  return {{"kernel", s.kernel},    {"initrd", s.initrd}, {"memory_mib", s.memory_mib},
+          {"cpus", s.cpus},        {"net", s.net},       {"image_disk", s.image_disk},
+          {"image", s.image_name}, {"shares", s.shares}};
 }
+
+std::string ShareTag(int index) { return "uvmfs" + std::to_string(index); }
 
 Result<TemplateShape> ShapeFromJson(const nlohmann::json& j) {
   if (!j.is_object()) return Err(std::string(kWhat) + ": not a JSON object");
@@ -47,6 +49,11 @@ Result<TemplateShape> ShapeFromJson(const nlohmann::json& j) {
   if (net != j.end() && !net->is_boolean())
     return Err(std::string(kWhat) + ": \"net\" must be true or false");
   s.net = net != j.end() && net->get<bool>();
+  UVM_TRY(std::optional<int64_t> shares, OptInt(j, "shares", kWhat));
+  if (shares && (*shares < 0 || *shares > kMaxShares)) {
+    return Err(std::string(kWhat) + ": \"shares\" must be 0 to " + std::to_string(kMaxShares));
+  }
+  s.shares = static_cast<int>(shares.value_or(0));
   return s;
 }
 

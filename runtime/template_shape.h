@@ -27,9 +27,19 @@ struct TemplateShape {
   // file. Without, vda is an empty placeholder and each clone's disk arrives as a resize.
   std::string image_disk;
   std::string image_name;  // what the user called the image (shown by `uvm template ls`)
+  // virtio-fs devices after the nets (uvm run -v and --rootfs), tags ShareTag(0..shares-1). The
+  // template's are bound to no directory and never mounted; each clone binds its own
+  // directories to them when it is restored.
+  int shares = 0;
 };
 
-// The shape as a JSON object: kernel, initrd, memory_mib, cpus, net, image_disk, image.
+// At most this many shares in a container's VM (9 virtio devices: the disk, vsock, a net).
+inline constexpr int kMaxShares = 6;
+
+// The virtio-fs tag of a container VM's share `index`: "uvmfs0", "uvmfs1", ...
+std::string ShareTag(int index);
+
+// The shape as a JSON object: kernel, initrd, memory_mib, cpus, net, image_disk, image, shares.
 nlohmann::json ShapeToJson(const TemplateShape& shape);
 // Reads it back, field by field: kernel and initrd absolute paths, memory_mib from the smallest
 // guest to 1 TiB, cpus 1 to boot::kMaxCpus, net a boolean, image_disk absolute or absent.

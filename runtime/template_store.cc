@@ -30,8 +30,10 @@ namespace uvm::runtime {
 namespace {
 
 // Bump when what a template holds changes meaning (the device layout, the agent's readiness).
-constexpr int kTemplateFormat = 2;
+constexpr int kTemplateFormat = 3;
 constexpr char kInfoFile[] = "template.json";
+// The empty vda of a template of no image, kept for clones without a disk (see Create).
+constexpr char kPlaceholderDisk[] = "placeholder.img";
 constexpr auto kTemplateAgentTimeout = std::chrono::seconds(120);
 // How much of an image a template reads into its page cache: at most a quarter of the guest's
 // RAM, and 64 MiB (the files a container starts with come first: warming is breadth-first).
@@ -72,7 +74,9 @@ constexpr char kTemplateMac[] = "02:00:00:00:00:01";
 }  // namespace
 
 std::string DeviceLayout(const TemplateShape& shape) {
-  return shape.net ? "vda,vsock,net" : "vda,vsock";
+  std::string layout = shape.net ? "vda,vsock,net" : "vda,vsock";
+  for (int i = 0; i < shape.shares; ++i) layout += "," + ShareTag(i);
+  return layout;
 }
 
 vmm::UtilityVmSpec ContainerVmSpec(const TemplateShape& shape, const std::string& template_dir) {
@@ -81,9 +85,15 @@ vmm::UtilityVmSpec ContainerVmSpec(const TemplateShape& shape, const std::string
   spec.initrd = shape.initrd;
   spec.restore_dir = template_dir;
   spec.cmdline = UtilityVmCmdline();
-  if (!shape.image_disk.empty()) spec.disks = {{shape.image_disk, true}};
+  if (!shape.image_disk.empty()) {
+    spec.disks = {{shape.image_disk, true}};
+  } else if (!template_dir.empty()) {
+    spec.disks = {{template_dir + "/" + kPlaceholderDisk, true}};
+  }
   spec.memory_bytes = shape.memory_mib << 20;
   spec.cpus = shape.cpus;
+  // Unbound: the caller binds a clone's (or a boot's) directories in their place.
+  for (int i = 0; i < shape.shares; ++i) spec.shares.push_back({ShareTag(i), {}});
   return spec;
 }
 
@@ -126,7 +136,7 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape,
 
   // Without an image, the container's disk is attached to each clone as a resize of vda (virtio
   // 1.x 5.2.4), so the template boots with an empty one there.
-  const std::string placeholder = work.path() + "/placeholder.img";
+  const std::string placeholder = work.path() + "/" + kPlaceholderDisk;
   if (shape.image_disk.empty()) {
     UniqueFd f(::open(placeholder.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!f.valid()) return ErrnoErr("creating " + placeholder);
@@ -167,7 +177,8 @@ Result<std::string> TemplateStore::Create(const TemplateShape& shape,
     return Err(ErrorCode::kGuestFailed,
                "the template VM ended before it was saved: " + ended.exit.detail);
   }
-  ::unlink(placeholder.c_str());
+  // Kept (empty, 0 bytes): a clone with no disk of its own (uvm run --rootfs) attaches it as its
+  // vda, so the device layout is the snapshot's.
 
   UVM_CHECK(WriteTemplateInfo(work.path(), shape));
   const std::string dir = dir_ + "/" + key;

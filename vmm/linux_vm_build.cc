@@ -134,8 +134,10 @@ Result<void> AttachVirtioDevices(BuiltLinuxVm& vm, devices::Bus::Builder& mmio,
   for (const fs::ShareSpec& spec : vm.config.shares) {
     UVM_TRY(auto device, Context(fs::FsDevice::Create(spec), "--share " + spec.config.host_dir));
     UVM_CHECK(attach(device, "--share " + spec.config.host_dir));
-    Log(LogLevel::kInfo, "virtio-fs '" + spec.tag + "' on " + spec.config.host_dir +
-                             (spec.config.read_only ? " (read-only)" : ""));
+    Log(LogLevel::kInfo,
+        "virtio-fs '" + spec.tag + "' " +
+            (spec.config.host_dir.empty() ? "unbound" : "on " + spec.config.host_dir) +
+            (spec.config.read_only ? " (read-only)" : ""));
     vm.shares.push_back(std::move(device));
   }
   return {};

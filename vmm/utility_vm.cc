@@ -27,6 +27,7 @@ Result<std::unique_ptr<UtilityVm>> UtilityVm::Start(UtilityVmSpec spec) {
     config.cmdline = raw->spec_.cmdline;
     config.disks = raw->spec_.disks;
     config.nets = raw->spec_.nets;
+    config.shares = raw->spec_.shares;
     config.vsock_uds = raw->spec_.vsock_uds;
     config.memory_bytes = raw->spec_.memory_bytes;
     config.cpus = raw->spec_.cpus;

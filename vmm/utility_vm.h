@@ -24,6 +24,7 @@ struct UtilityVmSpec {
   std::string cmdline;                                  // the whole kernel command line
   std::vector<devices::virtio::block::DiskSpec> disks;  // in order (vda, vdb, ...)
   std::vector<devices::virtio::net::NetSpec> nets;      // one virtio-net device each (eth0, ...)
+  std::vector<devices::virtio::fs::ShareSpec> shares;   // one virtio-fs device each
   std::string vsock_uds;                                // host side of the vsock device
   uint64_t memory_bytes = 0;
   int cpus = 1;

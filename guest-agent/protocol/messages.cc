@@ -120,7 +120,15 @@ json ToJson(const Hello& m) {
   return j;
 }
 json RootfsJson(const Rootfs& fs) {
-  return {{"device", fs.device}, {"fstype", fs.fstype}, {"overlay_mib", fs.overlay_mib}};
+  json j = {{"device", fs.device}, {"fstype", fs.fstype}, {"overlay_mib", fs.overlay_mib}};
+  if (!fs.volumes.empty()) {
+    json volumes = json::array();
+    for (const Volume& v : fs.volumes) {
+      volumes.push_back({{"tag", v.tag}, {"target", v.target}, {"read_only", v.read_only}});
+    }
+    j["volumes"] = std::move(volumes);
+  }
+  return j;
 }
 json ToJson(const ExecRequest& m) {
   json j = {{"type", "exec"}, {"argv", m.argv}, {"env", m.env},
@@ -167,6 +175,21 @@ Result<Rootfs> DecodeRootfs(const json& j) {
   UVM_CHECK(rr.String("device", fs.device));
   UVM_CHECK(rr.String("fstype", fs.fstype));
   UVM_CHECK(rr.Int("overlay_mib", fs.overlay_mib, 1, 1 << 20));
+  auto it = j.find("volumes");
+  if (it != j.end() && !it->is_null()) {
+    if (!it->is_array()) return Err("'volumes' must be an array");
+    if (it->size() > kMaxVolumes)
+      return Err("more than " + std::to_string(kMaxVolumes) + " volumes");
+    for (const json& v : *it) {
+      if (!v.is_object()) return Err("a volume must be an object");
+      Reader vr(v);
+      Volume volume;
+      UVM_CHECK(vr.String("tag", volume.tag));
+      UVM_CHECK(vr.String("target", volume.target));
+      UVM_CHECK(vr.Bool("read_only", volume.read_only));
+      fs.volumes.push_back(std::move(volume));
+    }
+  }
   return fs;
 }
 

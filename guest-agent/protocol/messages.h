@@ -43,12 +43,25 @@ struct Hello {
   StreamKind stream = StreamKind::kStdin;  // kStream only
 };
 
+// A host directory the VM has as a virtio-fs share (`uvm run -v HOSTDIR:TARGET[:ro]`), mounted at
+// `target` inside the container's root.
+struct Volume {
+  std::string tag;     // the share's virtio-fs tag
+  std::string target;  // absolute, inside the container; missing directories are made
+  bool read_only = false;
+};
+
 // The container's root filesystem: a read-only image on a block device, with a writable overlay
-// whose upper layer lives on a tmpfs of `overlay_mib` MiB.
+// whose upper layer lives on a tmpfs of `overlay_mib` MiB; or, with fstype "virtiofs", the share
+// whose tag is `device`, mounted read-write as it is (`uvm run --rootfs DIR`: the container's
+// writes land in DIR). Then the volumes, in order.
+inline constexpr size_t kMaxVolumes = 64;
+
 struct Rootfs {
-  std::string device;  // e.g. /dev/vdb
+  std::string device;  // e.g. /dev/vdb, or a virtio-fs tag
   std::string fstype = "ext4";
   uint64_t overlay_mib = 256;
+  std::vector<Volume> volumes;
 };
 
 // The VM's network interface for the container (uvm run --net tap): an IPv4 address on a

@@ -42,12 +42,17 @@ TEST(AgentProtocolTest, ExecRoundTripsEveryField) {
   e.rows = 40;
   e.cols = 132;
   e.hostname = "box";
-  e.rootfs = Rootfs{"/dev/vdb", "ext4", 64};
+  e.rootfs = Rootfs{"/dev/vdb", "ext4", 64, {{"uvmfs0", "/data", false}, {"uvmfs1", "/ro", true}}};
   e.network = Network{"eth0", "172.30.0.6", 30, "172.30.0.5", "02:ab:cd:ef:01:23"};
   e.realtime_ns = 1'700'000'000'123'456'789ull;
   e.entropy = EncodeEntropy(std::string(32, '\xa5'));
   auto out = std::get<ExecRequest>(RoundTrip(e));
   EXPECT_EQ(out.realtime_ns, e.realtime_ns);
+  ASSERT_EQ(out.rootfs->volumes.size(), 2u);
+  EXPECT_EQ(out.rootfs->volumes[1].tag, "uvmfs1");
+  EXPECT_EQ(out.rootfs->volumes[1].target, "/ro");
+  EXPECT_TRUE(out.rootfs->volumes[1].read_only);
+  EXPECT_FALSE(out.rootfs->volumes[0].read_only);
   EXPECT_EQ(out.entropy, e.entropy);
   EXPECT_EQ(out.argv, e.argv);
   EXPECT_EQ(out.env, e.env);
@@ -204,7 +209,7 @@ TEST(AgentProtocolTest, SmallMessagesRoundTrip) {
   EXPECT_EQ(xo.error_errno, 2);
   EXPECT_EQ(xo.message, "sh: not found");
   auto po =
-      std::get<PrepareImage>(RoundTrip(PrepareImage{Rootfs{"/dev/vda", "ext4", 64}, 1 << 30}));
+      std::get<PrepareImage>(RoundTrip(PrepareImage{Rootfs{"/dev/vda", "ext4", 64, {}}, 1 << 30}));
   EXPECT_EQ(po.rootfs.device, "/dev/vda");
   EXPECT_EQ(po.rootfs.fstype, "ext4");
   EXPECT_EQ(po.rootfs.overlay_mib, 64u);

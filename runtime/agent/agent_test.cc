@@ -316,7 +316,7 @@ class AgentRootfsTest : public AgentTest {
   }
   ExecRequest InContainer(std::vector<std::string> argv) {
     ExecRequest r = Cmd(std::move(argv));
-    r.rootfs = Rootfs{loop_, "ext4", 16};
+    r.rootfs = Rootfs{loop_, "ext4", 16, {}};
     r.hostname = "uvm-test";
     return r;
   }

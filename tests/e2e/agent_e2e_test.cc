@@ -63,7 +63,7 @@ class AgentE2eTest : public ::testing::Test {
   static agent::ExecRequest InContainer(std::vector<std::string> argv) {
     agent::ExecRequest r;
     r.argv = std::move(argv);
-    r.rootfs = agent::Rootfs{"/dev/vda", "ext4", 32};
+    r.rootfs = agent::Rootfs{"/dev/vda", "ext4", 32, {}};
     r.hostname = "uvm-e2e";
     return r;
   }

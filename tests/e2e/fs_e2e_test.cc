@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
 #include <string>
 
+#include "base/fs.h"
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/process.h"
 
@@ -19,11 +19,9 @@ namespace {
 using uvm::testing::ProcessResult;
 using uvm::testing::RunProcess;
 
+// A file's content, "" when it cannot be read.
 std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return uvm::ReadFileLimited(path, 1 << 20).value_or("");
 }
 
 class FsE2eTest : public ::testing::Test {

@@ -28,7 +28,10 @@ Result<std::shared_ptr<FsDevice>> FsDevice::Create(const std::string& tag,
   if (std::string why = CheckTag(tag); !why.empty()) {
     return Err(ErrorCode::kInvalidArgument, "virtio-fs: " + why);
   }
-  UVM_TRY(auto session, Context(FuseSession::Open(config), "virtio-fs " + tag));
+  std::unique_ptr<FuseSession> session;
+  if (!config.host_dir.empty()) {
+    UVM_TRY(session, Context(FuseSession::Open(config), "virtio-fs " + tag));
+  }
   return std::shared_ptr<FsDevice>(new FsDevice(tag, std::move(session)));
 }
 
@@ -61,7 +64,7 @@ Result<void> FsDevice::Activate(const GuestMemory& mem, uint64_t, std::span<Queu
 void FsDevice::Reset() {
   std::lock_guard lock(mu_);
   // A new driver starts with FUSE_INIT: what the old one had open is closed.
-  session_->Reset();
+  if (session_) session_->Reset();
   mem_ = nullptr;
   queues_ = {};
   irq_ = nullptr;
@@ -69,9 +72,12 @@ void FsDevice::Reset() {
 }
 
 void FsDevice::ServeChain(size_t index, const Chain& chain) {
-  const ParseResult parsed = ParseFuseRequest(chain, session_->max_write());
+  const ParseResult parsed = ParseFuseRequest(chain, kMaxIoBytes);
   FuseReply reply(chain, parsed.unique);
-  if (!parsed.request) {
+  if (!session_) {
+    // Unbound: there is no directory to mount (the guest's mount fails with ENODEV).
+    if (parsed.failure != ParseFailure::kNoHeader && index == kRequestQueue) reply.Error(ENODEV);
+  } else if (!parsed.request) {
     if (parsed.failure != ParseFailure::kNoHeader && index == kRequestQueue) {
       reply.Error(parsed.failure == ParseFailure::kTooBig ? E2BIG : EINVAL);
     }
@@ -112,7 +118,7 @@ Result<void> FsDevice::ProcessQueue(size_t index) {
 
 Result<void> FsDevice::Quiesce() {
   std::lock_guard lock(mu_);
-  if (session_->initialized()) {
+  if (session_ && session_->initialized()) {
     return Err(ErrorCode::kUnsupported, "virtio-fs share '" + tag_ +
                                             "' is mounted in the guest: its open files and nodes "
                                             "are host descriptors a snapshot cannot hold");

@@ -47,6 +47,8 @@ class FsDevice final : public VirtioDevice {
   static constexpr size_t kRequestQueue = 1;
   static constexpr size_t kChainsPerKick = 64;
 
+  // An empty config.host_dir makes the device unbound: the guest sees the tag but cannot mount
+  // it (a template's share slot, bound to each clone's directory when the clone is restored).
   static Result<std::shared_ptr<FsDevice>> Create(const std::string& tag,
                                                   const ShareConfig& config);
   static Result<std::shared_ptr<FsDevice>> Create(const ShareSpec& spec) {
@@ -67,7 +69,8 @@ class FsDevice final : public VirtioDevice {
   void SetRequeue(std::function<void(size_t)> requeue) override;
 
   const std::string& tag() const { return tag_; }
-  // For tests: the session's tables.
+  bool bound() const { return session_ != nullptr; }
+  // For tests: the session's tables (a bound device only).
   const FuseSession& session() const { return *session_; }
 
  private:

@@ -99,6 +99,17 @@ TEST_F(FsDeviceTest, AnUnmountedShareSnapshotsAMountedOneRefusesWithOneLine) {
   EXPECT_EQ(q.error().message.find('\n'), std::string::npos);
 }
 
+TEST_F(FsDeviceTest, AnUnboundDeviceRefusesToMountAndSnapshots) {
+  auto dev = FsDevice::Create("slot", ShareConfig{});
+  ASSERT_TRUE(dev) << dev.error().message;
+  dev_ = *dev;
+  EXPECT_FALSE(dev_->bound());
+  ASSERT_TRUE(dev_->Activate(ram_->mem(), 0, queues_, irq_));
+  EXPECT_EQ(Init().error(), ENODEV);
+  EXPECT_TRUE(dev_->Quiesce());
+  dev_->Reset();
+}
+
 TEST_F(FsDeviceTest, HiprioTakesOnlyForgets) {
   ASSERT_EQ(Init().error(), 0);
   WriteHostFile(HostPath("f"), "");
@@ -106,22 +117,7 @@ TEST_F(FsDeviceTest, HiprioTakesOnlyForgets) {
   Forget(id, 1);
   EXPECT_EQ(dev_->session().nodes().size(), 1u);
   // A LOOKUP on the hiprio queue is dropped without an answer.
-  fuse_in_header h{};
-  h.len = sizeof(h) + 2;
-  h.opcode = FUSE_LOOKUP;
-  h.nodeid = 1;
-  std::vector<uint8_t> in(sizeof(h));
-  std::memcpy(in.data(), &h, sizeof(h));
-  in.push_back('f');
-  in.push_back(0);
-  const uint64_t gpa = hiprio_->Alloc(static_cast<uint32_t>(in.size()));
-  hiprio_->WriteBytes(gpa, in);
-  const uint64_t out = hiprio_->Alloc(128);
-  hiprio_->Post({{gpa, static_cast<uint32_t>(in.size()), false}, {out, 128, true}});
-  ASSERT_TRUE(dev_->ProcessQueue(FsDevice::kHiprioQueue));
-  auto used = hiprio_->PopUsed();
-  ASSERT_TRUE(used);
-  EXPECT_EQ(used->len, 0u);
+  EXPECT_EQ(Hiprio(Request(FUSE_LOOKUP, 1, Args().Name("f")), 128), 0u);
   EXPECT_EQ(dev_->session().nodes().size(), 1u);
 }
 

@@ -105,9 +105,9 @@ class FsFixture : public ::testing::Test {
     }
   }
 
-  // One request on the request queue with `out_room` writable bytes for the reply.
-  FuseAnswer Call(uint32_t opcode, uint64_t nodeid, const Args& args, uint32_t out_room = 4096,
-                  const std::vector<uint8_t>& payload = {}) {
+  // A request's readable bytes as the driver lays them out: header, arguments, data.
+  std::vector<uint8_t> Request(uint32_t opcode, uint64_t nodeid, const Args& args,
+                               const std::vector<uint8_t>& payload = {}) {
     fuse_in_header h{};
     h.len = static_cast<uint32_t>(sizeof(h) + args.bytes.size() + payload.size());
     h.opcode = opcode;
@@ -119,7 +119,29 @@ class FsFixture : public ::testing::Test {
     std::memcpy(in.data(), &h, sizeof(h));
     in.insert(in.end(), args.bytes.begin(), args.bytes.end());
     in.insert(in.end(), payload.begin(), payload.end());
-    return Raw(in, out_room);
+    return in;
+  }
+
+  // One request on the request queue with `out_room` writable bytes for the reply.
+  FuseAnswer Call(uint32_t opcode, uint64_t nodeid, const Args& args, uint32_t out_room = 4096,
+                  const std::vector<uint8_t>& payload = {}) {
+    return Raw(Request(opcode, nodeid, args, payload), out_room);
+  }
+
+  // Raw request bytes on the hiprio queue (with `out_room` writable bytes); the used length.
+  uint32_t Hiprio(const std::vector<uint8_t>& in, uint32_t out_room = 0) {
+    const uint64_t gpa = hiprio_->Alloc(static_cast<uint32_t>(in.size()));
+    hiprio_->WriteBytes(gpa, in);
+    if (out_room) {
+      hiprio_->Post({{gpa, static_cast<uint32_t>(in.size()), false},
+                     {hiprio_->Alloc(out_room), out_room, true}});
+    } else {
+      hiprio_->Post({{gpa, static_cast<uint32_t>(in.size()), false}});
+    }
+    EXPECT_TRUE(dev_->ProcessQueue(FsDevice::kHiprioQueue));
+    auto used = hiprio_->PopUsed();
+    EXPECT_TRUE(used.has_value());
+    return used ? used->len : ~0u;
   }
 
   // Raw request bytes (a hostile header, say) in one readable buffer.
@@ -157,23 +179,9 @@ class FsFixture : public ::testing::Test {
   }
 
   void Forget(uint64_t nodeid, uint64_t n) {
-    fuse_in_header h{};
     fuse_forget_in f{};
     f.nlookup = n;
-    h.len = sizeof(h) + sizeof(f);
-    h.opcode = FUSE_FORGET;
-    h.unique = ++unique_;
-    h.nodeid = nodeid;
-    std::vector<uint8_t> in(sizeof(h) + sizeof(f));
-    std::memcpy(in.data(), &h, sizeof(h));
-    std::memcpy(in.data() + sizeof(h), &f, sizeof(f));
-    const uint64_t gpa = hiprio_->Alloc(static_cast<uint32_t>(in.size()));
-    hiprio_->WriteBytes(gpa, in);
-    hiprio_->Post({{gpa, static_cast<uint32_t>(in.size()), false}});
-    EXPECT_TRUE(dev_->ProcessQueue(FsDevice::kHiprioQueue));
-    auto used = hiprio_->PopUsed();
-    ASSERT_TRUE(used.has_value());
-    EXPECT_EQ(used->len, 0u);
+    EXPECT_EQ(Hiprio(Request(FUSE_FORGET, nodeid, Args().Struct(f))), 0u);
   }
 
   FuseAnswer Init(uint32_t minor = 37) {

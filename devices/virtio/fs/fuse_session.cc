@@ -256,6 +256,14 @@ void FuseSession::ReplyEntry(FuseReply& reply, const fuse_entry_out& out) {
   if (!reply.OkStruct(out)) nodes_.Forget(out.nodeid, 1);
 }
 
+void FuseSession::ReplyMade(const FuseRequest& r, FuseReply& reply, int dir_fd,
+                            std::string_view name) {
+  SetOwner(dir_fd, name, r.header);
+  fuse_entry_out out;
+  if (int err = LookupEntry(r.header.nodeid, name, out)) return reply.Error(err);
+  ReplyEntry(reply, out);
+}
+
 void FuseSession::SetOwner(int dir_fd, std::string_view name, const fuse_in_header& h) const {
   if (!running_as_root_) return;  // nobody else may give files away
   struct stat dir;

@@ -67,6 +67,9 @@ class FuseSession {
   int LookupEntry(uint64_t parent, std::string_view name, fuse_entry_out& out);
   // Answers with an entry; a reply that did not reach the guest takes its lookup back.
   void ReplyEntry(FuseReply& reply, const fuse_entry_out& out);
+  // After `name` was made in the request's node (open as `dir_fd`): the caller owns it, and the
+  // guest gets its entry.
+  void ReplyMade(const FuseRequest& r, FuseReply& reply, int dir_fd, std::string_view name);
   void FillAttr(const struct stat& st, fuse_attr& attr) const;
   int StatNode(const Node& node, struct stat& st) const;
   // The caller becomes the owner of `name` in `dir_fd` (see the header comment).

@@ -169,14 +169,7 @@ TEST_F(HostileTest, SizesPastWhatWasNegotiated) {
 TEST_F(HostileTest, RepliesThatDoNotFit) {
   WriteHostFile(HostPath("f"), std::string(10000, 'z'));
   // No room for even a header: nothing is written, the chain still comes back.
-  fuse_in_header h{};
-  h.len = sizeof(h) + 2;
-  h.opcode = FUSE_LOOKUP;
-  h.nodeid = 1;
-  std::vector<uint8_t> in(sizeof(h));
-  std::memcpy(in.data(), &h, sizeof(h));
-  in.push_back('f');
-  in.push_back(0);
+  const std::vector<uint8_t> in = Request(FUSE_LOOKUP, 1, Args().Name("f"));
   EXPECT_EQ(Raw(in, 8).used_len, 0u);
   EXPECT_EQ(Raw(in, 0).used_len, 0u);
   // Room for the header but not the entry: EINVAL, and the lookup the guest never heard of is
@@ -252,17 +245,7 @@ TEST_F(HostileTest, BatchForgetCountLargerThanItsArguments) {
   fuse_forget_one one{};
   one.nodeid = id;
   one.nlookup = 1;
-  fuse_in_header h{};
-  std::vector<uint8_t> in(sizeof(h) + sizeof(b) + sizeof(one));
-  h.len = static_cast<uint32_t>(in.size());
-  h.opcode = FUSE_BATCH_FORGET;
-  std::memcpy(in.data(), &h, sizeof(h));
-  std::memcpy(in.data() + sizeof(h), &b, sizeof(b));
-  std::memcpy(in.data() + sizeof(h) + sizeof(b), &one, sizeof(one));
-  const uint64_t gpa = hiprio_->Alloc(static_cast<uint32_t>(in.size()));
-  hiprio_->WriteBytes(gpa, in);
-  hiprio_->Post({{gpa, static_cast<uint32_t>(in.size()), false}});
-  ASSERT_TRUE(dev_->ProcessQueue(FsDevice::kHiprioQueue));
+  EXPECT_EQ(Hiprio(Request(FUSE_BATCH_FORGET, 0, Args().Struct(b).Struct(one))), 0u);
   EXPECT_EQ(Call(FUSE_GETATTR, id, Args().Struct(fuse_getattr_in{})).error(), ENOENT);
 }
 

@@ -5,16 +5,24 @@
 
 namespace uvm::devices::virtio::fs {
 
+namespace {
+
+Node NewNode(UniqueFd fd, const struct stat& st) {
+  Node node;
+  node.fd = std::move(fd);
+  node.dev = st.st_dev;
+  node.ino = st.st_ino;
+  node.type = st.st_mode & S_IFMT;
+  node.lookups = 1;
+  return node;
+}
+
+}  // namespace
+
 NodeTable::NodeTable(UniqueFd root, const struct stat& root_stat, size_t max_nodes)
     : max_nodes_(max_nodes) {
-  Node node;
-  node.fd = std::move(root);
-  node.dev = root_stat.st_dev;
-  node.ino = root_stat.st_ino;
-  node.type = root_stat.st_mode & S_IFMT;
-  node.lookups = 1;
-  by_inode_[{node.dev, node.ino}] = kRootId;
-  nodes_.emplace(kRootId, std::move(node));
+  by_inode_[{root_stat.st_dev, root_stat.st_ino}] = kRootId;
+  nodes_.emplace(kRootId, NewNode(std::move(root), root_stat));
 }
 
 Node* NodeTable::Find(uint64_t id) {
@@ -38,14 +46,8 @@ uint64_t NodeTable::Add(UniqueFd fd, const struct stat& st, int* err) {
     return 0;
   }
   const uint64_t id = next_id_++;
-  Node node;
-  node.fd = std::move(fd);
-  node.dev = st.st_dev;
-  node.ino = st.st_ino;
-  node.type = st.st_mode & S_IFMT;
-  node.lookups = 1;
-  by_inode_[{node.dev, node.ino}] = id;
-  nodes_.emplace(id, std::move(node));
+  by_inode_[{st.st_dev, st.st_ino}] = id;
+  nodes_.emplace(id, NewNode(std::move(fd), st));
   return id;
 }
 

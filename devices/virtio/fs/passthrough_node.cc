@@ -120,10 +120,7 @@ void FuseSession::Symlink(const FuseRequest& r, FuseReply& reply) {
   if (::symlinkat(std::string(*target).c_str(), parent->fd.get(), name_s.c_str()) < 0) {
     return reply.Error(errno);
   }
-  SetOwner(parent->fd.get(), name, r.header);
-  fuse_entry_out out;
-  if (int err = LookupEntry(r.header.nodeid, name, out)) return reply.Error(err);
-  ReplyEntry(reply, out);
+  ReplyMade(r, reply, parent->fd.get(), name);
 }
 
 void FuseSession::MakeNode(const FuseRequest& r, FuseReply& reply) {
@@ -143,10 +140,7 @@ void FuseSession::MakeNode(const FuseRequest& r, FuseReply& reply) {
   if (::mknodat(parent->fd.get(), std::string(name).c_str(), in->mode, in->rdev) < 0) {
     return reply.Error(errno);
   }
-  SetOwner(parent->fd.get(), name, r.header);
-  fuse_entry_out out;
-  if (int err = LookupEntry(r.header.nodeid, name, out)) return reply.Error(err);
-  ReplyEntry(reply, out);
+  ReplyMade(r, reply, parent->fd.get(), name);
 }
 
 void FuseSession::MakeDir(const FuseRequest& r, FuseReply& reply) {
@@ -160,10 +154,7 @@ void FuseSession::MakeDir(const FuseRequest& r, FuseReply& reply) {
   if (::mkdirat(parent->fd.get(), std::string(name).c_str(), in->mode & 07777) < 0) {
     return reply.Error(errno);
   }
-  SetOwner(parent->fd.get(), name, r.header);
-  fuse_entry_out out;
-  if (int err = LookupEntry(r.header.nodeid, name, out)) return reply.Error(err);
-  ReplyEntry(reply, out);
+  ReplyMade(r, reply, parent->fd.get(), name);
 }
 
 void FuseSession::Remove(const FuseRequest& r, FuseReply& reply, bool dir) {
