@@ -24,7 +24,7 @@ Result<std::unique_ptr<AgentVm>> StartVm(const std::string& id, const vmm::Utili
 
 Result<std::unique_ptr<Sandbox>> Sandbox::FromPool(const SandboxSpec& spec, const std::string& key,
                                                    const PhaseTimer& timer) {
-  auto claimed = ClaimPooledVm(spec.root, spec.shape, key);
+  auto claimed = ClaimPooledVm(spec.root, spec.shape, key, spec.shares);
   if (!claimed) return tl::unexpected(claimed.error());
   std::unique_ptr<Sandbox> s(new Sandbox());
   s->lease_.emplace(std::move(*claimed));
@@ -51,7 +51,7 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxSpec& spec, const 
                "a sandbox with " + std::to_string(spec.shape.shares) + " share devices was given " +
                    std::to_string(spec.shares.size()) + " directories");
   }
-  if (key && spec.use_pool && !spec.shape.net && spec.shape.shares == 0) {
+  if (key && spec.use_pool && !spec.shape.net) {
     auto pooled = FromPool(spec, *key, timer);
     if (pooled) {
       timer.Mark("agent ready");

@@ -25,7 +25,7 @@ struct SandboxSpec {
   TemplateShape shape;   // kernel, agent, memory, vCPUs, the image's disk, a net device or not
   bool cold = false;     // boot the VM; no template, no pool
   bool use_pool = true;  // take a VM the pool has ready (never with shape.net: that VM needs its
-                         // own tap from the start, nor with shares: pooled VMs are not bound yet)
+                         // own tap from the start)
   // The host directories of the VM's shape.shares virtio-fs devices, in order (tags ShareTag(i)).
   std::vector<devices::virtio::fs::ShareConfig> shares;
 };

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -14,6 +16,10 @@
 #include "devices/virtio/fs/share_spec.h"
 #include "devices/virtio/net/net_config.h"
 #include "vmm/vm_exit.h"
+
+namespace uvm::devices::virtio::fs {
+class FsDevice;
+}
 
 namespace uvm::vmm {
 
@@ -27,6 +33,9 @@ struct LinuxVmConfig {
   uint64_t vsock_cid = 3;  // the guest's CID (virtio 1.2, 5.10.4: 3 is the first free one)
   std::vector<devices::virtio::net::NetSpec> nets;     // one virtio-net device each (eth0, eth1...)
   std::vector<devices::virtio::fs::ShareSpec> shares;  // one virtio-fs device each
+  // Called once the share devices exist (before the vCPUs run), with them in order: the caller
+  // may bind an unbound one later (FsDevice::Bind), from any thread.
+  std::function<void(std::vector<std::shared_ptr<devices::virtio::fs::FsDevice>>)> on_shares;
   uint64_t memory_bytes = 0;
   int cpus = 1;
   int console_in = 0;  // -1: no console input

@@ -140,6 +140,7 @@ Result<void> AttachVirtioDevices(BuiltLinuxVm& vm, devices::Bus::Builder& mmio,
             (spec.config.read_only ? " (read-only)" : ""));
     vm.shares.push_back(std::move(device));
   }
+  if (vm.config.on_shares && !vm.shares.empty()) vm.config.on_shares(vm.shares);
   return {};
 }
 

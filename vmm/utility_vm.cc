@@ -5,6 +5,8 @@
 
 #include <csignal>
 
+#include "devices/virtio/fs/fs_device.h"
+
 namespace uvm::vmm {
 
 Result<std::unique_ptr<UtilityVm>> UtilityVm::Start(UtilityVmSpec spec) {
@@ -28,6 +30,10 @@ Result<std::unique_ptr<UtilityVm>> UtilityVm::Start(UtilityVmSpec spec) {
     config.disks = raw->spec_.disks;
     config.nets = raw->spec_.nets;
     config.shares = raw->spec_.shares;
+    config.on_shares = [raw](std::vector<std::shared_ptr<devices::virtio::fs::FsDevice>> shares) {
+      std::lock_guard lock(raw->shares_mu_);
+      raw->shares_ = std::move(shares);
+    };
     config.vsock_uds = raw->spec_.vsock_uds;
     config.memory_bytes = raw->spec_.memory_bytes;
     config.cpus = raw->spec_.cpus;
@@ -53,6 +59,19 @@ UtilityVm::~UtilityVm() {
 void UtilityVm::Stop(const std::string& why) { latch_.Report({ExitKind::kHostSignal, 0, why}); }
 
 void UtilityVm::SaveAndStop() { latch_.Report({ExitKind::kSave, 0, "saving the VM"}); }
+
+Result<void> UtilityVm::BindShare(size_t index, const devices::virtio::fs::ShareConfig& config) {
+  std::shared_ptr<devices::virtio::fs::FsDevice> device;
+  {
+    std::lock_guard lock(shares_mu_);
+    if (index < shares_.size()) device = shares_[index];
+  }
+  if (!device) {
+    return Err(ErrorCode::kInvalidArgument,
+               "the VM has no share " + std::to_string(index) + " to bind " + config.host_dir);
+  }
+  return device->Bind(config);
+}
 
 Result<LinuxVmResult> UtilityVm::Wait() {
   if (thread_.joinable()) thread_.join();

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -55,6 +56,9 @@ class UtilityVm {
   bool finished() const { return finished_.load(); }
   // Waits for the VM thread and returns how the VM ended.
   Result<LinuxVmResult> Wait();
+  // Binds share `index` (spec.shares, an unbound one) to a directory while the VM runs: a pooled
+  // clone is lent with the claimant's directories. Fails if the VM has no such share (yet).
+  Result<void> BindShare(size_t index, const devices::virtio::fs::ShareConfig& config);
 
  private:
   UtilityVm() = default;
@@ -66,6 +70,8 @@ class UtilityVm {
   ExitLatch latch_;
   std::thread thread_;
   std::optional<Result<LinuxVmResult>> result_;
+  std::mutex shares_mu_;
+  std::vector<std::shared_ptr<devices::virtio::fs::FsDevice>> shares_;  // once the VM built them
 };
 
 }  // namespace uvm::vmm

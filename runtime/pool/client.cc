@@ -28,12 +28,14 @@ Result<std::string> Ask(int fd, const PoolRequest& request) {
 }  // namespace
 
 Result<PoolLease> ClaimPooledVm(const std::string& root, const TemplateShape& shape,
-                                const std::string& key) {
+                                const std::string& key,
+                                const std::vector<devices::virtio::fs::ShareConfig>& shares) {
   UVM_TRY(UniqueFd fd, ConnectPool(root));
   PoolRequest request;
   request.op = PoolOp::kClaim;
   request.key = key;
   request.shape = shape;
+  request.shares = shares;
   UVM_TRY(std::string line, Ask(fd.get(), request));
   UVM_TRY(PoolClaimReply reply, ParseClaimReply(line));
   if (!reply.ok) return Err(ErrorCode::kUnavailable, "the pool: " + reply.why);
@@ -46,13 +48,13 @@ Result<PoolLease> ClaimPooledVm(const std::string& root, const TemplateShape& sh
 
 Result<PoolStatus> QueryPool(const std::string& root) {
   UVM_TRY(UniqueFd fd, ConnectPool(root));
-  UVM_TRY(std::string line, Ask(fd.get(), PoolRequest{PoolOp::kStatus, {}, {}}));
+  UVM_TRY(std::string line, Ask(fd.get(), PoolRequest{PoolOp::kStatus, {}, {}, {}}));
   return ParsePoolStatus(line);
 }
 
 Result<PoolStatus> StopPool(const std::string& root) {
   UVM_TRY(UniqueFd fd, ConnectPool(root));
-  UVM_TRY(std::string line, Ask(fd.get(), PoolRequest{PoolOp::kStop, {}, {}}));
+  UVM_TRY(std::string line, Ask(fd.get(), PoolRequest{PoolOp::kStop, {}, {}, {}}));
   return ParsePoolStatus(line);
 }
 

@@ -21,16 +21,19 @@ class PoolLease {
 
  private:
   friend Result<PoolLease> ClaimPooledVm(const std::string&, const TemplateShape&,
-                                         const std::string&);
+                                         const std::string&,
+                                         const std::vector<devices::virtio::fs::ShareConfig>&);
   UniqueFd conn_;
   std::string vm_;
   std::string vsock_uds_;
 };
 
-// A clone of the template `key` (TemplateKey(shape)) from the pool serving `root`. Fails, saying
-// why, when no pool runs there or it has no such VM ready: the caller then clones by itself.
+// A clone of the template `key` (TemplateKey(shape)) from the pool serving `root`, its share
+// devices bound to `shares` (one per shape.shares). Fails, saying why, when no pool runs there
+// or it has no such VM ready: the caller then clones by itself.
 Result<PoolLease> ClaimPooledVm(const std::string& root, const TemplateShape& shape,
-                                const std::string& key);
+                                const std::string& key,
+                                const std::vector<devices::virtio::fs::ShareConfig>& shares = {});
 
 // The pool's state; fails when no pool runs for `root`.
 Result<PoolStatus> QueryPool(const std::string& root);

@@ -42,6 +42,13 @@ std::string EncodePoolRequest(const PoolRequest& r) {
   switch (r.op) {
     case PoolOp::kClaim:
       j = {{"op", "claim"}, {"key", r.key}, {"shape", ShapeToJson(r.shape)}};
+      if (!r.shares.empty()) {
+        json shares = json::array();
+        for (const auto& s : r.shares) {
+          shares.push_back({{"host_dir", s.host_dir}, {"read_only", s.read_only}});
+        }
+        j["shares"] = std::move(shares);
+      }
       break;
     case PoolOp::kStatus:
       j = {{"op", "status"}};
@@ -68,6 +75,25 @@ Result<PoolRequest> ParsePoolRequest(const std::string& line) {
     auto shape = j.find("shape");
     if (shape == j.end()) return Err("a claim needs a \"shape\"");
     UVM_TRY(r.shape, ShapeFromJson(*shape));
+    auto shares = j.find("shares");
+    if (shares != j.end()) {
+      if (!shares->is_array()) return Err("\"shares\" must be an array");
+      for (const json& s : *shares) {
+        if (!s.is_object()) return Err("a share must be an object");
+        devices::virtio::fs::ShareConfig share;
+        UVM_TRY(share.host_dir, Str(s, "host_dir", kRequest));
+        if (share.host_dir.empty() || share.host_dir[0] != '/') {
+          return Err("a share's \"host_dir\" must be an absolute path");
+        }
+        auto ro = s.find("read_only");
+        if (ro != s.end() && !ro->is_boolean()) return Err("\"read_only\" must be true or false");
+        share.read_only = ro != s.end() && ro->get<bool>();
+        r.shares.push_back(std::move(share));
+      }
+    }
+    if (r.shares.size() != static_cast<size_t>(r.shape.shares)) {
+      return Err("a claim names as many shares as its shape has");
+    }
   } else {
     return Err("unknown \"op\" (claim, status or stop)");
   }

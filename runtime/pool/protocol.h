@@ -2,7 +2,8 @@
 // pool's unix socket, sends one request as one line of JSON, and reads one line back. A granted
 // claim's connection then stays open: it is the lease, and the pool stops that VM when it closes.
 //
-//   {"op":"claim","key":"<16 hex>","shape":{...}}  -> {"ok":true,"vm":"<id>","vsock_uds":"..."}
+//   {"op":"claim","key":"<16 hex>","shape":{...},   -> {"ok":true,"vm":"<id>","vsock_uds":"..."}
+//    "shares":[{"host_dir":"/..","read_only":b}]}
 //                                                  or {"ok":false,"why":"..."}
 //   {"op":"status"}                                -> {"ok":true,"pid":N,"size":N,"shapes":[...]}
 //   {"op":"stop"}                                  -> the status, as the pool begins to stop
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "devices/virtio/fs/share_spec.h"
 #include "runtime/template_store.h"
 
 namespace uvm::runtime {
@@ -26,6 +28,9 @@ struct PoolRequest {
   PoolOp op = PoolOp::kStatus;
   std::string key;      // kClaim: TemplateKey(shape), which the pool checks again
   TemplateShape shape;  // kClaim: the template the VM must be a clone of
+  // kClaim: the directories the VM's shape.shares devices are bound to before it is lent (as
+  // many as the shape has; absolute paths).
+  std::vector<devices::virtio::fs::ShareConfig> shares;
 };
 
 struct PoolClaimReply {

@@ -48,11 +48,31 @@ TEST(PoolProtocolTest, ClaimRoundTrips) {
   EXPECT_FALSE(back->shape.net);
   EXPECT_EQ(back->shape.image_disk, "/var/lib/uvm/disks/ab.ext4");
   EXPECT_EQ(back->shape.image_name, "busybox");
+  EXPECT_TRUE(back->shares.empty());
+}
+
+TEST(PoolProtocolTest, AClaimCarriesOneDirectoryPerShare) {
+  PoolRequest r;
+  r.op = PoolOp::kClaim;
+  r.key = "0123456789abcdef";
+  r.shape = Shape();
+  r.shape.shares = 2;
+  r.shares = {{.host_dir = "/srv/a"}, {.host_dir = "/srv/b", .read_only = true}};
+  auto back = ParsePoolRequest(StripNewline(EncodePoolRequest(r)));
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->shares.size(), 2u);
+  EXPECT_EQ(back->shares[1].host_dir, "/srv/b");
+  EXPECT_TRUE(back->shares[1].read_only);
+  EXPECT_FALSE(back->shares[0].read_only);
+  r.shares.pop_back();  // fewer directories than the shape has shares
+  EXPECT_FALSE(ParsePoolRequest(StripNewline(EncodePoolRequest(r))));
+  r.shares = {{.host_dir = "relative"}, {.host_dir = "/b"}};
+  EXPECT_FALSE(ParsePoolRequest(StripNewline(EncodePoolRequest(r))));
 }
 
 TEST(PoolProtocolTest, StatusAndStopRoundTrip) {
   for (PoolOp op : {PoolOp::kStatus, PoolOp::kStop}) {
-    auto back = ParsePoolRequest(StripNewline(EncodePoolRequest(PoolRequest{op, {}, {}})));
+    auto back = ParsePoolRequest(StripNewline(EncodePoolRequest(PoolRequest{op, {}, {}, {}})));
     ASSERT_TRUE(back);
     EXPECT_EQ(back->op, op);
   }

@@ -207,6 +207,14 @@ class PoolServer {
       leased_++;
       cv_.notify_all();
     }
+    // Its share devices were made unbound; the claimant's directories go in before it is lent.
+    for (size_t i = 0; i < request.shares.size(); ++i) {
+      if (auto bound = vm->vm->vm().BindShare(i, request.shares[i]); !bound) {
+        refuse(bound.error().message);
+        Release(std::move(vm));
+        return;
+      }
+    }
     PoolClaimReply reply;
     reply.ok = true;
     reply.vm = vm->id();

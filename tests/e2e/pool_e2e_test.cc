@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/fs.h"
 #include "tests/e2e/linux_guests.h"
 #include "tests/support/background_process.h"
 #include "tests/support/process.h"
@@ -191,6 +192,40 @@ TEST_F(PoolE2eTest, AReimportedImageIsNeverServedFromVmsOfTheOldOne) {
   EXPECT_EQ(after.exit_code, 0) << after.err;
   EXPECT_EQ(after.out, "new\n") << after.err;
   EXPECT_FALSE(Pooled(after)) << after.err;
+}
+
+TEST_F(PoolE2eTest, ARunWithAVolumeIsLentAVmBoundToItsOwnDirectory) {
+  const std::string dirs = uvm::testing::MakeScratchRoot("pool-e2e-volumes");
+  ASSERT_FALSE(dirs.empty());
+  for (const char* d : {"/a", "/b"}) {
+    ASSERT_EQ(mkdir((dirs + d).c_str(), 0755), 0);
+    std::ofstream(dirs + d + "/which") << d;
+  }
+  ProcessResult started = Uvm({"pool", "start", "--size", "1", "busybox"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  // The first run of a shape with a share is not served (the pool has not seen the shape): it
+  // clones by itself, and the pool starts making VMs of that shape, their shares unbound.
+  ProcessResult first = Uvm({"run", "-v", dirs + "/a:/data", "busybox", "cat", "/data/which"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.out, "/a");
+  EXPECT_FALSE(Pooled(first)) << first.err;
+  bool ready = false;
+  for (int i = 0; i < 300 && !ready; ++i) {
+    nlohmann::json j = Status();
+    ready = j.is_object() && j["shapes"].is_array() && j["shapes"].size() == 2;
+    for (const auto& shape : j["shapes"]) ready = ready && shape["ready"].get<int64_t>() >= 1;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(ready) << Status().dump();
+  // The lent VM is bound to this run's directory, not the first run's.
+  ProcessResult pooled = Uvm({"run", "-v", dirs + "/b:/data", "busybox", "sh", "-c",
+                              "cat /data/which; echo pooled > /data/written"});
+  ASSERT_EQ(pooled.exit_code, 0) << pooled.err;
+  EXPECT_TRUE(Pooled(pooled)) << pooled.err;
+  EXPECT_EQ(pooled.out, "/b");
+  EXPECT_EQ(uvm::ReadFileLimited(dirs + "/b/written", 64).value_or(""), "pooled\n");
+  EXPECT_NE(access((dirs + "/a/written").c_str(), F_OK), 0);
+  uvm::testing::RemoveScratchRoot(dirs);
 }
 
 }  // namespace

@@ -38,6 +38,18 @@ bool WaitForFile(const std::string& path, int seconds) {
   return true;
 }
 
+// Writes FILE whole before it appears (a rename), so a reader that waits for it to exist never
+// reads it half-written.
+void PublishFile(const std::string& path, const std::string& content) {
+  std::ofstream(path + ".tmp") << content;
+  ASSERT_EQ(rename((path + ".tmp").c_str(), path.c_str()), 0);
+}
+
+// In the container: the same, with `mv`.
+std::string PublishInContainer(const std::string& file, const std::string& word) {
+  return "echo " + word + " > " + file + ".tmp && mv " + file + ".tmp " + file;
+}
+
 // In the container: wait (up to 60 s) for FILE to appear, then print it.
 std::string AwaitInContainer(const std::string& file) {
   return "i=0; while [ ! -f " + file +
@@ -78,12 +90,13 @@ TEST_F(VolumeE2eTest, WritesAreSeenOnBothSidesWhileTheContainerRuns) {
   std::ofstream(dir_ + "/from-host") << "host";
   // The container writes, then waits for the host's answer to its write: each side sees the
   // other's file while the container runs.
-  BackgroundProcess run(Argv(
-      {"-v", dir_ + ":/data", "busybox", "sh", "-c",
-       "cat /data/from-host; echo ctr > /data/from-ctr; " + AwaitInContainer("/data/answer")}));
+  BackgroundProcess run(
+      Argv({"-v", dir_ + ":/data", "busybox", "sh", "-c",
+            "cat /data/from-host; " + PublishInContainer("/data/from-ctr", "ctr") + "; " +
+                AwaitInContainer("/data/answer")}));
   ASSERT_TRUE(WaitForFile(dir_ + "/from-ctr", 120)) << run.out();
   EXPECT_EQ(Slurp(dir_ + "/from-ctr"), "ctr\n");
-  std::ofstream(dir_ + "/answer") << "seen";
+  PublishFile(dir_ + "/answer", "seen");
   ProcessResult r = run.Wait(120);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "hostseen") << r.err;
@@ -105,8 +118,9 @@ TEST_F(VolumeE2eTest, ReadOnlyVolumesNestedTargetsAndABoot) {
 }
 
 TEST_F(VolumeE2eTest, TwoClonesShareOneDirectory) {
-  BackgroundProcess first(Argv({"-v", dir_ + ":/shared", "busybox", "sh", "-c",
-                                "echo one > /shared/one; " + AwaitInContainer("/shared/two")}));
+  BackgroundProcess first(
+      Argv({"-v", dir_ + ":/shared", "busybox", "sh", "-c",
+            PublishInContainer("/shared/one", "one") + "; " + AwaitInContainer("/shared/two")}));
   ASSERT_TRUE(WaitForFile(dir_ + "/one", 120)) << first.out();
   ProcessResult second = Run(
       {"-v", dir_ + ":/shared", "busybox", "sh", "-c", "cat /shared/one; echo two > /shared/two"});

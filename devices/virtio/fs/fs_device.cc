@@ -32,11 +32,33 @@ Result<std::shared_ptr<FsDevice>> FsDevice::Create(const std::string& tag,
   if (!config.host_dir.empty()) {
     UVM_TRY(session, Context(FuseSession::Open(config), "virtio-fs " + tag));
   }
-  return std::shared_ptr<FsDevice>(new FsDevice(tag, std::move(session)));
+  return std::shared_ptr<FsDevice>(new FsDevice(tag, config, std::move(session)));
 }
 
-FsDevice::FsDevice(std::string tag, std::unique_ptr<FuseSession> session)
-    : tag_(std::move(tag)), session_(std::move(session)) {}
+FsDevice::FsDevice(std::string tag, const ShareConfig& config, std::unique_ptr<FuseSession> session)
+    : tag_(std::move(tag)), limits_(config), session_(std::move(session)) {}
+
+bool FsDevice::bound() {
+  std::lock_guard lock(mu_);
+  return session_ != nullptr;
+}
+
+Result<void> FsDevice::Bind(const ShareConfig& config) {
+  ShareConfig bound = limits_;
+  bound.host_dir = config.host_dir;
+  bound.read_only = config.read_only;
+  if (bound.host_dir.empty()) {
+    return Err(ErrorCode::kInvalidArgument, "virtio-fs " + tag_ + ": no directory to bind");
+  }
+  UVM_TRY(auto session, Context(FuseSession::Open(bound), "virtio-fs " + tag_));
+  std::lock_guard lock(mu_);
+  if (session_ && session_->initialized()) {
+    return Err(ErrorCode::kUnavailable,
+               "virtio-fs " + tag_ + " is mounted in the guest: it cannot be bound elsewhere");
+  }
+  session_ = std::move(session);
+  return {};
+}
 
 uint64_t FsDevice::Features() const { return Bit(kFeatureIndirectDesc) | Bit(kFeatureEventIdx); }
 

@@ -69,15 +69,20 @@ class FsDevice final : public VirtioDevice {
   void SetRequeue(std::function<void(size_t)> requeue) override;
 
   const std::string& tag() const { return tag_; }
-  bool bound() const { return session_ != nullptr; }
+  // Binds an unbound device (or rebinds one the guest has not mounted) to `config.host_dir`,
+  // `config.read_only`; the caps on nodes and open files stay the device's. Any thread: a pooled
+  // VM's share is bound when the VM is lent, while it runs.
+  Result<void> Bind(const ShareConfig& config);
+  bool bound();
   // For tests: the session's tables (a bound device only).
   const FuseSession& session() const { return *session_; }
 
  private:
-  FsDevice(std::string tag, std::unique_ptr<FuseSession> session);
+  FsDevice(std::string tag, const ShareConfig& config, std::unique_ptr<FuseSession> session);
   void ServeChain(size_t index, const Chain& chain);  // mu_ held
 
   const std::string tag_;
+  const ShareConfig limits_;  // the caps Create() was given, kept by Bind()
   std::function<void(size_t)> requeue_;
 
   std::mutex mu_;

@@ -107,6 +107,17 @@ TEST_F(FsDeviceTest, AnUnboundDeviceRefusesToMountAndSnapshots) {
   ASSERT_TRUE(dev_->Activate(ram_->mem(), 0, queues_, irq_));
   EXPECT_EQ(Init().error(), ENODEV);
   EXPECT_TRUE(dev_->Quiesce());
+  // Bound while it runs (a pooled VM lent with a directory): the guest can now mount it.
+  WriteHostFile(HostPath("f"), "bound");
+  ASSERT_TRUE(dev_->Bind(ShareConfig{share_}));
+  EXPECT_TRUE(dev_->bound());
+  ASSERT_EQ(Init().error(), 0);
+  EXPECT_EQ(Lookup(1, "f").attr.size, 5u);
+  // Mounted: no rebinding under the guest's feet.
+  auto again = dev_->Bind(ShareConfig{share_});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kUnavailable);
+  EXPECT_FALSE(dev_->Bind(ShareConfig{}));
   dev_->Reset();
 }
 
