@@ -108,10 +108,13 @@ TEST(OpenMountPointTest, MakesMissingDirectoriesAndRefusesSymlinks) {
   ASSERT_EQ(stat((root + "/a/b/c").c_str(), &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
   EXPECT_TRUE(OpenMountPoint(root, "/a/b/c"));  // already there
-  ASSERT_EQ(symlink("/tmp", (root + "/link").c_str()), 0);
+  // A symlink to a directory outside the root: refused, and nothing made where it points.
+  char outside[] = "/tmp/uvm-mountpoint-outside-XXXXXX";
+  ASSERT_NE(mkdtemp(outside), nullptr);
+  ASSERT_EQ(symlink(outside, (root + "/link").c_str()), 0);
   EXPECT_FALSE(OpenMountPoint(root, "/link/x"));
-  EXPECT_NE(access("/tmp/x", F_OK), 0);
-  ASSERT_EQ(system(("rm -rf '" + root + "'").c_str()), 0);
+  EXPECT_NE(access((std::string(outside) + "/x").c_str(), F_OK), 0);
+  ASSERT_EQ(system(("rm -rf '" + root + "' '" + outside + "'").c_str()), 0);
 }
 
 }  // namespace
