@@ -9,7 +9,8 @@ IMAGES := $(BUILD)/images
 PACKAGES := cmake make g++ clang pkg-config libelf-dev libfdt-dev libexpected-dev libaio-dev \
   zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev \
   libarchive-dev libclang-rt-14-dev linux-source-6.1 flex bison bc libssl-dev libelf-dev cpio \
-  xz-utils kmod qemu-system-x86 libacl1-dev e2fsprogs busybox-static umoci skopeo file
+  xz-utils kmod qemu-system-x86 libacl1-dev e2fsprogs busybox-static umoci skopeo file \
+  debootstrap
 
 .PHONY: all deps build images demo test bench fuzz asan clean
 
@@ -29,8 +30,9 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
-# Guest kernel (cached per machine), the test initramfs, the lab (L1 kernel + init), and the
-# built-in busybox image's rootfs tar (from busybox-static).
+# Guest kernel (cached per machine), the test initramfs, the lab (L1 kernel + init), the
+# built-in busybox image's rootfs tar (from busybox-static), and a minimal Debian root filesystem
+# tar (debootstrap, cached per machine) for the --rootfs e2e test and `uvm bench fs`.
 images: deps
 	images/kernel/build-kernel.sh guest $(IMAGES) images/kernel/guest.config
 	images/build-initramfs.sh images/test-init/test_init.cc $(IMAGES)/test-initramfs.cpio.gz
@@ -39,6 +41,7 @@ images: deps
 	images/build-agent-initramfs.sh $(BUILD)/guest-agent/uvm-agent $(IMAGES)/agent-initramfs.cpio.gz
 	images/lab/build-lab.sh $(IMAGES)/lab
 	images/busybox/build-busybox-image.sh $(IMAGES)/busybox-rootfs.tar
+	images/debian/build-debian-rootfs.sh $(IMAGES)/debian-rootfs.tar
 
 # The main job on the built-in image: `uvm run busybox -- echo hi` prints `hi` from inside a utility
 # VM (inside the lab where this host's KVM cannot run Linux).
@@ -69,9 +72,11 @@ fuzz: deps
 bench: build images
 	$(BUILD)/bench/virtio_bench
 	@if [ "$$($(UVM) doctor --verdict)" = direct ]; then \
-	  $(UVM) bench boot && $(UVM) bench exec && $(UVM) bench clone && $(UVM) bench io; \
+	  $(UVM) bench boot && $(UVM) bench exec && $(UVM) bench clone && $(UVM) bench io && \
+	  $(UVM) bench fs; \
 	else $(UVM) lab -- $(UVM) bench boot && $(UVM) lab -- $(UVM) bench exec && \
-	  $(UVM) lab -- $(UVM) bench clone && $(UVM) lab -- $(UVM) bench io; fi
+	  $(UVM) lab -- $(UVM) bench clone && $(UVM) lab -- $(UVM) bench io && \
+	  $(UVM) lab -- $(UVM) bench fs; fi
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

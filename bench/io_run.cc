@@ -52,25 +52,6 @@ double ProcCpuSeconds(const std::string& stat_path, bool subtract_guest) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// The VMM's CPU seconds so far (see PhaseResult::vmm_cpu_seconds). vhost workers are kernel
-// threads named "vhost-<owner pid>" (Linux 6.1, drivers/vhost/vhost.c), outside the process.
-double VmmCpuSeconds(pid_t pid) {
-  double total = ProcCpuSeconds("/proc/" + std::to_string(pid) + "/stat", true);
-  const std::string vhost = "vhost-" + std::to_string(pid);
-  if (DIR* d = opendir("/proc")) {
-    while (dirent* e = readdir(d)) {
-      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-      std::ifstream comm(std::string("/proc/") + e->d_name + "/comm");
-      std::string name;
-      if (std::getline(comm, name) && name == vhost) {
-        total += ProcCpuSeconds(std::string("/proc/") + e->d_name + "/stat", false);
-      }
-    }
-    closedir(d);
-  }
-  return total;
-}
-
 // TCP on every address of the bench namespace (the tap's is the one the guest uses).
 Result<UniqueFd> ListenTcp(uint16_t port) {
   UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -181,6 +162,83 @@ double Field(const std::string& line, const std::string& key) {
 
 }  // namespace
 
+// vhost workers are kernel threads named "vhost-<owner pid>" (Linux 6.1, drivers/vhost/vhost.c),
+// outside the process.
+double VmmCpuSeconds(pid_t pid) {
+  double total = ProcCpuSeconds("/proc/" + std::to_string(pid) + "/stat", true);
+  const std::string vhost = "vhost-" + std::to_string(pid);
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      std::ifstream comm(std::string("/proc/") + e->d_name + "/comm");
+      std::string name;
+      if (std::getline(comm, name) && name == vhost) {
+        total += ProcCpuSeconds(std::string("/proc/") + e->d_name + "/stat", false);
+      }
+    }
+    closedir(d);
+  }
+  return total;
+}
+
+double ProcessCpuSeconds(pid_t pid) {
+  return ProcCpuSeconds("/proc/" + std::to_string(pid) + "/stat", false);
+}
+
+Result<PhaseLog> CollectPhases(const Spawned& p, const std::function<double()>& cpu) {
+  PhaseLog log;
+  std::map<std::string, double> cpu_at_start;
+  std::string pending;
+  char buf[4096];
+  for (ssize_t n; (n = read(p.out.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    pending.append(buf, static_cast<size_t>(n));
+    for (size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
+      std::string line = pending.substr(0, nl);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      log.tail = line;
+      const size_t at = line.find("UVMIO ");
+      if (at == std::string::npos) continue;
+      std::istringstream words(line.substr(at + 6));
+      std::string what, phase;
+      words >> what >> phase;
+      if (what == "start") {
+        cpu_at_start[phase] = cpu();
+      } else if (what == "result" && cpu_at_start.count(phase)) {
+        PhaseResult& r = log.phases[phase];
+        r.vmm_cpu_seconds = cpu() - cpu_at_start[phase];
+        r.bytes = Field(line, "bytes");
+        r.ops = Field(line, "ops");
+        r.seconds = Field(line, "ns") / 1e9;
+      } else if (what == "error" && log.error.empty()) {
+        log.error = "the guest reported: " + line.substr(at + 12);
+      } else if (what == "end") {
+        log.ended = true;
+      }
+    }
+  }
+  UVM_TRY(log.status, WaitProcess(p.pid));
+  return log;
+}
+
+Result<IoRunResult> FinishedPhases(PhaseLog log, const std::string& who, bool qemu) {
+  if (!log.error.empty()) return Err(who + ": " + log.error);
+  // isa-debug-exit ends QEMU with (status << 1) | 1; uvm exits with the status itself.
+  const int expected = qemu ? 1 : 0;
+  const int status = log.status;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != expected || !log.ended) {
+    // QEMU with -no-reboot exits 0 when the guest resets (a triple fault prints nothing).
+    const bool qemu_reset = qemu && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    return Err(who + " did not finish the benchmark (exit status " + std::to_string(status) +
+               (qemu_reset ? ": the guest reset" : "") + ", last console line: '" + log.tail +
+               "')");
+  }
+  return std::move(log.phases);
+}
+
 std::string QemuNetdev(bool vhost) {
   return std::string("tap,id=n0,ifname=") + kBenchTap +
          ",script=no,downscript=no,vhost=" + (vhost ? "on" : "off");
@@ -234,42 +292,7 @@ Result<IoRunResult> RunIoGuest(IoVmm vmm, const IoRunConfig& c) {
                  static_cast<uint64_t>(c.net_mib) << 20);
   UVM_TRY(Spawned p, SpawnWithStdoutPipe(argv));
 
-  IoRunResult result;
-  std::map<std::string, double> cpu_at_start;
-  std::string error, pending, tail;
-  bool ended = false;
-  char buf[4096];
-  for (ssize_t n; (n = read(p.out.get(), buf, sizeof buf)) != 0;) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    pending.append(buf, static_cast<size_t>(n));
-    for (size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
-      std::string line = pending.substr(0, nl);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      tail = line;
-      const size_t at = line.find("UVMIO ");
-      if (at == std::string::npos) continue;
-      std::istringstream words(line.substr(at + 6));
-      std::string what, phase;
-      words >> what >> phase;
-      if (what == "start") {
-        cpu_at_start[phase] = VmmCpuSeconds(p.pid);
-      } else if (what == "result" && cpu_at_start.count(phase)) {
-        PhaseResult& r = result[phase];
-        r.vmm_cpu_seconds = VmmCpuSeconds(p.pid) - cpu_at_start[phase];
-        r.bytes = Field(line, "bytes");
-        r.ops = Field(line, "ops");
-        r.seconds = Field(line, "ns") / 1e9;
-      } else if (what == "error" && error.empty()) {
-        error = "the guest reported: " + line.substr(at + 12);
-      } else if (what == "end") {
-        ended = true;
-      }
-    }
-  }
-  UVM_TRY(int status, WaitProcess(p.pid));
+  Result<PhaseLog> log = CollectPhases(p, [&] { return VmmCpuSeconds(p.pid); });
   vsock.Finish();
   net.Finish();
   if (!uds.empty()) {
@@ -278,15 +301,8 @@ Result<IoRunResult> RunIoGuest(IoVmm vmm, const IoRunConfig& c) {
   const std::string who = vmm == IoVmm::kUvm           ? "uvm"
                           : vmm == IoVmm::kQemuMicrovm ? "qemu microvm"
                                                        : "qemu microvm (vhost-net)";
-  if (!error.empty()) return Err(who + ": " + error);
-  // isa-debug-exit ends QEMU with (status << 1) | 1; uvm exits with the status itself.
-  const int expected = vmm == IoVmm::kUvm ? 0 : 1;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != expected || !ended) {
-    // QEMU with -no-reboot exits 0 when the guest resets (a triple fault prints nothing).
-    const bool qemu_reset = vmm != IoVmm::kUvm && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    return Err(who + " did not finish the benchmark (exit status " + std::to_string(status) +
-               (qemu_reset ? ": the guest reset" : "") + ", last console line: '" + tail + "')");
-  }
+  if (!log) return tl::unexpected(log.error());
+  UVM_TRY(IoRunResult result, FinishedPhases(std::move(*log), who, vmm != IoVmm::kUvm));
   if (c.vsock_mib > 0 && !only_net) {
     if (!vsock.error().empty()) return Err(who + ": " + vsock.error());
     result["vsock_g2h"].seconds = vsock.g2h_seconds();

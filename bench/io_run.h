@@ -1,8 +1,12 @@
-// One run of `uvm bench io` (bench_io.h): boots one VMM with the io benchmark init
+// One run of `uvm bench io` (bench/io.h): boots one VMM with the io benchmark init
 // (images/test-init/iobench_mode.h), serves the guest's vsock connections, and collects each
-// phase's figures from the console together with the VMM's CPU time during the phase.
+// phase's figures from the console together with the VMM's CPU time during the phase. The console
+// reading is shared with `uvm bench fs` (bench/fs_run.h), whose guest speaks the same lines.
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <map>
 #include <string>
 
@@ -46,6 +50,29 @@ struct PhaseResult {
 using IoRunResult = std::map<std::string, PhaseResult>;
 
 Result<IoRunResult> RunIoGuest(IoVmm vmm, const IoRunConfig& config);
+
+// The VMM's own CPU seconds so far (see PhaseResult::vmm_cpu_seconds).
+double VmmCpuSeconds(pid_t pid);
+// utime + stime of a whole process, every thread, in seconds (a helper daemon such as virtiofsd,
+// which runs no guest).
+double ProcessCpuSeconds(pid_t pid);
+
+// What a benchmark guest printed in the UVMIO console protocol (iobench_mode.h) until its VMM
+// exited: each phase's figures, with `cpu()` (the VMM's CPU seconds so far) sampled at the
+// phase's start and result lines.
+struct PhaseLog {
+  IoRunResult phases;
+  std::string error;   // the guest's first error line
+  std::string tail;    // the last console line
+  bool ended = false;  // the guest printed its end line
+  int status = 0;      // the VMM's raw wait status
+};
+// Reads `p`'s stdout to EOF, then reaps it.
+Result<PhaseLog> CollectPhases(const Spawned& p, const std::function<double()>& cpu);
+
+// The phases of a run, or why it failed: the guest's error, or the VMM (`who`) ended otherwise
+// than by the guest's power-off (uvm exits 0; QEMU through isa-debug-exit 1).
+Result<IoRunResult> FinishedPhases(PhaseLog log, const std::string& who, bool qemu);
 
 // The VMM options that make the block device comparable: QEMU's host page cache
 // (cache=writeback) and thread-pool I/O match uvm, which opens the image without O_DIRECT and

@@ -3,6 +3,7 @@
 #include "bench/boot.h"
 #include "bench/clone.h"
 #include "bench/exec.h"
+#include "bench/fs.h"
 #include "bench/io.h"
 #include "bench/restore.h"
 #include "cli/command.h"
@@ -77,6 +78,23 @@ void AddIo(Command& bench, CommandTable& table, std::shared_ptr<BenchFlags> flag
   });
 }
 
+void AddFs(Command& bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
+  auto o = std::make_shared<bench::FsBenchOptions>();
+  auto cmd = bench.Sub("fs", "shared-directory throughput vs virtiofsd and 9p, VMM CPU per figure");
+  AddJson(cmd, o->json);
+  cmd.Option("--runs", o->runs, "runs per system").ShowDefault();
+  cmd.Option("--kernel", o->kernel, "guest kernel (default: the built one)");
+  cmd.Option("--initrd", o->initrd, "initrd (default: the built test init)");
+  cmd.Option("--dir", o->dir, "where the shared directory and sockets go").ShowDefault();
+  cmd.Option("--tree", o->tree, "tar of the tree to walk (default: the built Debian rootfs)");
+  cmd.Option("--mib", o->mib, "sequential MiB").ShowDefault();
+  cmd.Option("--files", o->files, "files of the small-file phase").ShowDefault();
+  OnParsed(cmd, table, [o, flags] {
+    o->json = o->json || flags->json;
+    return bench::RunBenchFs(*o);
+  });
+}
+
 void AddRestore(Command& bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
   auto o = std::make_shared<bench::BenchRestoreOptions>();
   auto cmd = bench.Sub("restore",
@@ -100,6 +118,7 @@ void RegisterBenchCommand(CommandTable& table) {
   AddJson(bench, flags->json);
   AddBoot(bench, table, flags);
   AddIo(bench, table, flags);
+  AddFs(bench, table, flags);
   AddExec(bench, table, flags);
   AddClone(bench, table, flags);
   AddRestore(bench, table, flags);

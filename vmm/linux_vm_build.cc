@@ -85,7 +85,7 @@ Result<void> FitSharesToFdLimit(std::vector<fs::ShareSpec>& shares) {
                    " share(s); raise it with ulimit -n");
   }
   for (fs::ShareSpec& share : shares) {
-    share.config.max_nodes = std::min<size_t>(share.config.max_nodes, per_share * 4 / 5);
+    share.config.max_open = std::min<size_t>(share.config.max_open, per_share * 4 / 5);
     share.config.max_handles = std::min<size_t>(share.config.max_handles, per_share / 5);
   }
   return {};

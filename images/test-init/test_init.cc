@@ -22,6 +22,7 @@
 //   net       TCP both ways over eth0 (virtio-net; see net_mode.h), power off
 //   fs        the operations of a virtio-fs share, step by step (see fs_mode.h), power off
 //   iobench   block and vsock throughput for `uvm bench io` (see iobench_mode.h), power off
+//   fsbench   a shared directory's throughput for `uvm bench fs` (see fsbench_mode.h), power off
 //   tick      print "UVMTEST tick N" every 5 ms (guest time) for up to 10 minutes, then power off:
 //             `uvm bench clone` times a QEMU restore of this guest to its next tick
 #include <fcntl.h>
@@ -39,6 +40,7 @@
 #include <string>
 
 #include "fs_mode.h"
+#include "fsbench_mode.h"
 #include "iobench_mode.h"
 #include "net_mode.h"
 #include "vsock_mode.h"
@@ -221,6 +223,7 @@ int main() {
   if (mode == "net") PowerOff(net_mode::Run());
   if (mode == "fs") PowerOff(fs_mode::Run());
   if (mode == "iobench") PowerOff(iobench_mode::Run());
+  if (mode == "fsbench") PowerOff(fsbench_mode::Run());
   std::printf("UVMTEST unknown mode '%s'\n", mode.c_str());
   PowerOff(2);
 }

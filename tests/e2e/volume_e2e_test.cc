@@ -151,6 +151,28 @@ TEST_F(VolumeE2eTest, ADirectoryAsTheRootFilesystem) {
   EXPECT_EQ(Slurp(dir_ + "/vol/second"), "v\n");  // -v made the missing host directory
 }
 
+// A Debian root filesystem (debootstrap minbase with python3-minimal; `make images` builds the
+// tar) as the container's root: dynamically linked programs, their libraries and configuration
+// all come over the share.
+TEST_F(VolumeE2eTest, ADebianDirectoryAsTheRootRunsPython3AndApt) {
+  const std::string tar = std::string(UVM_IMAGES) + "/debian-rootfs.tar";
+  ASSERT_EQ(access(tar.c_str(), R_OK), 0) << tar << " is missing: run `make images`";
+  const std::string rootfs = dir_ + "/debian";
+  ASSERT_EQ(mkdir(rootfs.c_str(), 0755), 0);
+  ASSERT_EQ(system(("tar --numeric-owner -xf '" + tar + "' -C '" + rootfs + "'").c_str()), 0);
+  ProcessResult python = Run({"--rootfs", rootfs, "python3", "-c",
+                              "import sys, json; print(json.dumps(sys.argv))", "a b"});
+  EXPECT_EQ(python.exit_code, 0) << python.err;
+  EXPECT_EQ(python.out, "[\"-c\", \"a b\"]\n") << python.err;
+  ProcessResult apt = Run({"--rootfs", rootfs, "apt-get", "--version"});
+  EXPECT_EQ(apt.exit_code, 0) << apt.err;
+  EXPECT_EQ(apt.out.rfind("apt 2.", 0), 0u) << apt.out << apt.err;
+  // Written by the container into the directory itself.
+  ProcessResult write = Run({"--rootfs", rootfs, "sh", "-c", "echo $(id -u) > /root/uid"});
+  EXPECT_EQ(write.exit_code, 0) << write.err;
+  EXPECT_EQ(Slurp(rootfs + "/root/uid"), "0\n");
+}
+
 TEST_F(VolumeE2eTest, BadVolumesAreRefusedBeforeAnyVm) {
   std::ofstream(dir_ + "/file") << "";
   for (const std::vector<std::string>& args :

@@ -52,12 +52,16 @@ Result<std::unique_ptr<FuseSession>> FuseSession::Open(const ShareConfig& config
   if (!root.valid()) return ErrnoErr("share " + config.host_dir);
   struct stat st;
   if (::fstat(root.get(), &st) < 0) return ErrnoErr("share " + config.host_dir + ": fstat");
-  return std::unique_ptr<FuseSession>(new FuseSession(config, std::move(root), st));
+  // For open_by_handle_at, which takes no O_PATH descriptor; without it nodes are never reopened.
+  UniqueFd mount_fd(::openat(root.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return std::unique_ptr<FuseSession>(
+      new FuseSession(config, std::move(root), st, std::move(mount_fd)));
 }
 
-FuseSession::FuseSession(const ShareConfig& config, UniqueFd root, const struct stat& st)
+FuseSession::FuseSession(const ShareConfig& config, UniqueFd root, const struct stat& st,
+                         UniqueFd mount_fd)
     : config_(config),
-      nodes_(std::move(root), st, std::max<size_t>(config.max_nodes, 1)),
+      nodes_(std::move(root), st, std::move(mount_fd), config.max_nodes, config.max_open),
       handles_(config.max_handles),
       running_as_root_(::geteuid() == 0) {}
 
@@ -230,8 +234,9 @@ void FuseSession::FillAttr(const struct stat& st, fuse_attr& attr) const {
 
 int FuseSession::LookupEntry(uint64_t parent_id, std::string_view name, fuse_entry_out& out) {
   out = {};
-  Node* parent = nodes_.Find(parent_id);
-  if (!parent) return ENOENT;
+  int parent_error = 0;
+  Node* parent = nodes_.Find(parent_id, &parent_error);
+  if (!parent) return parent_error;
   if (parent->type != S_IFDIR) return ENOTDIR;
   UniqueFd fd;
   if (name == ".." && parent_id == NodeTable::kRootId) name = ".";

@@ -57,7 +57,7 @@ class FuseSession {
   const ShareConfig& config() const { return config_; }
 
  private:
-  FuseSession(const ShareConfig& config, UniqueFd root, const struct stat& st);
+  FuseSession(const ShareConfig& config, UniqueFd root, const struct stat& st, UniqueFd mount_fd);
 
   // fuse_session.cc: INIT, DESTROY, the dispatch, shared helpers.
   void Init(const FuseRequest& request, FuseReply& reply);

@@ -213,6 +213,7 @@ TEST_F(HostileTest, ReaddirIntoTinyBuffers) {
 TEST_F(HostileTest, ThousandsOfLookupsWithoutForgetHitTheCap) {
   ShareConfig config;
   config.max_nodes = 100;
+  config.max_open = 20;
   config.max_handles = 10;
   Restart(config);
   ASSERT_EQ(Init().error(), 0);
@@ -225,6 +226,7 @@ TEST_F(HostileTest, ThousandsOfLookupsWithoutForgetHitTheCap) {
     }
   }
   EXPECT_EQ(dev_->session().nodes().size(), 100u);
+  EXPECT_LE(dev_->session().nodes().open_count(), 20u);
   EXPECT_GT(refused, 0);
   // Open files too.
   for (int i = 0; i < 20; ++i) {
@@ -235,6 +237,46 @@ TEST_F(HostileTest, ThousandsOfLookupsWithoutForgetHitTheCap) {
   // A forget makes room again.
   Forget(dev_->session().nodes().size() > 1 ? 2 : 1, 1000);
   EXPECT_EQ(Call(FUSE_LOOKUP, 1, Args().Name("149")).error(), 0);
+}
+
+// A guest may hold many more nodes than the host keeps descriptors for (a Linux guest forgets
+// only when it evicts its own inodes): past max_open, the least recently used node's descriptor
+// is given up and reopened from its file handle when the guest uses the node again.
+TEST_F(HostileTest, NodesPastTheDescriptorLimitAreReopenedFromTheirHandles) {
+  ShareConfig config;
+  config.max_open = NodeTable::kMinOpen;
+  Restart(config);
+  ASSERT_EQ(Init().error(), 0);
+  ASSERT_TRUE(dev_->session().nodes().reopens()) << "this test's share has no file handles";
+  ASSERT_EQ(mkdir(HostPath("d").c_str(), 0755), 0);
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 50; ++i) {
+    WriteHostFile(HostPath("d/" + std::to_string(i)), std::string(static_cast<size_t>(i), 'x'));
+  }
+  const uint64_t dir = Lookup(1, "d").nodeid;
+  for (int i = 0; i < 50; ++i) ids.push_back(Lookup(dir, std::to_string(i)).nodeid);
+  EXPECT_EQ(dev_->session().nodes().size(), 52u);
+  EXPECT_LE(dev_->session().nodes().open_count(), NodeTable::kMinOpen);
+  // Every node still answers as its own file.
+  for (int i = 0; i < 50; ++i) {
+    auto a = Call(FUSE_GETATTR, ids[i], Args().Struct(fuse_getattr_in{}));
+    ASSERT_EQ(a.error(), 0) << i;
+    fuse_attr_out out;
+    std::memcpy(&out, a.body.data(), sizeof out);
+    EXPECT_EQ(out.attr.size, static_cast<uint64_t>(i)) << i;
+  }
+  EXPECT_LE(dev_->session().nodes().open_count(), NodeTable::kMinOpen);
+  // Operations on two given-up nodes at once (the directory and a file in it).
+  for (int i = 0; i < 20; ++i) Call(FUSE_GETATTR, ids[i], Args().Struct(fuse_getattr_in{}));
+  fuse_rename_in rn{};
+  rn.newdir = dir;
+  EXPECT_EQ(Call(FUSE_RENAME, dir, Args().Struct(rn).Name("49").Name("renamed")).error(), 0);
+  EXPECT_EQ(access(HostPath("d/renamed").c_str(), F_OK), 0);
+  // A file removed on the host while its descriptor was given up: a clean error, not another file.
+  for (int i = 0; i < 20; ++i) Call(FUSE_GETATTR, ids[i], Args().Struct(fuse_getattr_in{}));
+  ASSERT_EQ(unlink(HostPath("d/30").c_str()), 0);
+  EXPECT_EQ(Call(FUSE_GETATTR, ids[30], Args().Struct(fuse_getattr_in{})).error(), ESTALE);
+  EXPECT_EQ(Call(FUSE_GETATTR, ids[31], Args().Struct(fuse_getattr_in{})).error(), 0);
 }
 
 TEST_F(HostileTest, BatchForgetCountLargerThanItsArguments) {

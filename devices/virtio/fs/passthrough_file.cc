@@ -42,8 +42,9 @@ void FuseSession::OpenNode(const FuseRequest& r, FuseReply& reply, bool dir) {
   ArgReader args(r.args);
   auto in = args.Struct<fuse_open_in>();
   if (!in) return reply.Error(EINVAL);
-  Node* node = nodes_.Find(r.header.nodeid);
-  if (!node) return reply.Error(ENOENT);
+  int node_error = 0;
+  Node* node = nodes_.Find(r.header.nodeid, &node_error);
+  if (!node) return reply.Error(node_error);
   int flags = static_cast<int>(in->flags) & kPassedOpenFlags;
   if (dir) {
     if (node->type != S_IFDIR) return reply.Error(ENOTDIR);
@@ -78,8 +79,9 @@ void FuseSession::Create(const FuseRequest& r, FuseReply& reply) {
   if (!name) return reply.Error(EINVAL);
   if (name->size() > NAME_MAX) return reply.Error(ENAMETOOLONG);
   if (!IsEntryName(*name) || *name == "." || *name == "..") return reply.Error(EINVAL);
-  Node* parent = nodes_.Find(r.header.nodeid);
-  if (!parent) return reply.Error(ENOENT);
+  int parent_error = 0;
+  Node* parent = nodes_.Find(r.header.nodeid, &parent_error);
+  if (!parent) return reply.Error(parent_error);
   if (parent->type != S_IFDIR) return reply.Error(ENOTDIR);
   const std::string name_s(*name);
   const int flags = (static_cast<int>(in->flags) & kPassedOpenFlags) | O_CLOEXEC | O_NOFOLLOW;
@@ -247,8 +249,9 @@ void FuseSession::SetXattr(const FuseRequest& r, FuseReply& reply) {
   auto value = args.Bytes(in->size);
   if (!value || in->size > XATTR_SIZE_MAX)
     return reply.Error(in->size > XATTR_SIZE_MAX ? E2BIG : EINVAL);
-  Node* node = nodes_.Find(r.header.nodeid);
-  if (!node) return reply.Error(ENOENT);
+  int node_error = 0;
+  Node* node = nodes_.Find(r.header.nodeid, &node_error);
+  if (!node) return reply.Error(node_error);
   if (::setxattr(ProcFdPath(node->fd.get()).c_str(), name.c_str(), value->data(), value->size(),
                  static_cast<int>(in->flags)) < 0) {
     return reply.Error(errno);
@@ -264,8 +267,9 @@ void FuseSession::GetXattr(const FuseRequest& r, FuseReply& reply, bool list) {
   if (!list) {
     if (int err = ReadXattrName(args, name)) return reply.Error(err);
   }
-  Node* node = nodes_.Find(r.header.nodeid);
-  if (!node) return reply.Error(ENOENT);
+  int node_error = 0;
+  Node* node = nodes_.Find(r.header.nodeid, &node_error);
+  if (!node) return reply.Error(node_error);
   const ProcFdPath path(node->fd.get());
   // size 0 asks how big the answer is; otherwise it is the guest's buffer (at most 64 KiB).
   const size_t size = std::min<size_t>(in->size, XATTR_SIZE_MAX);
@@ -286,8 +290,9 @@ void FuseSession::RemoveXattr(const FuseRequest& r, FuseReply& reply) {
   ArgReader args(r.args);
   std::string name;
   if (int err = ReadXattrName(args, name)) return reply.Error(err);
-  Node* node = nodes_.Find(r.header.nodeid);
-  if (!node) return reply.Error(ENOENT);
+  int node_error = 0;
+  Node* node = nodes_.Find(r.header.nodeid, &node_error);
+  if (!node) return reply.Error(node_error);
   if (::removexattr(ProcFdPath(node->fd.get()).c_str(), name.c_str()) < 0) {
     return reply.Error(errno);
   }

@@ -41,8 +41,9 @@ void FuseSession::Lookup(const FuseRequest& r, FuseReply& reply) {
 }
 
 void FuseSession::GetAttr(const FuseRequest& r, FuseReply& reply) {
-  Node* node = nodes_.Find(r.header.nodeid);
-  if (!node) return reply.Error(ENOENT);
+  int node_error = 0;
+  Node* node = nodes_.Find(r.header.nodeid, &node_error);
+  if (!node) return reply.Error(node_error);
   struct stat st;
   if (int err = StatNode(*node, st)) return reply.Error(err);
   fuse_attr_out out{};
@@ -55,8 +56,9 @@ void FuseSession::SetAttr(const FuseRequest& r, FuseReply& reply) {
   ArgReader args(r.args);
   auto in = args.Struct<fuse_setattr_in>();
   if (!in) return reply.Error(EINVAL);
-  Node* node = nodes_.Find(r.header.nodeid);
-  if (!node) return reply.Error(ENOENT);
+  int node_error = 0;
+  Node* node = nodes_.Find(r.header.nodeid, &node_error);
+  if (!node) return reply.Error(node_error);
   const ProcFdPath path(node->fd.get());
   const uint32_t valid = in->valid;
   if (valid & FATTR_MODE) {
@@ -98,8 +100,9 @@ void FuseSession::SetAttr(const FuseRequest& r, FuseReply& reply) {
 }
 
 void FuseSession::ReadLink(const FuseRequest& r, FuseReply& reply) {
-  Node* node = nodes_.Find(r.header.nodeid);
-  if (!node) return reply.Error(ENOENT);
+  int node_error = 0;
+  Node* node = nodes_.Find(r.header.nodeid, &node_error);
+  if (!node) return reply.Error(node_error);
   if (node->type != S_IFLNK) return reply.Error(EINVAL);
   char target[PATH_MAX];
   const ssize_t n = ::readlinkat(node->fd.get(), "", target, sizeof(target));
@@ -114,8 +117,9 @@ void FuseSession::Symlink(const FuseRequest& r, FuseReply& reply) {
   auto target = args.String();
   if (!target || target->empty()) return reply.Error(EINVAL);
   if (target->size() >= PATH_MAX) return reply.Error(ENAMETOOLONG);
-  Node* parent = nodes_.Find(r.header.nodeid);
-  if (!parent) return reply.Error(ENOENT);
+  int parent_error = 0;
+  Node* parent = nodes_.Find(r.header.nodeid, &parent_error);
+  if (!parent) return reply.Error(parent_error);
   const std::string name_s(name);
   if (::symlinkat(std::string(*target).c_str(), parent->fd.get(), name_s.c_str()) < 0) {
     return reply.Error(errno);
@@ -135,8 +139,9 @@ void FuseSession::MakeNode(const FuseRequest& r, FuseReply& reply) {
   } else if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK) {
     return reply.Error(EINVAL);
   }
-  Node* parent = nodes_.Find(r.header.nodeid);
-  if (!parent) return reply.Error(ENOENT);
+  int parent_error = 0;
+  Node* parent = nodes_.Find(r.header.nodeid, &parent_error);
+  if (!parent) return reply.Error(parent_error);
   if (::mknodat(parent->fd.get(), std::string(name).c_str(), in->mode, in->rdev) < 0) {
     return reply.Error(errno);
   }
@@ -149,8 +154,9 @@ void FuseSession::MakeDir(const FuseRequest& r, FuseReply& reply) {
   std::string_view name;
   if (!in) return reply.Error(EINVAL);
   if (int err = ReadNewName(args, name)) return reply.Error(err);
-  Node* parent = nodes_.Find(r.header.nodeid);
-  if (!parent) return reply.Error(ENOENT);
+  int parent_error = 0;
+  Node* parent = nodes_.Find(r.header.nodeid, &parent_error);
+  if (!parent) return reply.Error(parent_error);
   if (::mkdirat(parent->fd.get(), std::string(name).c_str(), in->mode & 07777) < 0) {
     return reply.Error(errno);
   }
@@ -161,8 +167,9 @@ void FuseSession::Remove(const FuseRequest& r, FuseReply& reply, bool dir) {
   ArgReader args(r.args);
   std::string_view name;
   if (int err = ReadNewName(args, name)) return reply.Error(err);
-  Node* parent = nodes_.Find(r.header.nodeid);
-  if (!parent) return reply.Error(ENOENT);
+  int parent_error = 0;
+  Node* parent = nodes_.Find(r.header.nodeid, &parent_error);
+  if (!parent) return reply.Error(parent_error);
   if (::unlinkat(parent->fd.get(), std::string(name).c_str(), dir ? AT_REMOVEDIR : 0) < 0) {
     return reply.Error(errno);
   }
@@ -187,9 +194,10 @@ void FuseSession::Rename(const FuseRequest& r, FuseReply& reply, bool with_flags
   std::string_view old_name, new_name;
   if (int err = ReadNewName(args, old_name)) return reply.Error(err);
   if (int err = ReadNewName(args, new_name)) return reply.Error(err);
-  Node* from = nodes_.Find(r.header.nodeid);
-  Node* to = nodes_.Find(new_dir);
-  if (!from || !to) return reply.Error(ENOENT);
+  int error = 0;
+  Node* from = nodes_.Find(r.header.nodeid, &error);
+  Node* to = from ? nodes_.Find(new_dir, &error) : nullptr;
+  if (!from || !to) return reply.Error(error);
   if (::renameat2(from->fd.get(), std::string(old_name).c_str(), to->fd.get(),
                   std::string(new_name).c_str(), flags) < 0) {
     return reply.Error(errno);
@@ -203,9 +211,10 @@ void FuseSession::Link(const FuseRequest& r, FuseReply& reply) {
   std::string_view name;
   if (!in) return reply.Error(EINVAL);
   if (int err = ReadNewName(args, name)) return reply.Error(err);
-  Node* target = nodes_.Find(in->oldnodeid);
-  Node* parent = nodes_.Find(r.header.nodeid);
-  if (!target || !parent) return reply.Error(ENOENT);
+  int error = 0;
+  Node* target = nodes_.Find(in->oldnodeid, &error);
+  Node* parent = target ? nodes_.Find(r.header.nodeid, &error) : nullptr;
+  if (!target || !parent) return reply.Error(error);
   if (target->type == S_IFDIR) return reply.Error(EPERM);
   if (::linkat(AT_FDCWD, ProcFdPath(target->fd.get()).c_str(), parent->fd.get(),
                std::string(name).c_str(), AT_SYMLINK_FOLLOW) < 0) {
@@ -217,8 +226,9 @@ void FuseSession::Link(const FuseRequest& r, FuseReply& reply) {
 }
 
 void FuseSession::StatFs(const FuseRequest& r, FuseReply& reply) {
-  Node* node = nodes_.Find(r.header.nodeid);
-  if (!node) return reply.Error(ENOENT);
+  int node_error = 0;
+  Node* node = nodes_.Find(r.header.nodeid, &node_error);
+  if (!node) return reply.Error(node_error);
   struct statfs s;
   if (::fstatfs(node->fd.get(), &s) < 0) return reply.Error(errno);
   fuse_statfs_out out{};
@@ -237,8 +247,9 @@ void FuseSession::Access(const FuseRequest& r, FuseReply& reply) {
   ArgReader args(r.args);
   auto in = args.Struct<fuse_access_in>();
   if (!in) return reply.Error(EINVAL);
-  Node* node = nodes_.Find(r.header.nodeid);
-  if (!node) return reply.Error(ENOENT);
+  int node_error = 0;
+  Node* node = nodes_.Find(r.header.nodeid, &node_error);
+  if (!node) return reply.Error(node_error);
   if (node->type == S_IFLNK) return (void)reply.Ok();  // a link's own permissions mean nothing
   if (::faccessat(AT_FDCWD, ProcFdPath(node->fd.get()).c_str(), static_cast<int>(in->mask & 7),
                   AT_EACCESS) < 0) {

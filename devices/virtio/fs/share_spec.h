@@ -14,7 +14,8 @@ struct ShareConfig {
   bool read_only = false;
   bool allow_devices = false;  // MKNOD of character and block devices
   uint32_t cache_seconds = 1;  // entry and attribute validity in the guest
-  size_t max_nodes = 32768;    // host descriptors held for the guest's nodes
+  size_t max_nodes = 262144;   // the guest's nodes (node_table.h)
+  size_t max_open = 32768;     // host descriptors held for them (more are reopened by handle)
   size_t max_handles = 8192;   // host descriptors held for its open files and directories
 };
 
