@@ -35,6 +35,7 @@ constexpr Figure kFigures[] = {
 
 constexpr FsVmm kSystems[] = {FsVmm::kUvm, FsVmm::kQemuVirtiofsd, FsVmm::kQemu9p};
 constexpr const char* kSystemKeys[] = {"uvm", "qemu_virtiofsd", "qemu_9p"};
+constexpr const char* kSystemNames[] = {"uvm", "virtiofsd", "9p"};  // --only's words
 constexpr double kGiB = 1024.0 * 1024 * 1024;
 
 double Throughput(const Figure& f, const PhaseResult& r) {
@@ -50,6 +51,7 @@ double PerCpuSecond(const Figure& f, const PhaseResult& r) {
 
 // For the table: VMM CPU in ms per GiB, or in µs per file.
 std::string CpuCost(const Figure& f, double per_cpu_second) {
+  if (std::isnan(per_cpu_second)) return "-";
   if (std::isinf(per_cpu_second)) return "<1 tick";
   char s[32];
   std::snprintf(s, sizeof s, "%.0f", (f.files ? 1e6 : 1e3) / per_cpu_second);
@@ -62,7 +64,7 @@ double MedianOf(const Runs& runs, const Figure& f,
                 double (*value)(const Figure&, const PhaseResult&)) {
   std::vector<double> v;
   for (const auto& r : runs) v.push_back(value(f, r.at(f.phase)));
-  return Median(v);
+  return v.empty() ? NAN : Median(v);
 }
 
 // In how many of the interleaved run rounds uvm beat `other` on `f`.
@@ -72,6 +74,37 @@ int RoundsAhead(const Runs& uvm, const Runs& other, const Figure& f) {
     if (Throughput(f, uvm[i].at(f.phase)) > Throughput(f, other[i].at(f.phase))) ++ahead;
   }
   return ahead;
+}
+
+// --only's comma-separated words -> which of kSystems run.
+Result<std::vector<bool>> SelectedSystems(const std::string& only) {
+  std::vector<bool> on(std::size(kSystems), false);
+  size_t start = 0;
+  while (start <= only.size()) {
+    const size_t comma = std::min(only.find(',', start), only.size());
+    const std::string word = only.substr(start, comma - start);
+    bool known = false;
+    for (size_t s = 0; s < std::size(kSystems); ++s) {
+      if (word == kSystemNames[s]) on[s] = known = true;
+    }
+    if (!known) return Err("--only: '" + word + "' is not one of uvm, virtiofsd, 9p");
+    start = comma + 1;
+  }
+  return on;
+}
+
+std::string Cell(double v) {
+  if (std::isnan(v)) return "-";
+  char s[32];
+  std::snprintf(s, sizeof s, "%.1f", v);
+  return s;
+}
+
+std::string Ratio(double a, double b) {
+  if (std::isnan(a) || std::isnan(b) || b <= 0) return "-";
+  char s[32];
+  std::snprintf(s, sizeof s, "%.2fx", a / b);
+  return s;
 }
 
 // The share: scratch/ (written by the guest) and tree/ (the tar, unpacked with its owners).
@@ -97,6 +130,7 @@ Result<int> RunBenchFs(const FsBenchOptions& o) {
   if (o.runs < 1 || o.runs > 100) return Err("--runs must be 1 to 100");
   if (o.mib < 1 || o.mib > 65536) return Err("--mib must be 1 to 65536");
   if (o.files < 1 || o.files > 1000000) return Err("--files must be 1 to 1000000");
+  UVM_TRY(std::vector<bool> selected, SelectedSystems(o.only));
   UVM_TRY(BenchGuest guest, ResolveBenchGuest(o.kernel, o.initrd, "fs"));
   const std::string tar =
       o.tree.empty() ? runtime::BuiltinImagesDir() + "/debian-rootfs.tar" : o.tree;
@@ -109,6 +143,7 @@ Result<int> RunBenchFs(const FsBenchOptions& o) {
   std::vector<Runs> runs(std::size(kSystems));
   for (int i = 0; i < o.runs; ++i) {
     for (size_t s = 0; s < std::size(kSystems); ++s) {
+      if (!selected[s]) continue;
       UVM_CHECK(ResetScratch(share));
       UVM_TRY(IoRunResult r, RunFsGuest(kSystems[s], config));
       for (const auto& f : kFigures) {
@@ -129,7 +164,9 @@ Result<int> RunBenchFs(const FsBenchOptions& o) {
   if (o.json) {
     nlohmann::json j = {
         {"benchmark", "fs"}, {"runs", o.runs}, {"setup", setup}, {"qemu", qemu_setup}};
-    auto number = [](double v) { return std::isinf(v) ? nlohmann::json() : nlohmann::json(v); };
+    auto number = [](double v) {
+      return std::isinf(v) || std::isnan(v) ? nlohmann::json() : nlohmann::json(v);
+    };
     for (const auto& f : kFigures) {
       nlohmann::json figure = {{"unit", f.files ? "files/s" : "MB/s"},
                                {"uvm_ahead_of_virtiofsd_in_runs", RoundsAhead(runs[0], runs[1], f)},
@@ -137,7 +174,7 @@ Result<int> RunBenchFs(const FsBenchOptions& o) {
       nlohmann::json cpu = {
           {"unit", f.files ? "files per VMM CPU-second" : "GiB moved per VMM CPU-second"}};
       for (size_t s = 0; s < std::size(kSystems); ++s) {
-        figure[kSystemKeys[s]] = MedianOf(runs[s], f, Throughput);
+        figure[kSystemKeys[s]] = number(MedianOf(runs[s], f, Throughput));
         cpu[kSystemKeys[s]] = number(MedianOf(runs[s], f, PerCpuSecond));
       }
       j[f.key] = figure;
@@ -159,10 +196,11 @@ Result<int> RunBenchFs(const FsBenchOptions& o) {
     }
     const std::string ahead =
         std::to_string(RoundsAhead(runs[0], runs[1], f)) + "/" + std::to_string(o.runs);
-    std::printf("%-26s %9.1f %9.1f %9.1f %7s %6.2fx %6.2fx  %5s  %s / %s / %s %s\n", f.label, t[0],
-                t[1], t[2], f.files ? "files/s" : "MB/s", t[1] > 0 ? t[0] / t[1] : 0.0,
-                t[2] > 0 ? t[0] / t[2] : 0.0, ahead.c_str(), CpuCost(f, c[0]).c_str(),
-                CpuCost(f, c[1]).c_str(), CpuCost(f, c[2]).c_str(), f.files ? "us/file" : "ms/GiB");
+    std::printf("%-26s %9s %9s %9s %7s %7s %7s  %5s  %s / %s / %s %s\n", f.label,
+                Cell(t[0]).c_str(), Cell(t[1]).c_str(), Cell(t[2]).c_str(),
+                f.files ? "files/s" : "MB/s", Ratio(t[0], t[1]).c_str(), Ratio(t[0], t[2]).c_str(),
+                ahead.c_str(), CpuCost(f, c[0]).c_str(), CpuCost(f, c[1]).c_str(),
+                CpuCost(f, c[2]).c_str(), f.files ? "us/file" : "ms/GiB");
   }
   std::printf(
       "target: uvm >= 1.00x virtiofsd and >= 2x 9p on every figure. ahead: in how many rounds\n"

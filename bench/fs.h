@@ -20,6 +20,7 @@ struct FsBenchOptions {
   std::string tree;          // a tar of the tree; default <dir of uvm>/images/debian-rootfs.tar
   int mib = 256;             // the sequential file, MiB
   int files = 10000;         // the small-file phase
+  std::string only = "uvm,virtiofsd,9p";  // the systems measured
 };
 
 Result<int> RunBenchFs(const FsBenchOptions& options);

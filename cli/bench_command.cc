@@ -89,6 +89,7 @@ void AddFs(Command& bench, CommandTable& table, std::shared_ptr<BenchFlags> flag
   cmd.Option("--tree", o->tree, "tar of the tree to walk (default: the built Debian rootfs)");
   cmd.Option("--mib", o->mib, "sequential MiB").ShowDefault();
   cmd.Option("--files", o->files, "files of the small-file phase").ShowDefault();
+  cmd.Option("--only", o->only, "the systems measured, comma-separated").ShowDefault();
   OnParsed(cmd, table, [o, flags] {
     o->json = o->json || flags->json;
     return bench::RunBenchFs(*o);
