@@ -146,9 +146,14 @@ Result<int> RunBenchFs(const FsBenchOptions& o) {
       if (!selected[s]) continue;
       UVM_CHECK(ResetScratch(share));
       UVM_TRY(IoRunResult r, RunFsGuest(kSystems[s], config));
+      // Progress on stderr, a line per run: a long benchmark shows it is moving, and a run that
+      // never ends (the lab can stall) leaves the finished ones on record.
+      std::string line = "fs: run " + std::to_string(i + 1) + " " + kSystemNames[s] + ":";
       for (const auto& f : kFigures) {
         if (!r.count(f.phase)) return Err(std::string("a run reported no ") + f.phase + " result");
+        line += " " + std::string(f.key) + "=" + Cell(Throughput(f, r.at(f.phase)));
       }
+      std::fprintf(stderr, "%s\n", line.c_str());
       runs[s].push_back(std::move(r));
     }
   }
