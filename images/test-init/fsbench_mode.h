@@ -39,8 +39,8 @@ namespace fsbench_mode {
 using iobench_mode::Errno;
 using iobench_mode::Outcome;
 
-constexpr size_t kSeqChunk = 1 << 20;
 constexpr size_t kSmallFileBytes = 4096;
+constexpr size_t kReadChunk = 1 << 20;
 
 inline void DropCaches() {
   sync();
@@ -52,40 +52,13 @@ inline void DropCaches() {
   }
 }
 
-inline Outcome SeqWrite(const std::string& path, uint64_t bytes) {
-  Outcome o;
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return {Errno("create"), 0, 0};
-  std::vector<char> chunk(kSeqChunk, 'w');
-  while (o.bytes < bytes) {
-    ssize_t n = write(fd, chunk.data(), chunk.size());
-    if (n <= 0) {
-      o.error = Errno("write");
-      break;
-    }
-    o.bytes += static_cast<uint64_t>(n);
-    ++o.ops;
-  }
-  if (o.error.empty() && fsync(fd) != 0) o.error = Errno("fsync");
-  close(fd);
-  return o;
-}
-
-inline Outcome SeqRead(const std::string& path, uint64_t bytes) {
-  Outcome o;
-  int fd = open(path.c_str(), O_RDONLY);
+// The io bench's sequential loop (1 MiB transfers, fsync after writing) on the share's file.
+inline Outcome Sequential(const std::string& path, uint64_t bytes, bool write_phase) {
+  int fd = write_phase ? open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644)
+                       : open(path.c_str(), O_RDONLY);
   if (fd < 0) return {Errno("open"), 0, 0};
-  std::vector<char> chunk(kSeqChunk);
-  for (ssize_t n; (n = read(fd, chunk.data(), chunk.size())) != 0;) {
-    if (n < 0) {
-      o.error = Errno("read");
-      break;
-    }
-    o.bytes += static_cast<uint64_t>(n);
-    ++o.ops;
-  }
+  Outcome o = iobench_mode::Sequential(fd, bytes, write_phase);
   close(fd);
-  if (o.error.empty() && o.bytes != bytes) o.error = "read " + std::to_string(o.bytes) + " bytes";
   return o;
 }
 
@@ -150,7 +123,7 @@ inline bool Walk(const std::string& dir, bool read_files, Outcome& o, std::vecto
 
 inline Outcome Tree(const std::string& dir, bool read_files) {
   Outcome o;
-  std::vector<char> buf(kSeqChunk);
+  std::vector<char> buf(kReadChunk);
   Walk(dir, read_files, o, buf);
   return o;
 }
@@ -177,8 +150,8 @@ inline int Run() {
     DropCaches();
     ok = iobench_mode::Phase(name, body);
   };
-  phase("seq_write", [&] { return SeqWrite(seq, bytes); });
-  phase("seq_read", [&] { return SeqRead(seq, bytes); });
+  phase("seq_write", [&] { return Sequential(seq, bytes, true); });
+  phase("seq_read", [&] { return Sequential(seq, bytes, false); });
   if (ok) unlink(seq.c_str());
   phase("small", [&] { return SmallFiles("/mnt/scratch/small", files); });
   phase("tree_stat", [&] { return Tree("/mnt/tree", false); });

@@ -58,6 +58,12 @@ void NodeTable::Drop(Node& node) {
   if (!node.handle.empty()) lru_.erase(node.lru);
 }
 
+void NodeTable::Hold(uint64_t id, Node& node, UniqueFd fd) {
+  node.fd = std::move(fd);
+  ++open_count_;
+  node.lru = lru_.insert(lru_.end(), id);
+}
+
 bool NodeTable::MakeRoom() {
   if (open_count_ < max_open_) return true;
   // The most recently used node is kept: a request finds its nodes one after another (RENAME's
@@ -106,9 +112,7 @@ Node* NodeTable::Find(uint64_t id, int* err) {
     if (err) *err = ESTALE;
     return nullptr;
   }
-  node.fd = std::move(fd);
-  ++open_count_;
-  node.lru = lru_.insert(lru_.end(), id);
+  Hold(id, node, std::move(fd));
   return &node;
 }
 
@@ -124,9 +128,7 @@ uint64_t NodeTable::Add(UniqueFd fd, const struct stat& st, int* err) {
     if (node.fd.valid()) {
       Touch(node);
     } else if (MakeRoom()) {  // the descriptor in hand saves a reopen
-      node.fd = std::move(fd);
-      ++open_count_;
-      node.lru = lru_.insert(lru_.end(), id);
+      Hold(id, node, std::move(fd));
     }
     return id;
   }

@@ -77,7 +77,9 @@ class NodeTable {
   // false if none can be given up.
   bool MakeRoom();
   void Touch(Node& node);
-  void Drop(Node& node);                   // closes its descriptor and leaves the list
+  void Drop(Node& node);  // closes its descriptor and leaves the list
+  // A reopenable node that had given its descriptor up takes `fd` and rejoins the list.
+  void Hold(uint64_t id, Node& node, UniqueFd fd);
   void Remember(uint64_t id, Node& node);  // records its handle, joins the list
 
   size_t max_nodes_;
