@@ -78,12 +78,28 @@ bool SendFrame(lab::Frame type, const void* payload, size_t size) {
   return WriteAll(g_ctl, header, sizeof header) && WriteAll(g_ctl, payload, size);
 }
 
-// Waits until the host has read everything before the final frame (see lab_protocol.h).
+// Waits until the host has read everything before the final frame (see protocol.h). Pokes
+// keep arriving meanwhile and are skipped.
 void WaitForAck() {
-  pollfd p = {g_ctl, POLLIN, 0};
-  char c;
-  if (poll(&p, 1, kAckTimeoutMs) == 1 && read(g_ctl, &c, 1) == 1 && c == lab::kAck) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kAckTimeoutMs);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p = {g_ctl, POLLIN, 0};
+    char c;
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) != 1) break;
+    if (read(g_ctl, &c, 1) != 1) break;
+    if (c == lab::kAck) return;
+  }
   Console("no acknowledgement from the host; ending anyway");
+}
+
+// Reads and drops what the host wrote on the control port before the ack: its pokes, whose whole
+// purpose is the interrupt their arrival raised. Returns false once the port is closed.
+bool DropPokes() {
+  char buf[256];
+  ssize_t n = read(g_ctl, buf, sizeof buf);
+  return n > 0 || (n < 0 && errno == EINTR);
 }
 
 [[noreturn]] void Fail(const std::string& what) {
@@ -225,7 +241,7 @@ std::vector<char*> CStrings(std::vector<std::string>& v) {
 int Relay(pid_t child, int out, int err) {
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, child, 0));
   if (pidfd < 0) FailErrno("pidfd_open");
-  pollfd fds[3] = {{out, POLLIN, 0}, {err, POLLIN, 0}, {pidfd, POLLIN, 0}};
+  pollfd fds[4] = {{out, POLLIN, 0}, {err, POLLIN, 0}, {pidfd, POLLIN, 0}, {g_ctl, POLLIN, 0}};
   const lab::Frame types[2] = {lab::Frame::kStdout, lab::Frame::kStderr};
   static char buf[lab::kMaxFramePayload];
   int status = -1;
@@ -238,9 +254,10 @@ int Relay(pid_t child, int out, int err) {
     kill(-1, SIGKILL);
     close(pidfd);
     fds[2].fd = -1;
+    fds[3].fd = -1;  // pokes would keep resetting the stragglers' timeout; WaitForAck skips them
   };
   while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-    int n = poll(fds, 3, status < 0 ? -1 : kStragglerTimeoutMs);
+    int n = poll(fds, 4, status < 0 ? -1 : kStragglerTimeoutMs);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) FailErrno("poll");
     if (n == 0) break;
@@ -259,6 +276,7 @@ int Relay(pid_t child, int out, int err) {
       fds[i].fd = -1;
     }
     if (fds[2].fd >= 0 && fds[2].revents) reap();
+    if (fds[3].fd >= 0 && fds[3].revents && !DropPokes()) fds[3].fd = -1;
   }
   if (status < 0) reap();  // the command closed its stdout and stderr before exiting
   while (waitpid(-1, nullptr, WNOHANG) > 0) {

@@ -14,6 +14,14 @@
 //   the same port, and only then does L1 end QEMU through isa-debug-exit; QEMU discards data it has
 //   not yet written to its chardev when it exits, so ending without the ack could lose output.
 //
+// Host -> L1, also on kCtlPort: kPoke, a byte L1 reads and throws away, written every
+// kPokeEveryMs whatever L1 is doing. It exists for a lost wake-up in the lab's QEMU (Debian 12's
+// 7.2, TCG with nested SVM): L1 can end up halted with interrupts enabled and a deliverable
+// vector (its LAPIC timer's) pending in IRR, which QEMU never notices, so L1 sleeps for good.
+// Any new interrupt makes QEMU look at the LAPIC again and deliver what is pending; the byte
+// arriving on the port is such an interrupt. Before kPoke, 7 of 7 `uvm bench fs` runs in the lab
+// and one CI e2e tier wedged this way.
+//
 // QEMU's exit code is not the channel for the status: isa-debug-exit exits with (N << 1) | 1, which
 // the process exit status truncates to 8 bits, so statuses >= 128 would collide with others.
 #pragma once
@@ -35,6 +43,8 @@ enum class Frame : uint8_t { kStdout = 1, kStderr = 2, kExit = 3, kLabFailure = 
 inline constexpr size_t kFrameHeaderSize = 5;
 inline constexpr uint32_t kMaxFramePayload = 64 * 1024;
 inline constexpr char kAck = 'A';
+inline constexpr char kPoke = 'P';
+inline constexpr int kPokeEveryMs = 500;
 
 // Printed on the L1 console before L1 gives up, for failures that happen before kCtlPort is open.
 inline constexpr char kConsoleFailurePrefix[] = "uvm-lab: lab failure: ";

@@ -30,15 +30,16 @@ class Relay {
     const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
     bool qemu_running = true;
     StallDetector stall(q_.pid);
-    auto next_sample = Clock::now();
+    auto next_tick = Clock::now();
     while (qemu_running) {
       // Once QEMU has been killed (stall, --timeout, signal) it is only waited for.
       const bool killed = out_.killed_stalled || out_.timed_out_after_s || out_.interrupted_by;
-      if (!killed && Clock::now() >= next_sample) {
-        next_sample = Clock::now() + kStallSampleEvery;
+      if (!killed && Clock::now() >= next_tick) {
+        next_tick = Clock::now() + kTick;
+        Poke();
         if (stall.Stalled(Clock::now())) OnStall(stall);
       }
-      int wait_ms = static_cast<int>(kStallSampleEvery / std::chrono::milliseconds(1));
+      int wait_ms = static_cast<int>(kTick / std::chrono::milliseconds(1));
       if (timeout_s > 0 && !out_.timed_out_after_s) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -77,10 +78,16 @@ class Relay {
   }
 
  private:
-  static constexpr auto kStallSampleEvery = std::chrono::seconds(2);
+  // Each tick pokes L1 and samples QEMU's run time.
+  static constexpr auto kTick = std::chrono::milliseconds(lab::kPokeEveryMs);
 
-  // The first stall is reported with L1's CPU and interrupt-controller state, and L1 gets an NMI,
-  // which leaves HLT; the run goes on if that revives it. A second stall ends the run.
+  // The byte for the lost wake-up described in lab/protocol.h. The socket is never waited on: if
+  // L1 has stopped reading, the pokes already queued will do.
+  void Poke() { (void)!send(q_.ctl_port.get(), &lab::kPoke, 1, MSG_DONTWAIT | MSG_NOSIGNAL); }
+
+  // The first stall (QEMU idle despite the pokes) is reported with L1's CPU and
+  // interrupt-controller state, and the run goes on in case L1 comes back (QEMU itself may have
+  // been held up); a second stall ends the run.
   void OnStall(StallDetector& stall) {
     ++out_.stalls;
     std::string report = "uvm lab: L1 stalled: QEMU used no CPU for " +
@@ -90,13 +97,7 @@ class Relay {
       report += std::string("--- ") + what + " ---\n" + AskMonitor(q_.monitor.get(), what);
     }
     if (out_.stalls == 1) {
-      // Seen when wedged: L1 halted with interrupts on and the LAPIC timer's vector pending in
-      // IRR, never delivered. Stopping and resuming the machine makes QEMU look at every vCPU's
-      // pending work again; the NMI makes the vCPU leave HLT.
-      AskMonitor(q_.monitor.get(), "stop");
-      AskMonitor(q_.monitor.get(), "cont");
-      AskMonitor(q_.monitor.get(), "nmi");
-      report += "uvm lab: stopped and resumed L1, and sent L1 an NMI\n";
+      report += "uvm lab: still poking L1; a second stall ends the run\n";
       stall.Reset();
     } else {
       out_.killed_stalled = true;
