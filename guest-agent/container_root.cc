@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/unique_fd.h"
+#include "guest-agent/share_readahead.h"
 
 namespace uvm::agent {
 namespace {
@@ -143,6 +144,7 @@ Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& 
   if (share) {
     // The host directory itself, read-write: what the container writes is in it.
     UVM_CHECK(mount_at(fs.device, root, kVirtiofs, 0, ""));
+    SetShareReadahead(root.c_str());
   } else {
     UVM_CHECK(MakeDir(rw));
     if (!prepared_image) UVM_CHECK(MakeDir(image));
@@ -200,6 +202,9 @@ Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& 
       return ErrnoErr("mounting share " + v.tag + " on " + v.target);
     }
     r.mounts_.push_back(root + v.target);
+    // By path, after the mount: a symlink swapped in since could only point the tuning at
+    // another FUSE mount's read-ahead.
+    SetShareReadahead((root + v.target).c_str());
   }
   return r;
 }

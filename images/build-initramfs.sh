@@ -7,7 +7,8 @@ src=$1 out=$2
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/dev" "$stage/proc" "$stage/sys" "$(dirname "$out")"
-${CXX:-g++} -std=c++20 -O2 -static -Wall -Wextra -Werror -o "$stage/init" "$src"
+repo=$(cd "$(dirname "$0")/.." && pwd)  # for headers shared with the agent (guest-agent/...)
+${CXX:-g++} -std=c++20 -O2 -static -Wall -Wextra -Werror -I "$repo" -o "$stage/init" "$src"
 strip "$stage/init"
 mknod -m 600 "$stage/dev/console" c 5 1
 (cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet --owner 0:0) |

@@ -108,10 +108,14 @@ TEST_F(VolumeE2eTest, ReadOnlyVolumesNestedTargetsAndABoot) {
   std::ofstream(dir_ + "/ro/keep") << "kept";
   ProcessResult r =
       Run({"--cold", "-v", dir_ + "/ro:/a/b/ro:ro", "-v", dir_ + "/rw:/rw", "busybox", "sh", "-c",
-           "cat /a/b/ro/keep; echo x > /a/b/ro/new || echo refused; echo w > /rw/w"});
+           "cat /a/b/ro/keep; echo x > /a/b/ro/new || echo refused; echo w > /rw/w; "
+           "echo ra=$(cat /sys/class/bdi/$(awk '$5==\"/rw\"{print $3}' "
+           "/proc/self/mountinfo)/read_ahead_kb)"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("kept"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("refused"), std::string::npos) << r.out;
+  // The agent's read-ahead for shares (guest-agent/share_readahead.h), not the kernel's 128.
+  EXPECT_NE(r.out.find("ra=1024"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.err;
   EXPECT_NE(access((dir_ + "/ro/new").c_str(), F_OK), 0);
   EXPECT_EQ(Slurp(dir_ + "/rw/w"), "w\n");
