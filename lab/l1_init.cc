@@ -190,6 +190,21 @@ void LoopbackUp() {
   close(s);
 }
 
+// A pure cgroup v2 hierarchy, as on a host booted with systemd's unified layout: engines (podman,
+// containerd) and runc in the lab create their containers' cgroups under it. The controllers are
+// handed down from the root as systemd does, so runc can enable them for each container; one
+// the kernel lacks is skipped, and runc reports it if a container asks for it.
+void SetUpCgroups(const char* at) {
+  Mount("cgroup2", at, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate");
+  const std::string control = std::string(at) + "/cgroup.subtree_control";
+  for (const char* controller : {"+cpuset", "+cpu", "+io", "+memory", "+pids"}) {
+    int fd = open(control.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) FailErrno("open " + control);
+    (void)!write(fd, controller, strlen(controller));
+    close(fd);
+  }
+}
+
 // The host's root at /host with L1's kernel interfaces over the host's: the command sees the
 // host's files but L1's devices (/dev/kvm), processes and sysfs. /run is private to the lab so
 // sockets and pid files made inside do not land in (or collide with) the host's /run.
@@ -199,6 +214,7 @@ void SetUpRoot() {
   Mount("/proc", "/host/proc", nullptr, MS_BIND, nullptr);
   Mount("/sys", "/host/sys", nullptr, MS_BIND, nullptr);
   Mount("tmpfs", "/host/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+  SetUpCgroups("/host/sys/fs/cgroup");
 }
 
 struct Job {

@@ -67,6 +67,50 @@ kvm_has_real_semantics() {
   echo "  uvm doctor said:" && sed 's/^/    /' <<<"$out"
   return 1
 }
+# The lab hosts engines as a host does. engine_container STATUS SCRIPT: in one lab boot, imports
+# the built-in image into podman (no systemd, so cgroupfs and file events; state on the lab's
+# tmpfs; `p` runs podman so) and runs SCRIPT, which starts a container that prints "in-container"
+# and its cgroup's memory.max, then exits with STATUS. Only a non-root cgroup has memory.max, so
+# the line shows the container got a cgroup of its own, with its 64 MiB limit.
+engine_container() {
+  local want=$1 script=$2 tar out
+  tar=$(dirname "$uvm")/images/busybox-rootfs.tar
+  [ -f "$tar" ] || { echo "  $tar missing (make images)"; return 1; }
+  out=$(lab sh -c '
+    mkdir -p /run/tmp && export TMPDIR=/run/tmp
+    p() { podman --root /run/podman/root --runroot /run/podman/run --storage-driver overlay \
+      --cgroup-manager cgroupfs --events-backend file --runtime runc "$@"; }
+    p import --quiet "$1" localhost/busybox >/dev/null || exit 90
+  '"$script" sh "$tar" 2>"$tmp/engine.err")
+  local rc=$?
+  expect_eq "status of the container" $rc "$want" &&
+    expect_eq "what the container printed" "$out" "$(printf 'in-container\n67108864')" &&
+    return 0
+  sed 's/^/  stderr: /' "$tmp/engine.err" | tail -20
+  return 1
+}
+podman_runs_a_container() {
+  engine_container 3 '
+    p run --rm --network none --memory 64m localhost/busybox \
+      sh -c "echo in-container; cat /sys/fs/cgroup/memory.max; exit 3"'
+}
+# containerd, started by hand as on a host without systemd (state on the lab's tmpfs), imports
+# the image (saved by podman as an OCI archive) and runs it through its runc shim.
+containerd_runs_a_container() {
+  engine_container 4 '
+    p save --quiet --format oci-archive -o /run/tmp/busybox.tar localhost/busybox || exit 91
+    mkdir -p /run/ctd
+    containerd --root /run/ctd/root --state /run/ctd/state --address /run/ctd/sock \
+      >/run/ctd/log 2>&1 &
+    for i in $(seq 100); do [ -S /run/ctd/sock ] && break; sleep 0.1; done
+    c() { ctr --address /run/ctd/sock --namespace lab "$@"; }
+    c image import --base-name localhost/busybox /run/tmp/busybox.tar >/dev/null || exit 92
+    # The default spec mounts no cgroup filesystem; the hierarchy is bound in to read the limit.
+    c run --rm --memory-limit 67108864 \
+      --mount type=bind,src=/sys/fs/cgroup,dst=/sys/fs/cgroup,options=rbind:ro \
+      localhost/busybox:latest one sh -c \
+      "echo in-container; cat /sys/fs/cgroup\$(cut -d: -f3 /proc/self/cgroup)/memory.max; exit 4"'
+}
 not_found_is_127() {
   lab /no/such/command 2>/dev/null
   expect_eq "status of a missing command" $? 127
@@ -127,6 +171,8 @@ check files_reach_host files_reach_host
 check kvm_has_real_semantics kvm_has_real_semantics
 check not_found_is_127 not_found_is_127
 check not_executable_is_126 not_executable_is_126
+check podman_runs_a_container podman_runs_a_container
+check containerd_runs_a_container containerd_runs_a_container
 wait "${background[@]}"
 for name in stall_reported_and_revived stall_for_good_ends_the_run; do
   cat "$tmp/$name.check"
