@@ -1,7 +1,8 @@
 // Untrusted text (a digest or media type from an image, a name from a record file) inside an error
 // message: errors are one line (README, "Commands"), so the text is quoted with its control
 // characters, quotes and backslashes escaped (\\n, \\r, \\t, else \\xNN), and cut at kMaxQuoted
-// bytes.
+// bytes (`max`; std::string::npos: whole). The escapes are Go's strconv.Quote's too, which is how
+// logrus quotes a text log field (uvm-runtime's log lines).
 #pragma once
 
 #include <cstdio>
@@ -12,10 +13,10 @@ namespace uvm {
 
 inline constexpr size_t kMaxQuoted = 200;
 
-inline std::string Quoted(std::string_view text) {
+inline std::string Quoted(std::string_view text, size_t max = kMaxQuoted) {
   std::string out = "\"";
   for (size_t i = 0; i < text.size(); ++i) {
-    if (i == kMaxQuoted) {
+    if (i == max) {
       out += "...";
       break;
     }

@@ -1,12 +1,14 @@
 // `uvm`: a table of commands (cli/command.h); each registers its own flags and runs through the
 // runtime, bench and lab libraries. Every failure of uvm itself exits 125 with one line on stderr.
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "base/log.h"
 #include "cli/command.h"
 #include "cli/exit_status.h"
+#include "cli/runtime_main.h"
 
 namespace {
 
@@ -26,6 +28,11 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // One binary, two command lines: started as uvm-runtime it is an OCI runtime (runc's flags).
+  const char* name = argc > 0 ? std::strrchr(argv[0], '/') : nullptr;
+  name = name ? name + 1 : (argc > 0 ? argv[0] : "");
+  if (std::strcmp(name, "uvm-runtime") == 0) return uvm::cli::RuntimeMain(argc, argv);
+
   uvm::cli::CommandLine line("uvm: containers in lightweight utility VMs on Linux/KVM");
   uvm::cli::Command& root = line.root();
   root.NeedsSubcommand();

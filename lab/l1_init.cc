@@ -217,6 +217,17 @@ void SetUpRoot() {
   SetUpCgroups("/host/sys/fs/cgroup");
 }
 
+// Makes `dir` the root as an initramfs's switch_root does: moved over "/" and chrooted into, not
+// only chrooted. A process joining a mount namespace (setns, as `runc exec` joins a
+// container's) gets that namespace's root mount, followed down through what is mounted on it;
+// after a plain chroot that was the initramfs, so `runc exec` found no /bin/sh.
+void SwitchRoot(const char* dir) {
+  if (chdir(dir) != 0) FailErrno(std::string("chdir ") + dir);
+  if (mount(dir, "/", nullptr, MS_MOVE, nullptr) != 0) FailErrno(std::string("move ") + dir);
+  if (chroot(".") != 0) FailErrno("chroot");
+  if (chdir("/") != 0) FailErrno("chdir /");
+}
+
 struct Job {
   std::vector<std::string> argv, env;
   std::string cwd;
@@ -322,7 +333,7 @@ int main() {
   SetUpRoot();
   Job job = ReadJob("/host" + job_dir);
   int in = OpenPort(lab::kStdinPort, O_RDONLY);
-  if (chroot("/host") != 0) FailErrno("chroot /host");
+  SwitchRoot("/host");
   if (chdir(job.cwd.c_str()) != 0) FailErrno("chdir " + job.cwd);
 
   int out[2], err[2];

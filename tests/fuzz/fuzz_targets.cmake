@@ -53,6 +53,9 @@ uvm_fuzz_twin(uvm_snapshot SOURCES device_state.cc format.cc state_file.cc vcpu_
 uvm_fuzz_twin(uvm_linux_vm SOURCES control_socket.cc LINKS uvm_base)
 uvm_fuzz_twin(uvm_agent_protocol LINKS uvm_base nlohmann_json::nlohmann_json)
 # The VM pool's request and reply parsers (uvm pool's socket).
+# The OCI runtime's parsers of what engines hand it: its command line and the bundle's config.json.
+uvm_fuzz_twin(uvm_oci SOURCES bundle_isolation.cc runtime_args.cc
+              LINKS uvm_base_fuzz uvm_base nlohmann_json::nlohmann_json)
 uvm_fuzz_twin(uvm_runtime SOURCES pool/protocol.cc template_shape.cc paths.cc
               LINKS uvm_base_fuzz uvm_base nlohmann_json::nlohmann_json)
 
@@ -69,3 +72,4 @@ uvm_fuzz_target(snapshot_state_fuzz LIBS uvm_snapshot_fuzz)
 uvm_fuzz_target(agent_frame_fuzz LIBS uvm_agent_protocol_fuzz)
 uvm_fuzz_target(control_request_fuzz LIBS uvm_linux_vm_fuzz)
 uvm_fuzz_target(pool_request_fuzz LIBS uvm_runtime_fuzz)
+uvm_fuzz_target(oci_config_fuzz LIBS uvm_oci_fuzz)

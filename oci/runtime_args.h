@@ -1,0 +1,52 @@
+// `uvm-runtime`'s command line, which is runc's: global flags, a command, the command's own flags
+// and operands. Engines (podman through conmon, containerd's runc shim) build it exactly as for
+// runc, so it is parsed as runc's parser (Go's flag package under urfave/cli) reads it: `-flag` and
+// `--flag` alike, values as `--flag value` or `--flag=value`, flags before operands. Only as much
+// is understood as routing a command needs; the command's own flags travel on untouched.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace uvm::oci {
+
+// Where a container runs: in a cloned utility VM, or as host processes under the host's runc.
+enum class Isolation { kVm, kProcess };
+
+std::optional<Isolation> ParseIsolation(std::string_view word);
+const char* IsolationName(Isolation isolation);
+
+inline constexpr char kDefaultRoot[] = "/run/uvm-runtime";
+inline constexpr char kIsolationAnnotation[] = "io.uvm.isolation";
+
+struct RuntimeArgs {
+  std::string root = kDefaultRoot;  // --root: uvm-runtime's state
+  std::string log_file;             // --log: where errors go besides stderr (engines read it)
+  std::string log_format = "text";  // --log-format text|json
+  // uvm's own global flags, never handed to runc.
+  std::optional<Isolation> isolation;  // --isolation (a bundle's annotation takes precedence)
+  std::string process_runtime;         // --process-runtime (default: runc on PATH)
+  // runc's global flags as given (--debug, --log, --log-format, --systemd-cgroup), handed on to
+  // the process runtime with every command; --root is not among them (uvm gives runc its own).
+  std::vector<std::string> runc_globals;
+  bool version = false;                   // -v/--version
+  std::string command;                    // "create", "state", ...; empty with --version
+  std::vector<std::string> command_args;  // everything after the command, as given
+};
+
+// Fails on an unknown global flag, a missing value, a bad --isolation or --log-format, or no
+// command (unless --version).
+Result<RuntimeArgs> ParseRuntimeArgs(const std::vector<std::string>& args);
+
+// The container ID `command` names: its first operand, after its flags and their values as
+// runc's flag definitions have them. Empty if the command has none.
+std::string ContainerId(const std::string& command, const std::vector<std::string>& args);
+
+// The bundle of a create or run: --bundle/-b, or the current directory.
+std::string BundleDir(const std::vector<std::string>& args);
+
+}  // namespace uvm::oci
