@@ -2,6 +2,7 @@
 
 #include "base/fs.h"
 #include "base/json.h"
+#include "base/quoted.h"
 
 namespace uvm::oci {
 
@@ -13,13 +14,17 @@ Result<Isolation> IsolationOfConfig(std::string_view config_json, std::optional<
   if (!word) return flag.value_or(Isolation::kVm);
   const std::optional<Isolation> isolation = ParseIsolation(*word);
   if (!isolation) {
-    return Err(std::string("config.json: annotation ") + kIsolationAnnotation + " is '" + *word +
-               "': vm or process");
+    return Err(std::string("config.json: annotation ") + kIsolationAnnotation + " is " +
+               Quoted(*word) + ": vm or process");
   }
   return *isolation;
 }
 
 Result<Isolation> IsolationOfBundle(const std::string& bundle_dir, std::optional<Isolation> flag) {
+  // Errors name the path, which the engine chose: one with control characters is refused whole.
+  if (Quoted(bundle_dir, std::string::npos) != "\"" + bundle_dir + "\"") {
+    return Err("bundle path " + Quoted(bundle_dir) + " has characters a path should not");
+  }
   UVM_TRY(std::string text, ReadFileLimited(bundle_dir + "/config.json", kMaxConfigBytes));
   return IsolationOfConfig(text, flag);
 }

@@ -66,6 +66,8 @@ TEST(RuntimeArgsTest, BadCommandLinesAreRefusedWithOneLine) {
                                                {"--frobnicate", "state", "x"},
                                                {"--root"},
                                                {"--debug=maybe", "state", "x"},
+                                               {"--\noot", "/r", "state", "x"},
+                                               {"--isolation", "a\nb", "state", "x"},
                                                {}}) {
     auto a = ParseRuntimeArgs(words);
     ASSERT_FALSE(a) << (words.empty() ? "(no words)" : words[0]);
@@ -117,6 +119,9 @@ TEST(BundleIsolationTest, BadConfigsAreRefused) {
   EXPECT_FALSE(IsolationOfConfig("[]", {}));
   ScratchDir empty;
   EXPECT_FALSE(IsolationOfBundle(empty.path(), Isolation::kProcess));  // no config.json
+  auto odd = IsolationOfBundle(empty.path() + "/a\nb", std::nullopt);
+  ASSERT_FALSE(odd);
+  EXPECT_EQ(odd.error().message.find('\n'), std::string::npos);
 }
 
 TEST(RouterTest, ContainerIdsFollowRuncsRule) {

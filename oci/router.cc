@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/quoted.h"
 #include "oci/bundle_isolation.h"
 
 namespace uvm::oci {
@@ -46,7 +47,7 @@ Result<Plan> PlanCommand(const RuntimeArgs& args, const std::string& runc,
     const std::string bundle = BundleDir(args.command_args);
     UVM_TRY(Isolation isolation, IsolationOfBundle(bundle, args.isolation));
     const std::string id = ContainerId(command, args.command_args);
-    if (!ValidContainerId(id)) return Err("invalid container ID '" + id + "'");
+    if (!ValidContainerId(id)) return Err("invalid container ID " + Quoted(id));
     if (isolation == Isolation::kProcess) return RunProcessRuntime(args, runc);
     return Err("container " + id +
                ": VM isolation is not available in uvm-runtime yet; ask for process isolation "
@@ -60,7 +61,7 @@ Result<Plan> PlanCommand(const RuntimeArgs& args, const std::string& runc,
                         "events", "update"})) {
     const std::string id = ContainerId(command, args.command_args);
     if (id.empty()) return Err(command + ": a container ID is required");
-    if (!ValidContainerId(id)) return Err("invalid container ID '" + id + "'");
+    if (!ValidContainerId(id)) return Err("invalid container ID " + Quoted(id));
     struct stat st;
     if (::stat((ProcessRoot(args) + "/" + id).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
       return RunProcessRuntime(args, runc);
@@ -70,7 +71,7 @@ Result<Plan> PlanCommand(const RuntimeArgs& args, const std::string& runc,
   if (IsOneOf(command, {"checkpoint", "restore"})) {
     return Err(command + " is not supported by uvm-runtime");
   }
-  return Err("unknown command '" + command + "'");
+  return Err("unknown command " + Quoted(command));
 }
 
 }  // namespace uvm::oci

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "base/quoted.h"
+
 namespace uvm::oci {
 namespace {
 
@@ -71,13 +73,14 @@ Result<RuntimeArgs> ParseRuntimeArgs(const std::vector<std::string>& args) {
     const bool is_value =
         OneOf(name, {"root", "log", "log-format", "isolation", "process-runtime", "criu"});
     if (!is_bool && !is_value) {
-      return Err("unknown global flag " + args[i] + " (uvm-runtime takes runc's: --root, --log, " +
+      return Err("unknown global flag " + Quoted(args[i]) +
+                 " (uvm-runtime takes runc's: --root, --log, " +
                  "--log-format, --debug, --systemd-cgroup; and its own --isolation vm|process, " +
                  "--process-runtime PATH)");
     }
     if (is_bool) {
       if (flag->value && *flag->value != "true" && *flag->value != "false") {
-        return Err("flag " + name + " takes true or false, not '" + *flag->value + "'");
+        return Err("flag " + name + " takes true or false, not " + Quoted(*flag->value));
       }
       const bool on = !flag->value || *flag->value == "true";
       if (name == "version" || name == "v") {
@@ -103,13 +106,13 @@ Result<RuntimeArgs> ParseRuntimeArgs(const std::vector<std::string>& args) {
       out.runc_globals.insert(out.runc_globals.end(), {"--log", value});
     } else if (name == "log-format") {
       if (value != "text" && value != "json") {
-        return Err("--log-format '" + value + "': text or json");
+        return Err("--log-format " + Quoted(value) + ": text or json");
       }
       out.log_format = value;
       out.runc_globals.insert(out.runc_globals.end(), {"--log-format", value});
     } else if (name == "isolation") {
       out.isolation = ParseIsolation(value);
-      if (!out.isolation) return Err("--isolation '" + value + "': vm or process");
+      if (!out.isolation) return Err("--isolation " + Quoted(value) + ": vm or process");
     } else if (name == "process-runtime") {
       out.process_runtime = value;
     } else {  // --criu: checkpointing is not offered; accepted as runc accepts it, and unused
@@ -121,7 +124,7 @@ Result<RuntimeArgs> ParseRuntimeArgs(const std::vector<std::string>& args) {
     out.command_args.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
   }
   if (out.command.empty() && !out.version)
-    return Err("no command given (try `uvm-runtime --help`)");
+    return Err("no command given (runc's commands: create, start, run, state, kill, delete, ...)");
   return out;
 }
 
