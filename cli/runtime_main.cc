@@ -29,12 +29,6 @@ int RuntimeMain(int argc, char** argv) {
   }
   std::string runc = args->process_runtime;
   if (runc.empty()) runc = FindInPath("runc").value_or("");
-  const bool needs_runc = !args->version;
-  if (needs_runc && runc.empty()) {
-    oci::ReportError(*args,
-                     "runc not found on PATH (install runc, or pass --process-runtime PATH)");
-    return kRuntimeFailure;
-  }
   Result<oci::Plan> plan = oci::PlanCommand(*args, runc, UVM_VERSION);
   if (!plan) {
     oci::ReportError(*args, plan.error().message);
@@ -43,6 +37,11 @@ int RuntimeMain(int argc, char** argv) {
   if (plan->kind == oci::Plan::Kind::kPrint) {
     std::fputs(plan->text.c_str(), stdout);
     return 0;
+  }
+  if (runc.empty()) {
+    oci::ReportError(*args,
+                     "runc not found on PATH (install runc, or pass --process-runtime PATH)");
+    return kRuntimeFailure;
   }
   // The process runtime replaces this process: its pid, stdio, exit status and signals are
   // exactly what the engine gets from runc itself.

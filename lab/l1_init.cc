@@ -197,12 +197,13 @@ void LoopbackUp() {
 void SetUpCgroups(const char* at) {
   Mount("cgroup2", at, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate");
   const std::string control = std::string(at) + "/cgroup.subtree_control";
+  int fd = open(control.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) FailErrno("open " + control);
+  // One write per controller: a write naming one the kernel lacks fails whole.
   for (const char* controller : {"+cpuset", "+cpu", "+io", "+memory", "+pids"}) {
-    int fd = open(control.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) FailErrno("open " + control);
     (void)!write(fd, controller, strlen(controller));
-    close(fd);
   }
+  close(fd);
 }
 
 // The host's root at /host with L1's kernel interfaces over the host's: the command sees the

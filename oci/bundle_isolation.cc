@@ -1,5 +1,7 @@
 #include "oci/bundle_isolation.h"
 
+#include <algorithm>
+
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/quoted.h"
@@ -22,9 +24,9 @@ Result<Isolation> IsolationOfConfig(std::string_view config_json, std::optional<
 
 Result<Isolation> IsolationOfBundle(const std::string& bundle_dir, std::optional<Isolation> flag) {
   // Errors name the path, which the engine chose: one with control characters is refused whole.
-  if (Quoted(bundle_dir, std::string::npos) != "\"" + bundle_dir + "\"") {
-    return Err("bundle path " + Quoted(bundle_dir) + " has characters a path should not");
-  }
+  const bool control = std::any_of(bundle_dir.begin(), bundle_dir.end(),
+                                   [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+  if (control) return Err("bundle path " + Quoted(bundle_dir) + " has control characters");
   UVM_TRY(std::string text, ReadFileLimited(bundle_dir + "/config.json", kMaxConfigBytes));
   return IsolationOfConfig(text, flag);
 }

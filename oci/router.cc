@@ -11,10 +11,6 @@
 namespace uvm::oci {
 namespace {
 
-bool IsOneOf(const std::string& word, std::initializer_list<const char*> words) {
-  return std::any_of(words.begin(), words.end(), [&](const char* w) { return word == w; });
-}
-
 Plan RunProcessRuntime(const RuntimeArgs& args, const std::string& runc) {
   Plan plan;
   plan.kind = Plan::Kind::kRunProcessRuntime;
@@ -43,7 +39,7 @@ Result<Plan> PlanCommand(const RuntimeArgs& args, const std::string& runc,
     return Plan{Plan::Kind::kPrint, "uvm-runtime version " + version + "\nspec: 1.0.2-dev\n", {}};
   }
   const std::string& command = args.command;
-  if (IsOneOf(command, {"create", "run"})) {
+  if (OneOf(command, {"create", "run"})) {
     const std::string bundle = BundleDir(args.command_args);
     UVM_TRY(Isolation isolation, IsolationOfBundle(bundle, args.isolation));
     const std::string id = ContainerId(command, args.command_args);
@@ -56,9 +52,9 @@ Result<Plan> PlanCommand(const RuntimeArgs& args, const std::string& runc,
   }
   // Commands about no container in particular: runc's answer is the answer while every container
   // is runc's (`spec` writes runc's default config.json, which any OCI runtime takes).
-  if (IsOneOf(command, {"list", "spec", "features"})) return RunProcessRuntime(args, runc);
-  if (IsOneOf(command, {"start", "state", "kill", "delete", "exec", "ps", "pause", "resume",
-                        "events", "update"})) {
+  if (OneOf(command, {"list", "spec", "features"})) return RunProcessRuntime(args, runc);
+  if (OneOf(command, {"start", "state", "kill", "delete", "exec", "ps", "pause", "resume", "events",
+                      "update"})) {
     const std::string id = ContainerId(command, args.command_args);
     if (id.empty()) return Err(command + ": a container ID is required");
     if (!ValidContainerId(id)) return Err("invalid container ID " + Quoted(id));
@@ -68,7 +64,7 @@ Result<Plan> PlanCommand(const RuntimeArgs& args, const std::string& runc,
     }
     return Err("container " + id + " does not exist");
   }
-  if (IsOneOf(command, {"checkpoint", "restore"})) {
+  if (OneOf(command, {"checkpoint", "restore"})) {
     return Err(command + " is not supported by uvm-runtime");
   }
   return Err("unknown command " + Quoted(command));

@@ -26,10 +26,6 @@ std::optional<FlagWord> SplitFlag(const std::string& word) {
   return flag;
 }
 
-bool OneOf(const std::string& name, std::initializer_list<const char*> names) {
-  return std::any_of(names.begin(), names.end(), [&](const char* n) { return name == n; });
-}
-
 // runc 1.1's flags that take a value, per command (its bool flags need no entry: they never
 // take the next word).
 bool TakesValue(const std::string& command, const std::string& flag) {
@@ -48,6 +44,10 @@ bool TakesValue(const std::string& command, const std::string& flag) {
 }
 
 }  // namespace
+
+bool OneOf(const std::string& word, std::initializer_list<const char*> words) {
+  return std::any_of(words.begin(), words.end(), [&](const char* w) { return word == w; });
+}
 
 std::optional<Isolation> ParseIsolation(std::string_view word) {
   if (word == "vm") return Isolation::kVm;

@@ -5,6 +5,7 @@
 // is understood as routing a command needs; the command's own flags travel on untouched.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,9 @@ namespace uvm::oci {
 enum class Isolation { kVm, kProcess };
 
 std::optional<Isolation> ParseIsolation(std::string_view word);
+
+// Whether `word` is one of `words` (command and flag names).
+bool OneOf(const std::string& word, std::initializer_list<const char*> words);
 const char* IsolationName(Isolation isolation);
 
 inline constexpr char kDefaultRoot[] = "/run/uvm-runtime";
