@@ -73,6 +73,24 @@ count_gtest_xml() {
   [ -n "$any" ] && echo "$total $fail $skipped"
 }
 
+# list_failures LOG DIR: the failed tests, a line each with the start of gtest's message (from the
+# XML reports in DIR), then ctest's list of failed tests, so that a summary seen without the
+# streamed output still names what failed.
+list_failures() {
+  local xml
+  for xml in "$2"/*.xml; do
+    [ -f "$xml" ] || continue
+    awk '/<testcase /{match($0, / name="[^"]*"/); n=substr($0, RSTART+7, RLENGTH-8);
+                      match($0, / classname="[^"]*"/); c=substr($0, RSTART+12, RLENGTH-13)}
+         /<failure message="/{match($0, /message="[^"]*"/); m=substr($0, RSTART+9, RLENGTH-10);
+                              gsub(/&#x0A;/, " | ", m); gsub(/&quot;/, "\"", m);
+                              gsub(/&lt;/, "<", m); gsub(/&gt;/, ">", m); gsub(/&amp;/, "\\&", m);
+                              print "  " c "." n ": " substr(m, 1, 400)}' "$xml"
+  done
+  sed -n '/The following tests FAILED:/,/^Errors while running CTest/p' "$1" | grep -E '^[[:space:]]+[0-9]+ - ' |
+    sed 's/^[[:space:]]*/  ctest: /'
+}
+
 # run_tier NAME DIR LABEL JOBS [runner...]: runs the tier and writes its one-line result to
 # $work/NAME.result as "passed failed summary".
 run_tier() {
@@ -96,6 +114,7 @@ run_tier() {
     read -r total fail skipped <<<"$xml"
     [ "$suites" -gt "$fail" ] && fail=$suites
   fi
+  [ "$fail" -gt 0 ] && list_failures "$log" "$results" >"$work/$name.failures"
   local ok=$((total - fail - skipped)) took=$((SECONDS - t0)) line
   line="$name: $ok passed, $fail failed"
   [ "$skipped" -gt 0 ] && line="$line, $skipped NOT RUN (skipped)"
@@ -163,6 +182,11 @@ for name in unit unit-asan-ubsan kvm lab "$e2e" fuzz; do
   echo "$line"
   passed=$((passed + ok))
   failed=$((failed + bad))
+done
+for name in unit unit-asan-ubsan kvm lab "$e2e" fuzz; do
+  [ -s "$work/$name.failures" ] || continue
+  echo "=== $name: what failed"
+  cat "$work/$name.failures"
 done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -208,7 +208,12 @@ TEST_F(AgentTest, EnvironmentWorkingDirectoryAndUser) {
 
 TEST_F(AgentTest, TerminalGetsItsSizeAndResizes) {
   AgentClient client = Client();
-  ExecRequest req = Cmd({"/bin/sh", "-c", "stty size; read line; stty size"});
+  // The resize travels on the control connection and the newline on stdin's, so the newline
+  // may arrive first: after it, poll (for at most ten seconds) until the new size shows.
+  ExecRequest req = Cmd({"/bin/sh", "-c",
+                         "stty size; read line; i=0; "
+                         "while [ \"$(stty size)\" != '50 120' ] && [ $i -lt 200 ]; do "
+                         "sleep 0.05; i=$((i+1)); done; stty size"});
   req.tty = true;
   req.rows = 30;
   req.cols = 100;
