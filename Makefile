@@ -10,7 +10,7 @@ PACKAGES := cmake make g++ clang pkg-config libelf-dev libfdt-dev libexpected-de
   zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev \
   libarchive-dev libclang-rt-14-dev linux-source-6.1 flex bison bc libssl-dev libelf-dev cpio \
   xz-utils kmod qemu-system-x86 libacl1-dev e2fsprogs busybox-static umoci skopeo file \
-  debootstrap podman runc containerd
+  debootstrap podman runc crun containerd
 
 .PHONY: all deps build images demo test bench fuzz asan clean
 

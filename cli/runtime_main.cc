@@ -11,6 +11,7 @@
 #include "base/fs.h"
 #include "oci/router.h"
 #include "oci/runtime_log.h"
+#include "oci/vm_runtime.h"
 
 namespace uvm::cli {
 namespace {
@@ -34,6 +35,7 @@ int RuntimeMain(int argc, char** argv) {
     oci::ReportError(*args, plan.error().message);
     return kRuntimeFailure;
   }
+  if (plan->kind == oci::Plan::Kind::kVm) return oci::RunVmCommand(*args);
   if (plan->kind == oci::Plan::Kind::kPrint) {
     std::fputs(plan->text.c_str(), stdout);
     return 0;

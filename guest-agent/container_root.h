@@ -26,6 +26,9 @@ inline constexpr std::chrono::seconds kDiskTimeout{10};
 
 inline constexpr char kVirtiofs[] = "virtiofs";
 
+// A virtio-fs tag the kernel takes: 1-36 bytes, no ',', '/' or space.
+bool IsShareTag(const std::string& tag);
+
 // A rootfs the agent can mount: an absolute device path (or, for virtiofs, a share tag) and a
 // plain filesystem type (no option smuggled in after a comma); volumes with share tags and
 // absolute targets without "..".

@@ -85,7 +85,25 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
   if (!sockets) return fail(sockets.error().message);
   s->sockets_ = std::move(*sockets);
 
-  auto plan = PlanSpawn(request);
+  // A bundle is crun's to start: the agent's process is `crun run`, in the agent's own root.
+  ExecRequest crun_request;
+  if (request.bundle) {
+    if (request.rootfs) return fail("exec: a bundle brings its own root (no rootfs with it)");
+    const std::string name = "c" + std::to_string(id);
+    auto bundle = BundleRun::Prepare(*request.bundle, ctx.run_dir + "/bundle-" + name, name,
+                                     kBundleShareDir, true);
+    if (!bundle) return fail("bundle: " + bundle.error().message);
+    s->bundle_.emplace(std::move(*bundle));
+    crun_request.argv = s->bundle_->Argv();
+    crun_request.realtime_ns = request.realtime_ns;
+    crun_request.entropy = request.entropy;
+    crun_request.network = request.network;
+    crun_request.tty = request.tty;
+    crun_request.rows = request.rows;
+    crun_request.cols = request.cols;
+  }
+  const ExecRequest& spawned = request.bundle ? crun_request : request;
+  auto plan = PlanSpawn(spawned);
   if (!plan) return fail(plan.error().message);
   if (auto id = ApplyIdentity(request, SystemIdentityOps()); !id) return fail(id.error().message);
   if (auto net = ConfigureNetwork(request.network); !net) return fail(net.error().message);
@@ -96,7 +114,7 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
     s->root_.emplace(std::move(*root));
     plan->root = s->root_->root();
   }
-  auto credentials = ResolveUser(plan->root, request.user);
+  auto credentials = ResolveUser(plan->root, spawned.user);
   if (!credentials) return fail(credentials.error().message);
   plan->credentials = *credentials;
 

@@ -16,6 +16,7 @@
 #include "base/unique_fd.h"
 #include "guest-agent/container_root.h"
 #include "guest-agent/image_cache.h"
+#include "guest-agent/oci_bundle.h"
 #include "guest-agent/protocol/messages.h"
 #include "guest-agent/reaper.h"
 #include "guest-agent/stream_table.h"
@@ -69,6 +70,7 @@ class ExecSession : public std::enable_shared_from_this<ExecSession> {
   UniqueFd stdin_sink_, stdout_source_, stderr_source_;  // agent ends of pipes or the pty master
   bool tty_ = false;
   std::optional<ContainerRoot> root_;
+  std::optional<BundleRun> bundle_;
   pid_t pid_ = -1;
 
   std::mutex mu_;

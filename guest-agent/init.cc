@@ -1,5 +1,6 @@
 #include "guest-agent/init.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/mount.h>
@@ -10,6 +11,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "base/unique_fd.h"
 
@@ -29,6 +31,52 @@ Result<void> CopyFile(const char* from, const char* to) {
   while (offset < st.st_size) {
     ssize_t n = sendfile(out.get(), in.get(), &offset, static_cast<size_t>(st.st_size - offset));
     if (n <= 0) return ErrnoErr(std::string("copy to ") + to);
+  }
+  return {};
+}
+
+bool IsMountPoint(const std::string& name) {
+  for (const char* d : {"newroot", "dev", "proc", "sys", "run", "tmp"}) {
+    if (name == d) return true;
+  }
+  return false;
+}
+
+// Moves the initramfs's tree under `from` (crun and its libraries besides /init) into `to`: each
+// file is copied and then unlinked, so its memory is held once. Directories, regular files and
+// symlinks are all the image has.
+Result<void> MoveTree(const std::string& from, const std::string& to, bool top) {
+  DIR* dir = opendir(from.empty() ? "/" : from.c_str());  // "": the root
+  if (!dir) return ErrnoErr("opendir " + from);
+  std::vector<std::string> names;
+  while (dirent* e = readdir(dir)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == ".." || (top && (IsMountPoint(name) || name == "init"))) continue;
+    names.push_back(name);
+  }
+  closedir(dir);
+  for (const auto& name : names) {
+    const std::string src = from + "/" + name, dst = to + "/" + name;
+    struct stat st;
+    if (lstat(src.c_str(), &st) < 0) return ErrnoErr("stat " + src);
+    if (S_ISDIR(st.st_mode)) {
+      if (mkdir(dst.c_str(), st.st_mode & 07777) < 0 && errno != EEXIST) {
+        return ErrnoErr("mkdir " + dst);
+      }
+      UVM_CHECK(MoveTree(src, dst, false));
+      rmdir(src.c_str());
+    } else if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t n = readlink(src.c_str(), target, sizeof target - 1);
+      if (n < 0) return ErrnoErr("readlink " + src);
+      target[n] = '\0';
+      if (symlink(target, dst.c_str()) < 0) return ErrnoErr("symlink " + dst);
+      unlink(src.c_str());
+    } else if (S_ISREG(st.st_mode)) {
+      UVM_CHECK(CopyFile(src.c_str(), dst.c_str()));
+      chmod(dst.c_str(), st.st_mode & 07777);
+      unlink(src.c_str());
+    }
   }
   return {};
 }
@@ -53,6 +101,7 @@ Result<void> LeaveInitramfs(char** argv) {
   if (mount("tmpfs", "/newroot", "tmpfs", 0, "mode=0755") < 0) return ErrnoErr("mount /newroot");
   UVM_CHECK(CopyFile("/init", "/newroot/init"));
   unlink("/init");  // the initramfs copy would only take memory
+  UVM_CHECK(MoveTree("", "/newroot", true));
   for (const char* d :
        {"/newroot/dev", "/newroot/proc", "/newroot/sys", "/newroot/run", "/newroot/tmp"}) {
     mkdir(d, 0755);
@@ -78,6 +127,9 @@ Result<void> MountSystem() {
   UVM_CHECK(MountIfMissing("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
   UVM_CHECK(MountIfMissing("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                            "ptmxmode=0666,mode=0620"));
+  // crun finds the VM's cgroup2 hierarchy where a host has it.
+  UVM_CHECK(MountIfMissing("cgroup2", "/sys/fs/cgroup", "cgroup2",
+                           MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
   UVM_CHECK(MountIfMissing("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"));
   UVM_CHECK(MountIfMissing("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
   return {};

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "base/fs.h"
 #include "oci/bundle_isolation.h"
 #include "oci/router.h"
 #include "oci/runtime_args.h"
@@ -155,17 +156,28 @@ TEST(RouterTest, AProcessContainerIsRuncsWithUvmsRoot) {
   EXPECT_EQ(found->argv.back(), "c1");
 }
 
-TEST(RouterTest, VmIsolationIsRefusedSayingHowToAskForProcess) {
+TEST(RouterTest, VmIsolationIsTheDefaultAndLaterCommandsFindTheVmContainer) {
   ScratchDir dir;
   dir.Write("config.json", R"({"ociVersion":"1.0.2"})");
-  auto args = ParseRuntimeArgs({"create", "--bundle", dir.path(), "c2"});
+  auto args = ParseRuntimeArgs({"--root", dir.path() + "/state", "create", "--bundle", dir.path(),
+                                "c2"});
   ASSERT_TRUE(args);
   auto plan = PlanCommand(*args, "runc", "9.9");
-  ASSERT_FALSE(plan);
-  EXPECT_NE(plan.error().message.find("io.uvm.isolation=process"), std::string::npos);
+  ASSERT_TRUE(plan) << plan.error().message;
+  EXPECT_EQ(plan->kind, Plan::Kind::kVm);
   auto flagged = ParseRuntimeArgs({"--isolation", "process", "create", "-b", dir.path(), "c2"});
   ASSERT_TRUE(flagged);
-  EXPECT_TRUE(PlanCommand(*flagged, "runc", "9.9"));
+  auto process = PlanCommand(*flagged, "runc", "9.9");
+  ASSERT_TRUE(process);
+  EXPECT_EQ(process->kind, Plan::Kind::kRunProcessRuntime);
+
+  auto state = ParseRuntimeArgs({"--root", dir.path() + "/state", "state", "c2"});
+  ASSERT_TRUE(state);
+  EXPECT_FALSE(PlanCommand(*state, "runc", "9.9")) << "no container c2 yet";
+  ASSERT_TRUE(MakeDirs(VmRoot(*state) + "/c2"));
+  auto found = PlanCommand(*state, "runc", "9.9");
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(found->kind, Plan::Kind::kVm);
 }
 
 TEST(RouterTest, VersionUnknownAndUnsupportedCommands) {

@@ -24,6 +24,7 @@ Plan RunProcessRuntime(const RuntimeArgs& args, const std::string& runc) {
 }  // namespace
 
 std::string ProcessRoot(const RuntimeArgs& args) { return args.root + "/process"; }
+std::string VmRoot(const RuntimeArgs& args) { return args.root + "/vm"; }
 
 bool ValidContainerId(const std::string& id) {
   if (id.empty() || id == "." || id == ".." || id.size() > 1024) return false;
@@ -45,10 +46,7 @@ Result<Plan> PlanCommand(const RuntimeArgs& args, const std::string& runc,
     const std::string id = ContainerId(command, args.command_args);
     if (!ValidContainerId(id)) return Err("invalid container ID " + Quoted(id));
     if (isolation == Isolation::kProcess) return RunProcessRuntime(args, runc);
-    return Err("container " + id +
-               ": VM isolation is not available in uvm-runtime yet; ask for process isolation "
-               "with the annotation " +
-               kIsolationAnnotation + "=process or the global flag --isolation process");
+    return Plan{Plan::Kind::kVm, "", {}};
   }
   // Commands about no container in particular: runc's answer is the answer while every container
   // is runc's (`spec` writes runc's default config.json, which any OCI runtime takes).
@@ -61,6 +59,9 @@ Result<Plan> PlanCommand(const RuntimeArgs& args, const std::string& runc,
     struct stat st;
     if (::stat((ProcessRoot(args) + "/" + id).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
       return RunProcessRuntime(args, runc);
+    }
+    if (::stat((VmRoot(args) + "/" + id).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return Plan{Plan::Kind::kVm, "", {}};
     }
     return Err("container " + id + " does not exist");
   }

@@ -71,12 +71,13 @@ Result<RuntimeArgs> ParseRuntimeArgs(const std::vector<std::string>& args) {
     const std::string& name = flag->name;
     const bool is_bool = OneOf(name, {"debug", "systemd-cgroup", "version", "v"});
     const bool is_value =
-        OneOf(name, {"root", "log", "log-format", "isolation", "process-runtime", "criu"});
+        OneOf(name, {"root", "log", "log-format", "isolation", "process-runtime", "uvm-root",
+                     "criu"});
     if (!is_bool && !is_value) {
       return Err("unknown global flag " + Quoted(args[i]) +
                  " (uvm-runtime takes runc's: --root, --log, " +
                  "--log-format, --debug, --systemd-cgroup; and its own --isolation vm|process, " +
-                 "--process-runtime PATH)");
+                 "--process-runtime PATH, --uvm-root DIR)");
     }
     if (is_bool) {
       if (flag->value && *flag->value != "true" && *flag->value != "false") {
@@ -115,6 +116,9 @@ Result<RuntimeArgs> ParseRuntimeArgs(const std::vector<std::string>& args) {
       if (!out.isolation) return Err("--isolation " + Quoted(value) + ": vm or process");
     } else if (name == "process-runtime") {
       out.process_runtime = value;
+    } else if (name == "uvm-root") {
+      if (value.empty()) return Err("--uvm-root needs a directory");
+      out.uvm_root = value;
     } else {  // --criu: checkpointing is not offered; accepted as runc accepts it, and unused
       out.runc_globals.insert(out.runc_globals.end(), {"--criu", value});
     }
@@ -136,6 +140,39 @@ std::string ContainerId(const std::string& command, const std::vector<std::strin
     if (!flag->value && TakesValue(command, flag->name)) ++i;
   }
   return {};
+}
+
+Result<CommandLine> ParseCommandLine(const std::string& command,
+                                     const std::vector<std::string>& args) {
+  CommandLine out;
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    if (args[i] == "--") {
+      ++i;
+      break;
+    }
+    const auto flag = SplitFlag(args[i]);
+    if (!flag) break;
+    if (TakesValue(command, flag->name)) {
+      std::string value;
+      if (flag->value) {
+        value = *flag->value;
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return Err(command + ": flag --" + flag->name + " needs a value");
+      }
+      out.values[flag->name] = value;
+      out.lists[flag->name].push_back(value);
+    } else if (!flag->value || *flag->value == "true") {
+      out.bools.insert(flag->name);
+    } else if (*flag->value != "false") {
+      return Err(command + ": flag --" + flag->name + " takes true or false, not " +
+                 Quoted(*flag->value));
+    }
+  }
+  out.operands.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  return out;
 }
 
 std::string BundleDir(const std::vector<std::string>& args) {

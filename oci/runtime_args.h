@@ -6,7 +6,9 @@
 #pragma once
 
 #include <initializer_list>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +36,7 @@ struct RuntimeArgs {
   // uvm's own global flags, never handed to runc.
   std::optional<Isolation> isolation;  // --isolation (a bundle's annotation takes precedence)
   std::string process_runtime;         // --process-runtime (default: runc on PATH)
+  std::string uvm_root = "/var/lib/uvm";  // --uvm-root: uvm's state (templates, the pool)
   // runc's global flags as given (--debug, --log, --log-format, --systemd-cgroup), handed on to
   // the process runtime with every command; --root is not among them (uvm gives runc its own).
   std::vector<std::string> runc_globals;
@@ -49,6 +52,23 @@ Result<RuntimeArgs> ParseRuntimeArgs(const std::vector<std::string>& args);
 // The container ID `command` names: its first operand, after its flags and their values as
 // runc's flag definitions have them. Empty if the command has none.
 std::string ContainerId(const std::string& command, const std::vector<std::string>& args);
+
+// A command's own flags and operands, read as runc reads them: `values` holds each flag that
+// takes a value (by the name given, without dashes; the last one wins, `env` style flags keep
+// every value in `lists`), `bools` each boolean flag set.
+struct CommandLine {
+  std::map<std::string, std::string> values;
+  std::map<std::string, std::vector<std::string>> lists;
+  std::set<std::string> bools;
+  std::vector<std::string> operands;
+  bool Has(const std::string& name) const { return bools.count(name) > 0; }
+  std::string Value(const std::string& name) const {
+    auto it = values.find(name);
+    return it == values.end() ? std::string() : it->second;
+  }
+};
+Result<CommandLine> ParseCommandLine(const std::string& command,
+                                     const std::vector<std::string>& args);
 
 // The bundle of a create or run: --bundle/-b, or the current directory.
 std::string BundleDir(const std::vector<std::string>& args);

@@ -25,6 +25,8 @@ Result<ContainerExit> RunContainer(Sandbox& sandbox, agent::ExecRequest exec, co
     return ContainerExit{agent::ShellExitCode(*exit), agent::Describe(*exit)};
   }
 
+  if (hooks.started) hooks.started(proc.pid());
+
   agent::RelayFds fds;
   fds.host_in = io.in;
   fds.host_out = io.out;

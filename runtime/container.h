@@ -29,6 +29,8 @@ struct ContainerHooks {
   std::function<int(int signo)> signal_to_send;
   // With a terminal: the host terminal's size (rows, cols), asked after each SIGWINCH.
   std::function<std::pair<uint16_t, uint16_t>()> terminal_size;
+  // Once the process runs (its pid in the VM), before its stdio is relayed.
+  std::function<void(int64_t pid)> started;
 };
 
 struct ContainerExit {

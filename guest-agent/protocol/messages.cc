@@ -144,6 +144,13 @@ json ToJson(const ExecRequest& m) {
                     {"gateway", m.network->gateway}};
     if (!m.network->mac.empty()) j["network"]["mac"] = m.network->mac;
   }
+  if (m.bundle) {
+    json shares = json::array();
+    for (const BundleShare& share : m.bundle->shares) {
+      shares.push_back({{"tag", share.tag}, {"read_only", share.read_only}});
+    }
+    j["bundle"] = {{"shares", std::move(shares)}, {"config", m.bundle->config}};
+  }
   return j;
 }
 json ToJson(const ExecAccepted& m) { return {{"type", "exec_accepted"}, {"exec_id", m.exec_id}}; }
@@ -231,6 +238,28 @@ Result<Message> DecodeExec(const json& j, const Reader& r) {
     UVM_CHECK(nr.String("mac", net.mac));
     UVM_CHECK(ValidateNetwork(net));
     m.network = net;
+  }
+  it = j.find("bundle");
+  if (it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return Err("'bundle' must be an object");
+    Reader br(*it);
+    OciBundle bundle;
+    UVM_CHECK(br.String("config", bundle.config));
+    if (bundle.config.size() > kMaxBundleConfigBytes) return Err("the bundle's config is too big");
+    auto shares = it->find("shares");
+    if (shares != it->end() && !shares->is_null()) {
+      if (!shares->is_array()) return Err("'shares' must be an array");
+      if (shares->size() > kMaxBundleShares) return Err("too many bundle shares");
+      for (const json& s : *shares) {
+        if (!s.is_object()) return Err("a bundle share must be an object");
+        Reader sr(s);
+        BundleShare share;
+        UVM_CHECK(sr.String("tag", share.tag));
+        UVM_CHECK(sr.Bool("read_only", share.read_only));
+        bundle.shares.push_back(std::move(share));
+      }
+    }
+    m.bundle = std::move(bundle);
   }
   return m;
 }

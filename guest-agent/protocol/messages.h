@@ -86,6 +86,22 @@ Result<void> ValidateNetwork(const Network& net);
 // Linux refuses for an interface (is_valid_ether_addr).
 Result<std::array<uint8_t, 6>> ParseMacAddress(std::string_view text);
 
+// An OCI bundle the agent runs under crun (uvm-runtime's VM-isolated containers): `config` is the
+// bundle's config.json as the host rewrote it for the VM, its root and bind-mount sources under
+// kBundleShareDir/TAG. The agent mounts each share there and runs `crun run` with the config; the
+// request's argv, env, cwd, user and hostname are unused (the config has them).
+struct BundleShare {
+  std::string tag;
+  bool read_only = false;
+};
+struct OciBundle {
+  std::vector<BundleShare> shares;
+  std::string config;  // JSON text, at most kMaxBundleConfigBytes
+};
+inline constexpr char kBundleShareDir[] = "/run/uvm/shares";
+inline constexpr size_t kMaxBundleConfigBytes = 768 << 10;  // within one frame, with the rest
+inline constexpr size_t kMaxBundleShares = 16;
+
 struct ExecRequest {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // "K=V"; PATH gets a default when absent
@@ -96,6 +112,7 @@ struct ExecRequest {
   std::string hostname;            // with rootfs only (needs its own UTS namespace)
   std::optional<Rootfs> rootfs;    // absent: run in the agent's own root, no namespaces
   std::optional<Network> network;  // absent: loopback only
+  std::optional<OciBundle> bundle;  // present: crun runs this bundle (no rootfs then)
   // The clone's identity, applied before the process starts (a clone of a template would
   // otherwise keep the template's clock and random-number state): the host's CLOCK_REALTIME
   // in ns when it sent the request (0: leave the guest's clock alone), and host random bytes,

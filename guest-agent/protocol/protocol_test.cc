@@ -73,6 +73,28 @@ TEST(AgentProtocolTest, ExecRoundTripsEveryField) {
   EXPECT_EQ(out.network->mac, "02:ab:cd:ef:01:23");
 }
 
+TEST(AgentProtocolTest, BundleRoundTripsAndOversizedConfigsAreRefused) {
+  ExecRequest e;
+  e.bundle = OciBundle{{{"uvmfs0", false}, {"uvmfs1", true}}, R"({"ociVersion":"1.0.2"})"};
+  auto out = std::get<ExecRequest>(RoundTrip(e));
+  ASSERT_TRUE(out.bundle);
+  ASSERT_EQ(out.bundle->shares.size(), 2u);
+  EXPECT_EQ(out.bundle->shares[0].tag, "uvmfs0");
+  EXPECT_FALSE(out.bundle->shares[0].read_only);
+  EXPECT_TRUE(out.bundle->shares[1].read_only);
+  EXPECT_EQ(out.bundle->config, e.bundle->config);
+  EXPECT_FALSE(std::get<ExecRequest>(RoundTrip(ExecRequest{})).bundle);
+
+  e.bundle->config.assign(kMaxBundleConfigBytes + 1, ' ');
+  auto frame = EncodeFrame(e);
+  ASSERT_TRUE(frame) << frame.error().message;
+  FrameDecoder d;
+  d.Feed(*frame);
+  auto refused = d.Next();
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("too big"), std::string::npos);
+}
+
 TEST(AgentProtocolTest, NetworkWithoutMacStaysWithout) {
   ExecRequest e;
   e.argv = {"true"};

@@ -1,9 +1,10 @@
 // libFuzzer target: what an engine hands uvm-runtime, all of it untrusted: the command line (a
-// NUL-separated word list) and a bundle's config.json. Each parser returns a value or a one-line
-// error for any bytes, never throws, crashes or reads out of bounds.
+// NUL-separated word list), a bundle's config.json (its isolation, and its rewrite for a VM), and
+// the state record uvm-runtime reads back. Each parser returns a value or a one-line error for any
+// bytes, never throws, crashes or reads out of bounds.
 //
-// Input layout: byte 0 picks the parser (odd: the command line, even: config.json), the rest is
-// the input.
+// Input layout: byte 0 picks the parser (odd: the command line; 0 mod 4: config.json; 2 mod 4:
+// the state record), the rest is the input.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +13,8 @@
 
 #include "oci/bundle_isolation.h"
 #include "oci/runtime_args.h"
+#include "oci/vm_bundle.h"
+#include "oci/vm_state.h"
 
 namespace {
 
@@ -38,9 +41,35 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (args) {
       (void)ContainerId(args->command, args->command_args);
       (void)BundleDir(args->command_args);
+      CheckOneLine(ParseCommandLine(args->command, args->command_args));
+      for (const auto& w : args->command_args) (void)ParseSignal(w);
+    }
+  } else if ((data[0] & 3) == 0) {
+    CheckOneLine(IsolationOfConfig(input, std::nullopt));
+    // Paths are what their last character says: d a directory, f a file, m missing, else other.
+    auto kind_of = [](const std::string& path) {
+      switch (path.empty() ? 'o' : path.back()) {
+        case 'd':
+          return PathKind::kDirectory;
+        case 'f':
+          return PathKind::kFile;
+        case 'm':
+          return PathKind::kMissing;
+        default:
+          return PathKind::kOther;
+      }
+    };
+    auto tag = [](int i) { return "uvmfs" + std::to_string(i); };
+    auto vm = PlanVmBundle(input, "/bundle", tag, 6, kind_of);
+    CheckOneLine(vm);
+    if (vm && (vm->shares.size() > 6 || vm->shares.size() != vm->guest.shares.size())) {
+      __builtin_trap();
     }
   } else {
-    CheckOneLine(IsolationOfConfig(input, std::nullopt));
+    auto record = ParseRecord(input);
+    CheckOneLine(record);
+    if (record) (void)StateJson(*record, VmStatus::kRunning);
+    (void)LiveProcessStartFromStat(input);
   }
   return 0;
 }

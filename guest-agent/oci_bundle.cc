@@ -1,0 +1,88 @@
+#include "guest-agent/oci_bundle.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/unique_fd.h"
+#include "guest-agent/container_root.h"
+#include "guest-agent/share_readahead.h"
+
+namespace uvm::agent {
+namespace {
+
+Result<void> MakeDirs(const std::string& path) {
+  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    const std::string prefix = path.substr(0, slash);
+    if (mkdir(prefix.c_str(), 0755) < 0 && errno != EEXIST) return ErrnoErr("mkdir " + prefix);
+    if (slash == std::string::npos) return {};
+  }
+}
+
+// Whether `path` is a mount point already: another device than its parent's.
+bool IsMounted(const std::string& path) {
+  struct stat here, parent;
+  return stat(path.c_str(), &here) == 0 && stat((path + "/..").c_str(), &parent) == 0 &&
+         here.st_dev != parent.st_dev;
+}
+
+Result<void> WriteFile(const std::string& path, const std::string& text) {
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoErr("create " + path);
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoErr("write " + path);
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<BundleRun> BundleRun::Prepare(const OciBundle& bundle, const std::string& dir,
+                                     const std::string& name, const std::string& share_dir,
+                                     bool mount_shares) {
+  if (bundle.config.empty()) return Err("the bundle has no config");
+  for (const BundleShare& share : bundle.shares) {
+    if (!IsShareTag(share.tag)) return Err("bundle share tag '" + share.tag + "' is not a tag");
+  }
+  if (mount_shares) {
+    for (const BundleShare& share : bundle.shares) {
+      const std::string at = share_dir + "/" + share.tag;
+      if (IsMounted(at)) continue;
+      UVM_CHECK(MakeDirs(at));
+      if (mount(share.tag.c_str(), at.c_str(), kVirtiofs, share.read_only ? MS_RDONLY : 0,
+                nullptr) < 0) {
+        return ErrnoErr("mounting share " + share.tag);
+      }
+      SetShareReadahead(at.c_str());
+    }
+  }
+  BundleRun run;
+  UVM_CHECK(MakeDirs(dir));
+  run.dir_ = dir;
+  run.name_ = name;
+  UVM_CHECK(WriteFile(dir + "/config.json", bundle.config));
+  return run;
+}
+
+BundleRun::BundleRun(BundleRun&& o) noexcept : dir_(std::move(o.dir_)), name_(std::move(o.name_)) {
+  o.dir_.clear();
+}
+
+BundleRun::~BundleRun() {
+  if (dir_.empty()) return;
+  unlink((dir_ + "/config.json").c_str());
+  rmdir(dir_.c_str());
+}
+
+std::vector<std::string> BundleRun::Argv() const {
+  // No cgroup manager yet: the VM is the container's only resource boundary (its memory and
+  // vCPUs), so linux.resources are not applied inside it.
+  return {kCrunPath, "--cgroup-manager=disabled", "run", "--bundle", dir_, name_};
+}
+
+}  // namespace uvm::agent

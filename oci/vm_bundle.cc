@@ -1,0 +1,221 @@
+#include "oci/vm_bundle.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "base/json.h"
+#include "base/quoted.h"
+#include "oci/bundle_isolation.h"
+
+namespace uvm::oci {
+namespace {
+
+using nlohmann::json;
+
+// Builds the share list: each host directory once, read-only only while every use of it is.
+class ShareList {
+ public:
+  ShareList(const std::function<std::string(int)>& tag_of, size_t max)
+      : tag_of_(tag_of), max_(max) {}
+
+  // The guest directory where host directory `dir` is.
+  Result<std::string> Add(const std::string& dir, bool read_only) {
+    for (size_t i = 0; i < shares_.size(); ++i) {
+      if (shares_[i].host_dir == dir) {
+        shares_[i].read_only = shares_[i].read_only && read_only;
+        return GuestDir(i);
+      }
+    }
+    if (shares_.size() == max_) {
+      return Err("the bundle needs more than " + std::to_string(max_) +
+                 " host directories in the VM (its root and the directories of its bind mounts)");
+    }
+    devices::virtio::fs::ShareConfig share;
+    share.host_dir = dir;
+    share.read_only = read_only;
+    shares_.push_back(share);
+    return GuestDir(shares_.size() - 1);
+  }
+
+  void Finish(VmBundle& out) {
+    for (size_t i = 0; i < shares_.size(); ++i) {
+      out.guest.shares.push_back({tag_of_(static_cast<int>(i)), shares_[i].read_only});
+    }
+    out.shares = std::move(shares_);
+  }
+
+ private:
+  std::string GuestDir(size_t i) const {
+    return std::string(agent::kBundleShareDir) + "/" + tag_of_(static_cast<int>(i));
+  }
+  const std::function<std::string(int)>& tag_of_;
+  size_t max_;
+  std::vector<devices::virtio::fs::ShareConfig> shares_;
+};
+
+// `path` made absolute against the bundle, with no "." or ".." components left to mislead the
+// share's bookkeeping (the host resolves symlinks when it opens the share).
+Result<std::string> HostPath(const std::string& bundle_dir, const std::string& path,
+                             const std::string& what) {
+  if (path.empty()) return Err(what + " is empty");
+  if (path.find('\0') != std::string::npos) return Err(what + " has a NUL byte");
+  std::string full = path[0] == '/' ? path : bundle_dir + "/" + path;
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= full.size()) {
+    size_t slash = full.find('/', start);
+    if (slash == std::string::npos) slash = full.size();
+    const std::string part = full.substr(start, slash - start);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    start = slash + 1;
+  }
+  std::string out;
+  for (const auto& part : parts) out += "/" + part;
+  return out.empty() ? "/" : out;
+}
+
+bool IsBind(const json& mount) {
+  auto type = mount.find("type");
+  if (type != mount.end() && type->is_string() && *type == "bind") return true;
+  auto options = mount.find("options");
+  if (options == mount.end() || !options->is_array()) return false;
+  return std::any_of(options->begin(), options->end(),
+                     [](const json& o) { return o.is_string() && (o == "bind" || o == "rbind"); });
+}
+
+bool HasOption(const json& mount, const char* option) {
+  auto options = mount.find("options");
+  if (options == mount.end() || !options->is_array()) return false;
+  return std::any_of(options->begin(), options->end(),
+                     [&](const json& o) { return o.is_string() && o == option; });
+}
+
+Result<void> RewriteMounts(json& config, const std::string& bundle_dir,
+                           const std::function<PathKind(const std::string&)>& kind_of,
+                           ShareList& shares) {
+  auto mounts = config.find("mounts");
+  if (mounts == config.end() || mounts->is_null()) return {};
+  if (!mounts->is_array()) return Err("config.json: mounts must be an array");
+  for (json& mount : *mounts) {
+    if (!mount.is_object()) return Err("config.json: a mount must be an object");
+    if (!IsBind(mount)) continue;
+    UVM_TRY(std::string destination, ReqString(mount, "destination", "config.json mount"));
+    UVM_TRY(std::string source, ReqString(mount, "source", "config.json mount " +
+                                                               Quoted(destination)));
+    UVM_TRY(std::string host, HostPath(bundle_dir, source, "bind source " + Quoted(source)));
+    const bool read_only = HasOption(mount, "ro");
+    switch (kind_of(host)) {
+      case PathKind::kDirectory: {
+        UVM_TRY(mount["source"], shares.Add(host, read_only));
+        break;
+      }
+      case PathKind::kFile: {
+        const size_t slash = host.rfind('/');
+        const std::string dir = slash == 0 ? "/" : host.substr(0, slash);
+        UVM_TRY(std::string guest_dir, shares.Add(dir, read_only));
+        mount["source"] = guest_dir + host.substr(slash);
+        break;
+      }
+      case PathKind::kMissing:
+        return Err("bind mount source " + Quoted(host) + " does not exist");
+      case PathKind::kOther:
+        return Err("bind mount source " + Quoted(host) + " for " + Quoted(destination) +
+                   " is a device, socket or pipe: it cannot reach a VM (use process isolation)");
+    }
+  }
+  return {};
+}
+
+Result<void> RewriteNamespaces(json& linux, VmBundle& out) {
+  auto namespaces = linux.find("namespaces");
+  if (namespaces == linux.end() || namespaces->is_null()) return {};
+  if (!namespaces->is_array()) return Err("config.json: linux.namespaces must be an array");
+  for (json& ns : *namespaces) {
+    if (!ns.is_object()) return Err("config.json: a namespace must be an object");
+    UVM_TRY(std::string type, ReqString(ns, "type", "config.json namespace"));
+    UVM_TRY(std::optional<std::string> path, OptString(ns, "path", "config.json namespace"));
+    if (!path || path->empty()) continue;
+    if (type == "network") {
+      out.warnings.push_back("the network namespace " + Quoted(*path) +
+                             " is the host's: the container has loopback only in its VM");
+      ns.erase("path");
+      continue;
+    }
+    return Err("joining the " + Quoted(type) + " namespace at " + Quoted(*path) +
+               " is not possible from a VM (use process isolation)");
+  }
+  return {};
+}
+
+Result<void> RefuseHooks(const json& config) {
+  auto hooks = config.find("hooks");
+  if (hooks == config.end() || hooks->is_null()) return {};
+  if (!hooks->is_object()) return Err("config.json: hooks must be an object");
+  for (const auto& [stage, list] : hooks->items()) {
+    if (list.is_array() && !list.empty()) {
+      return Err("config.json has " + Quoted(stage) +
+                 " hooks: hooks are not run under VM isolation yet (use process isolation)");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+PathKind KindOfPath(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return PathKind::kMissing;
+  if (S_ISDIR(st.st_mode)) return PathKind::kDirectory;
+  if (S_ISREG(st.st_mode)) return PathKind::kFile;
+  return PathKind::kOther;
+}
+
+Result<VmBundle> PlanVmBundle(std::string_view config_json, const std::string& bundle_dir,
+                              const std::function<std::string(int)>& tag_of, size_t max_shares,
+                              const std::function<PathKind(const std::string&)>& kind_of) {
+  if (config_json.size() > kMaxConfigBytes) return Err("config.json is too big");
+  UVM_TRY(json config, ParseJsonObject(config_json, "config.json"));
+  VmBundle out;
+  UVM_TRY(json annotations, OptObject(config, "annotations", "config.json"));
+  for (const auto& [key, value] : annotations.items()) {
+    if (!value.is_string()) return Err("config.json: annotation " + Quoted(key) + " is not a string");
+    out.annotations[key] = value.get<std::string>();
+  }
+  UVM_CHECK(RefuseHooks(config));
+  UVM_TRY(json process, OptObject(config, "process", "config.json"));
+  auto terminal = process.find("terminal");
+  if (terminal != process.end() && terminal->is_boolean() && terminal->get<bool>()) {
+    return Err("a terminal (-t) is not available under VM isolation yet (use process isolation)");
+  }
+
+  ShareList shares(tag_of, max_shares);
+  UVM_TRY(json root, OptObject(config, "root", "config.json"));
+  UVM_TRY(std::string root_path, ReqString(root, "path", "config.json root"));
+  UVM_TRY(std::string host_root, HostPath(bundle_dir, root_path, "root.path"));
+  if (kind_of(host_root) != PathKind::kDirectory) {
+    return Err("the container's root " + Quoted(host_root) + " is not a directory");
+  }
+  UVM_TRY(config["root"]["path"], shares.Add(host_root, false));
+  UVM_CHECK(RewriteMounts(config, bundle_dir, kind_of, shares));
+
+  auto linux = config.find("linux");
+  if (linux != config.end() && !linux->is_null()) {
+    if (!linux->is_object()) return Err("config.json: linux must be an object");
+    UVM_CHECK(RewriteNamespaces(*linux, out));
+    linux->erase("cgroupsPath");
+  }
+  shares.Finish(out);
+  out.guest.config = config.dump();
+  if (out.guest.config.size() > agent::kMaxBundleConfigBytes) {
+    return Err("config.json is too big for the VM (" + std::to_string(out.guest.config.size()) +
+               " bytes; at most " + std::to_string(agent::kMaxBundleConfigBytes) + ")");
+  }
+  return out;
+}
+
+}  // namespace uvm::oci

@@ -1,0 +1,47 @@
+// A bundle's config.json made fit for a utility VM: what the host must share with the VM and the
+// config crun runs inside it. Only the host-specific parts change, as Windows' host rewrites a
+// bundle for runc in its Linux utility VM:
+//   - root.path (relative to the bundle, or absolute) becomes share 0;
+//   - each bind mount's source becomes a path in a share: a directory is a share of its own, a
+//     file (podman's /etc/hosts, /etc/resolv.conf, ...) is reached through a share of its
+//     directory; the same directory is shared once. Sockets and device nodes cannot cross into a
+//     VM and are refused;
+//   - a network namespace path (an engine's network) is dropped: the container gets a network
+//     namespace of its own with loopback only, and a warning says so;
+//   - linux.cgroupsPath is dropped (the VM is the container's cgroup).
+// Everything else travels unchanged and crun applies it in the VM. What cannot hold in a VM yet is
+// refused with one line naming it: joining another namespace by path, hooks, a terminal.
+// The config is the engine's and untrusted: typed checks, the size cap of bundle_isolation.h.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "devices/virtio/fs/share_spec.h"
+#include "guest-agent/protocol/messages.h"
+
+namespace uvm::oci {
+
+struct VmBundle {
+  // The host directories the VM gets as virtio-fs devices, in device order (tags ShareTag(i)).
+  std::vector<devices::virtio::fs::ShareConfig> shares;
+  agent::OciBundle guest;                          // for the agent: the shares' tags, the config
+  std::map<std::string, std::string> annotations;  // config.json's, for `state`
+  std::vector<std::string> warnings;               // one line each, for the log
+};
+
+// How a path on the host is: what a bind mount's source may be.
+enum class PathKind { kMissing, kDirectory, kFile, kOther };
+PathKind KindOfPath(const std::string& path);
+
+// `tag_of(i)` names share i (runtime::ShareTag); `max_shares` is how many a VM can have.
+Result<VmBundle> PlanVmBundle(std::string_view config_json, const std::string& bundle_dir,
+                              const std::function<std::string(int)>& tag_of, size_t max_shares,
+                              const std::function<PathKind(const std::string&)>& kind_of =
+                                  KindOfPath);
+
+}  // namespace uvm::oci

@@ -1,0 +1,192 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "oci/runtime_args.h"
+#include "oci/vm_bundle.h"
+#include "oci/vm_state.h"
+
+namespace uvm::oci {
+namespace {
+
+using nlohmann::json;
+
+std::string Tag(int i) { return "uvmfs" + std::to_string(i); }
+
+// A host where paths under /dirs are directories, under /files files, /dev/* devices.
+PathKind FakeHost(const std::string& path) {
+  if (path.rfind("/bundle", 0) == 0 || path.rfind("/dirs", 0) == 0) return PathKind::kDirectory;
+  if (path.rfind("/files", 0) == 0) return PathKind::kFile;
+  if (path.rfind("/dev", 0) == 0) return PathKind::kOther;
+  return PathKind::kMissing;
+}
+
+Result<VmBundle> Plan(const json& config) {
+  return PlanVmBundle(config.dump(), "/bundle", Tag, 6, FakeHost);
+}
+
+json PodmanLike() {
+  return json::parse(R"({
+    "ociVersion": "1.0.2-dev",
+    "process": {"terminal": false, "args": ["sh", "-c", "echo hi"], "cwd": "/"},
+    "root": {"path": "rootfs", "readonly": false},
+    "hostname": "box",
+    "annotations": {"io.uvm.isolation": "vm", "org.opencontainers.image.stopSignal": "15"},
+    "mounts": [
+      {"destination": "/proc", "type": "proc", "source": "proc"},
+      {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+      {"destination": "/etc/hosts", "type": "bind", "source": "/files/userdata/hosts",
+       "options": ["bind", "rprivate"]},
+      {"destination": "/etc/resolv.conf", "type": "bind", "source": "/files/userdata/resolv.conf",
+       "options": ["bind", "rprivate"]},
+      {"destination": "/data", "type": "bind", "source": "/dirs/data", "options": ["rbind", "rw"]},
+      {"destination": "/data-ro", "source": "/dirs/data", "options": ["rbind", "ro"]},
+      {"destination": "/cfg", "type": "bind", "source": "/dirs/cfg", "options": ["bind", "ro"]}
+    ],
+    "linux": {
+      "cgroupsPath": "machine.slice:libpod:abc",
+      "namespaces": [{"type": "pid"}, {"type": "network", "path": "/run/netns/cni-1"},
+                     {"type": "mount"}]
+    }
+  })");
+}
+
+TEST(VmBundleTest, RootAndBindSourcesBecomeSharesAndTheRestTravelsUnchanged) {
+  auto vm = Plan(PodmanLike());
+  ASSERT_TRUE(vm) << vm.error().message;
+  // root, the userdata directory (once for both files), /dirs/data (once), /dirs/cfg.
+  ASSERT_EQ(vm->shares.size(), 4u);
+  EXPECT_EQ(vm->shares[0].host_dir, "/bundle/rootfs");
+  EXPECT_FALSE(vm->shares[0].read_only);
+  EXPECT_EQ(vm->shares[1].host_dir, "/files/userdata");
+  EXPECT_EQ(vm->shares[2].host_dir, "/dirs/data");
+  EXPECT_FALSE(vm->shares[2].read_only) << "read-write while any use of it is";
+  EXPECT_EQ(vm->shares[3].host_dir, "/dirs/cfg");
+  EXPECT_TRUE(vm->shares[3].read_only);
+  ASSERT_EQ(vm->guest.shares.size(), 4u);
+  EXPECT_EQ(vm->guest.shares[3].tag, "uvmfs3");
+  EXPECT_TRUE(vm->guest.shares[3].read_only);
+
+  const json guest = json::parse(vm->guest.config);
+  EXPECT_EQ(guest["root"]["path"], "/run/uvm/shares/uvmfs0");
+  EXPECT_EQ(guest["mounts"][0], PodmanLike()["mounts"][0]);
+  EXPECT_EQ(guest["mounts"][1], PodmanLike()["mounts"][1]);
+  EXPECT_EQ(guest["mounts"][2]["source"], "/run/uvm/shares/uvmfs1/hosts");
+  EXPECT_EQ(guest["mounts"][3]["source"], "/run/uvm/shares/uvmfs1/resolv.conf");
+  EXPECT_EQ(guest["mounts"][4]["source"], "/run/uvm/shares/uvmfs2");
+  EXPECT_EQ(guest["mounts"][5]["source"], "/run/uvm/shares/uvmfs2");
+  EXPECT_EQ(guest["mounts"][6]["source"], "/run/uvm/shares/uvmfs3");
+  EXPECT_EQ(guest["process"], PodmanLike()["process"]);
+  EXPECT_EQ(guest["hostname"], "box");
+  EXPECT_FALSE(guest["linux"].contains("cgroupsPath"));
+  EXPECT_EQ(guest["linux"]["namespaces"][1], json({{"type", "network"}}));
+  ASSERT_EQ(vm->warnings.size(), 1u);
+  EXPECT_NE(vm->warnings[0].find("loopback only"), std::string::npos);
+  EXPECT_EQ(vm->annotations.at("io.uvm.isolation"), "vm");
+}
+
+TEST(VmBundleTest, PathsAreResolvedAgainstTheBundleWithoutDotDot) {
+  json config = PodmanLike();
+  config["root"]["path"] = "./a/../rootfs/";
+  config["mounts"][4]["source"] = "/dirs/x/../data";
+  auto vm = Plan(config);
+  ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_EQ(vm->shares[0].host_dir, "/bundle/rootfs");
+  EXPECT_EQ(vm->shares[2].host_dir, "/dirs/data");
+}
+
+TEST(VmBundleTest, WhatCannotHoldInAVmIsRefusedByName) {
+  auto refused = [](const json& config, const std::string& words) {
+    auto vm = Plan(config);
+    ASSERT_FALSE(vm) << config.dump();
+    EXPECT_NE(vm.error().message.find(words), std::string::npos) << vm.error().message;
+    EXPECT_EQ(vm.error().message.find('\n'), std::string::npos);
+  };
+  json device = PodmanLike();
+  device["mounts"][4]["source"] = "/dev/fuse";
+  refused(device, "cannot reach a VM");
+  json missing = PodmanLike();
+  missing["mounts"][4]["source"] = "/nowhere";
+  refused(missing, "does not exist");
+  json join = PodmanLike();
+  join["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid";
+  refused(join, "\"pid\" namespace");
+  json hooks = PodmanLike();
+  hooks["hooks"] = {{"prestart", {{{"path", "/bin/true"}}}}};
+  refused(hooks, "hooks");
+  json terminal = PodmanLike();
+  terminal["process"]["terminal"] = true;
+  refused(terminal, "terminal");
+  json many = PodmanLike();
+  for (int i = 0; i < 6; ++i) {
+    many["mounts"].push_back({{"destination", "/m" + std::to_string(i)},
+                              {"type", "bind"},
+                              {"source", "/dirs/m" + std::to_string(i)}});
+  }
+  refused(many, "more than 6 host directories");
+  json no_root = PodmanLike();
+  no_root["root"]["path"] = "/files/f";
+  refused(no_root, "is not a directory");
+  refused(json::array(), "object");
+  json bad_annotation = PodmanLike();
+  bad_annotation["annotations"]["x"] = 3;
+  refused(bad_annotation, "annotation");
+}
+
+TEST(VmStateTest, RecordRoundTripsAndStateFollowsTheRuntimeSpec) {
+  VmContainerRecord r{"c1", "/b", "2026-12-07T00:00:00Z", 42, 777, {{"k", "v"}}};
+  auto back = ParseRecord(RecordJson(r));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->id, "c1");
+  EXPECT_EQ(back->pid, 42);
+  EXPECT_EQ(back->pid_start, 777u);
+  EXPECT_EQ(back->annotations.at("k"), "v");
+  const json running = json::parse(StateJson(r, VmStatus::kRunning));
+  EXPECT_EQ(running["status"], "running");
+  EXPECT_EQ(running["pid"], 42);
+  EXPECT_EQ(running["bundle"], "/b");
+  EXPECT_EQ(running["ociVersion"], "1.0.2");
+  EXPECT_EQ(json::parse(StateJson(r, VmStatus::kStopped))["pid"], 0);
+  EXPECT_FALSE(ParseRecord(R"({"id":"c1"})"));
+}
+
+TEST(VmStateTest, ProcessStartTimeSkipsTheCommandNameAndZombies) {
+  const std::string rest = " 1 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 1000 1";
+  EXPECT_EQ(LiveProcessStartFromStat("12 (a) b) c) S" + rest), 98765u);
+  EXPECT_FALSE(LiveProcessStartFromStat("12 (sleep) Z" + rest));
+  EXPECT_FALSE(LiveProcessStartFromStat("garbage"));
+  EXPECT_TRUE(LiveProcessStart(getpid()));
+}
+
+TEST(VmStateTest, SignalsByNameAndNumber) {
+  EXPECT_EQ(ParseSignal("KILL"), 9);
+  EXPECT_EQ(ParseSignal("SIGTERM"), 15);
+  EXPECT_EQ(ParseSignal("usr1"), 10);
+  EXPECT_EQ(ParseSignal("2"), 2);
+  EXPECT_EQ(ParseSignal("0"), 0);
+  EXPECT_FALSE(ParseSignal("SIGNOPE"));
+  EXPECT_FALSE(ParseSignal("99999"));
+  EXPECT_FALSE(ParseSignal(""));
+}
+
+TEST(CommandLineTest, FlagsValuesAndOperandsAsRuncReadsThem) {
+  auto cl = ParseCommandLine("create", {"--bundle", "/b", "--pid-file=/p", "--no-pivot", "id1"});
+  ASSERT_TRUE(cl) << cl.error().message;
+  EXPECT_EQ(cl->Value("bundle"), "/b");
+  EXPECT_EQ(cl->Value("pid-file"), "/p");
+  EXPECT_TRUE(cl->Has("no-pivot"));
+  EXPECT_EQ(cl->operands, std::vector<std::string>{"id1"});
+  auto del = ParseCommandLine("delete", {"--force=false", "-f", "id2"});
+  ASSERT_TRUE(del);
+  EXPECT_FALSE(del->Has("force"));
+  EXPECT_TRUE(del->Has("f"));
+  auto kill = ParseCommandLine("kill", {"--", "-id", "KILL"});
+  ASSERT_TRUE(kill);
+  EXPECT_EQ(kill->operands, (std::vector<std::string>{"-id", "KILL"}));
+  EXPECT_FALSE(ParseCommandLine("create", {"--bundle"}));
+  EXPECT_FALSE(ParseCommandLine("delete", {"--force=maybe", "x"}));
+}
+
+}  // namespace
+}  // namespace uvm::oci
