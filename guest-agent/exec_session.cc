@@ -89,8 +89,7 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
   ExecRequest crun_request;
   if (request.bundle) {
     if (request.rootfs) return fail("exec: a bundle brings its own root (no rootfs with it)");
-    const std::string name = "c" + std::to_string(id);
-    auto bundle = BundleRun::Prepare(*request.bundle, ctx.run_dir + "/bundle-" + name, name,
+    auto bundle = BundleRun::Prepare(*request.bundle, ctx.run_dir + "/bundle-" + std::to_string(id),
                                      kBundleShareDir, true);
     if (!bundle) return fail("bundle: " + bundle.error().message);
     s->bundle_.emplace(std::move(*bundle));

@@ -128,8 +128,8 @@ Result<void> MountSystem() {
   UVM_CHECK(MountIfMissing("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                            "ptmxmode=0666,mode=0620"));
   // crun finds the VM's cgroup2 hierarchy where a host has it.
-  UVM_CHECK(MountIfMissing("cgroup2", "/sys/fs/cgroup", "cgroup2",
-                           MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
+  UVM_CHECK(MountIfMissing("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                           nullptr));
   UVM_CHECK(MountIfMissing("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"));
   UVM_CHECK(MountIfMissing("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
   return {};

@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "base/unique_fd.h"
 #include "guest-agent/container_root.h"
 #include "guest-agent/share_readahead.h"
@@ -42,10 +45,21 @@ Result<void> WriteFile(const std::string& path, const std::string& text) {
 
 }  // namespace
 
+bool ValidBundleName(const std::string& name) {
+  // Not a flag to crun either: no leading '-'.
+  if (name.empty() || name.size() > 64 || name == "." || name == ".." || name[0] == '-') {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '.' || c == '-';
+  });
+}
+
 Result<BundleRun> BundleRun::Prepare(const OciBundle& bundle, const std::string& dir,
-                                     const std::string& name, const std::string& share_dir,
-                                     bool mount_shares) {
-  if (bundle.config.empty()) return Err("the bundle has no config");
+                                     const std::string& share_dir, bool mount_shares) {
+  if (!ValidBundleName(bundle.name)) return Err("bundle name '" + bundle.name + "' is not valid");
+  const bool exec = !bundle.process.empty();
+  if (!exec && bundle.config.empty()) return Err("the bundle has no config");
   for (const BundleShare& share : bundle.shares) {
     if (!IsShareTag(share.tag)) return Err("bundle share tag '" + share.tag + "' is not a tag");
   }
@@ -64,24 +78,31 @@ Result<BundleRun> BundleRun::Prepare(const OciBundle& bundle, const std::string&
   BundleRun run;
   UVM_CHECK(MakeDirs(dir));
   run.dir_ = dir;
-  run.name_ = name;
-  UVM_CHECK(WriteFile(dir + "/config.json", bundle.config));
+  run.name_ = bundle.name;
+  run.exec_ = exec;
+  run.file_ = dir + (exec ? "/process.json" : "/config.json");
+  UVM_CHECK(WriteFile(run.file_, exec ? bundle.process : bundle.config));
   return run;
 }
 
-BundleRun::BundleRun(BundleRun&& o) noexcept : dir_(std::move(o.dir_)), name_(std::move(o.name_)) {
+BundleRun::BundleRun(BundleRun&& o) noexcept
+    : dir_(std::move(o.dir_)),
+      name_(std::move(o.name_)),
+      file_(std::move(o.file_)),
+      exec_(o.exec_) {
   o.dir_.clear();
 }
 
 BundleRun::~BundleRun() {
   if (dir_.empty()) return;
-  unlink((dir_ + "/config.json").c_str());
+  unlink(file_.c_str());
   rmdir(dir_.c_str());
 }
 
 std::vector<std::string> BundleRun::Argv() const {
   // No cgroup manager yet: the VM is the container's only resource boundary (its memory and
   // vCPUs), so linux.resources are not applied inside it.
+  if (exec_) return {kCrunPath, "--cgroup-manager=disabled", "exec", "--process", file_, name_};
   return {kCrunPath, "--cgroup-manager=disabled", "run", "--bundle", dir_, name_};
 }
 

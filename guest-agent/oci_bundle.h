@@ -17,24 +17,27 @@ inline constexpr char kCrunPath[] = "/usr/bin/crun";
 
 class BundleRun {
  public:
-  // Mounts the shares, writes `dir`/config.json (dir is made) and names the container `name`.
-  // `share_dir` is kBundleShareDir in the VM (tests pass their own and mount nothing then: see
-  // `mount_shares`).
+  // Mounts the shares and writes `dir`/config.json (dir is made), or for an exec
+  // `dir`/process.json. `share_dir` is kBundleShareDir in the VM (tests pass their own and mount
+  // nothing then: see `mount_shares`).
   static Result<BundleRun> Prepare(const OciBundle& bundle, const std::string& dir,
-                                   const std::string& name, const std::string& share_dir,
-                                   bool mount_shares);
+                                   const std::string& share_dir, bool mount_shares);
 
   BundleRun(BundleRun&& o) noexcept;
   BundleRun& operator=(BundleRun&&) = delete;
   ~BundleRun();  // removes the bundle directory; the shares stay mounted for the VM's life
 
-  // `crun run`, in the foreground: its exit status is the container's, and the signals the agent
-  // sends it are passed on to the container's process.
+  // `crun run` (or `crun exec`), in the foreground: its exit status is the process's, and the
+  // signals the agent sends it are passed on to the process.
   std::vector<std::string> Argv() const;
 
  private:
   BundleRun() = default;
-  std::string dir_, name_;
+  std::string dir_, name_, file_;
+  bool exec_ = false;
 };
+
+// A name the host gives: 1-64 of letters, digits, `_`, `.`, `-`, not starting with `-`.
+bool ValidBundleName(const std::string& name);
 
 }  // namespace uvm::agent

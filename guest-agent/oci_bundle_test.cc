@@ -18,16 +18,17 @@ std::string TempDir() {
 TEST(BundleRunTest, WritesTheConfigRunsCrunOnItAndCleansUp) {
   const std::string tmp = TempDir();
   const std::string dir = tmp + "/run/bundle-c7";
-  OciBundle bundle{{{"uvmfs0", false}}, R"({"ociVersion":"1.0.2","process":{"args":["sh"]}})"};
+  OciBundle bundle{
+      {{"uvmfs0", false}}, R"({"ociVersion":"1.0.2","process":{"args":["sh"]}})", "c7", ""};
   {
-    auto run = BundleRun::Prepare(bundle, dir, "c7", tmp + "/shares", false);
+    auto run = BundleRun::Prepare(bundle, dir, tmp + "/shares", false);
     ASSERT_TRUE(run) << run.error().message;
     std::ifstream in(dir + "/config.json");
     std::stringstream text;
     text << in.rdbuf();
     EXPECT_EQ(text.str(), bundle.config);
-    EXPECT_EQ(run->Argv(), (std::vector<std::string>{kCrunPath, "--cgroup-manager=disabled",
-                                                     "run", "--bundle", dir, "c7"}));
+    EXPECT_EQ(run->Argv(), (std::vector<std::string>{kCrunPath, "--cgroup-manager=disabled", "run",
+                                                     "--bundle", dir, "c7"}));
     BundleRun moved(std::move(*run));
   }
   struct stat st;
@@ -36,13 +37,38 @@ TEST(BundleRunTest, WritesTheConfigRunsCrunOnItAndCleansUp) {
   rmdir(tmp.c_str());
 }
 
-TEST(BundleRunTest, RefusesBadTagsAndAnEmptyConfig) {
+TEST(BundleRunTest, AnExecWritesTheProcessAndRunsCrunExecInTheNamedContainer) {
   const std::string tmp = TempDir();
-  auto bad_tag = BundleRun::Prepare(OciBundle{{{"a/b", false}}, "{}"}, tmp + "/b", "c1",
-                                    tmp + "/shares", false);
+  const std::string dir = tmp + "/bundle-9";
+  OciBundle exec{{}, "", "uvm", R"({"args":["ps"]})"};
+  {
+    auto run = BundleRun::Prepare(exec, dir, tmp + "/shares", false);
+    ASSERT_TRUE(run) << run.error().message;
+    std::ifstream in(dir + "/process.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_EQ(text.str(), exec.process);
+    EXPECT_EQ(run->Argv(), (std::vector<std::string>{kCrunPath, "--cgroup-manager=disabled", "exec",
+                                                     "--process", dir + "/process.json", "uvm"}));
+  }
+  struct stat st;
+  EXPECT_NE(stat(dir.c_str(), &st), 0);
+  rmdir(tmp.c_str());
+}
+
+TEST(BundleRunTest, RefusesBadTagsBadNamesAndAnEmptyConfig) {
+  const std::string tmp = TempDir();
+  auto bad_tag = BundleRun::Prepare(OciBundle{{{"a/b", false}}, "{}", "c1", ""}, tmp + "/b",
+                                    tmp + "/s", false);
   ASSERT_FALSE(bad_tag);
   EXPECT_NE(bad_tag.error().message.find("not a tag"), std::string::npos);
-  auto no_config = BundleRun::Prepare(OciBundle{{}, ""}, tmp + "/b", "c1", tmp + "/s", false);
+  for (const char* name : {"", "..", "a/b", "-x", "x y"}) {
+    auto bad_name =
+        BundleRun::Prepare(OciBundle{{}, "{}", name, ""}, tmp + "/b", tmp + "/s", false);
+    ASSERT_FALSE(bad_name) << name;
+    EXPECT_NE(bad_name.error().message.find("not valid"), std::string::npos);
+  }
+  auto no_config = BundleRun::Prepare(OciBundle{{}, "", "c1", ""}, tmp + "/b", tmp + "/s", false);
   ASSERT_FALSE(no_config);
   EXPECT_NE(no_config.error().message.find("no config"), std::string::npos);
   rmdir(tmp.c_str());

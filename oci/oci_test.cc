@@ -159,8 +159,8 @@ TEST(RouterTest, AProcessContainerIsRuncsWithUvmsRoot) {
 TEST(RouterTest, VmIsolationIsTheDefaultAndLaterCommandsFindTheVmContainer) {
   ScratchDir dir;
   dir.Write("config.json", R"({"ociVersion":"1.0.2"})");
-  auto args = ParseRuntimeArgs({"--root", dir.path() + "/state", "create", "--bundle", dir.path(),
-                                "c2"});
+  auto args =
+      ParseRuntimeArgs({"--root", dir.path() + "/state", "create", "--bundle", dir.path(), "c2"});
   ASSERT_TRUE(args);
   auto plan = PlanCommand(*args, "runc", "9.9");
   ASSERT_TRUE(plan) << plan.error().message;

@@ -70,9 +70,8 @@ Result<RuntimeArgs> ParseRuntimeArgs(const std::vector<std::string>& args) {
     }
     const std::string& name = flag->name;
     const bool is_bool = OneOf(name, {"debug", "systemd-cgroup", "version", "v"});
-    const bool is_value =
-        OneOf(name, {"root", "log", "log-format", "isolation", "process-runtime", "uvm-root",
-                     "criu"});
+    const bool is_value = OneOf(
+        name, {"root", "log", "log-format", "isolation", "process-runtime", "uvm-root", "criu"});
     if (!is_bool && !is_value) {
       return Err("unknown global flag " + Quoted(args[i]) +
                  " (uvm-runtime takes runc's: --root, --log, " +

@@ -34,8 +34,8 @@ struct RuntimeArgs {
   std::string log_file;             // --log: where errors go besides stderr (engines read it)
   std::string log_format = "text";  // --log-format text|json
   // uvm's own global flags, never handed to runc.
-  std::optional<Isolation> isolation;  // --isolation (a bundle's annotation takes precedence)
-  std::string process_runtime;         // --process-runtime (default: runc on PATH)
+  std::optional<Isolation> isolation;     // --isolation (a bundle's annotation takes precedence)
+  std::string process_runtime;            // --process-runtime (default: runc on PATH)
   std::string uvm_root = "/var/lib/uvm";  // --uvm-root: uvm's state (templates, the pool)
   // runc's global flags as given (--debug, --log, --log-format, --systemd-cgroup), handed on to
   // the process runtime with every command; --root is not among them (uvm gives runc its own).

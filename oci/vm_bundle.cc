@@ -105,8 +105,8 @@ Result<void> RewriteMounts(json& config, const std::string& bundle_dir,
     if (!mount.is_object()) return Err("config.json: a mount must be an object");
     if (!IsBind(mount)) continue;
     UVM_TRY(std::string destination, ReqString(mount, "destination", "config.json mount"));
-    UVM_TRY(std::string source, ReqString(mount, "source", "config.json mount " +
-                                                               Quoted(destination)));
+    UVM_TRY(std::string source,
+            ReqString(mount, "source", "config.json mount " + Quoted(destination)));
     UVM_TRY(std::string host, HostPath(bundle_dir, source, "bind source " + Quoted(source)));
     const bool read_only = HasOption(mount, "ro");
     switch (kind_of(host)) {
@@ -183,14 +183,21 @@ Result<VmBundle> PlanVmBundle(std::string_view config_json, const std::string& b
   VmBundle out;
   UVM_TRY(json annotations, OptObject(config, "annotations", "config.json"));
   for (const auto& [key, value] : annotations.items()) {
-    if (!value.is_string()) return Err("config.json: annotation " + Quoted(key) + " is not a string");
+    if (!value.is_string())
+      return Err("config.json: annotation " + Quoted(key) + " is not a string");
     out.annotations[key] = value.get<std::string>();
   }
   UVM_CHECK(RefuseHooks(config));
   UVM_TRY(json process, OptObject(config, "process", "config.json"));
   auto terminal = process.find("terminal");
-  if (terminal != process.end() && terminal->is_boolean() && terminal->get<bool>()) {
-    return Err("a terminal (-t) is not available under VM isolation yet (use process isolation)");
+  if (terminal != process.end() && !terminal->is_null()) {
+    if (!terminal->is_boolean()) return Err("config.json: process.terminal must be true or false");
+    out.terminal = terminal->get<bool>();
+  }
+  if (out.terminal) {
+    // The agent gives crun's process a terminal of the VM's (its stdio and controlling
+    // terminal); the host's terminal is the keeper's, relayed to it.
+    config["process"]["terminal"] = false;
   }
 
   ShareList shares(tag_of, max_shares);
@@ -210,6 +217,7 @@ Result<VmBundle> PlanVmBundle(std::string_view config_json, const std::string& b
     linux->erase("cgroupsPath");
   }
   shares.Finish(out);
+  out.guest.name = kVmContainerName;
   out.guest.config = config.dump();
   if (out.guest.config.size() > agent::kMaxBundleConfigBytes) {
     return Err("config.json is too big for the VM (" + std::to_string(out.guest.config.size()) +

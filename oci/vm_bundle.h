@@ -8,9 +8,12 @@
 //     VM and are refused;
 //   - a network namespace path (an engine's network) is dropped: the container gets a network
 //     namespace of its own with loopback only, and a warning says so;
-//   - linux.cgroupsPath is dropped (the VM is the container's cgroup).
+//   - linux.cgroupsPath is dropped (the VM is the container's cgroup);
+//   - process.terminal becomes false: the agent gives crun's process a terminal of the VM as
+//     its stdio and controlling terminal, relayed to the one the engine gets on its console
+//     socket (`terminal` says so).
 // Everything else travels unchanged and crun applies it in the VM. What cannot hold in a VM yet is
-// refused with one line naming it: joining another namespace by path, hooks, a terminal.
+// refused with one line naming it: joining another namespace by path, hooks.
 // The config is the engine's and untrusted: typed checks, the size cap of bundle_isolation.h.
 #pragma once
 
@@ -26,12 +29,16 @@
 
 namespace uvm::oci {
 
+// The container's name for crun inside its VM (a VM holds one container).
+inline constexpr char kVmContainerName[] = "uvm";
+
 struct VmBundle {
   // The host directories the VM gets as virtio-fs devices, in device order (tags ShareTag(i)).
   std::vector<devices::virtio::fs::ShareConfig> shares;
   agent::OciBundle guest;                          // for the agent: the shares' tags, the config
   std::map<std::string, std::string> annotations;  // config.json's, for `state`
   std::vector<std::string> warnings;               // one line each, for the log
+  bool terminal = false;                           // the config asked for a terminal
 };
 
 // How a path on the host is: what a bind mount's source may be.
@@ -39,9 +46,9 @@ enum class PathKind { kMissing, kDirectory, kFile, kOther };
 PathKind KindOfPath(const std::string& path);
 
 // `tag_of(i)` names share i (runtime::ShareTag); `max_shares` is how many a VM can have.
-Result<VmBundle> PlanVmBundle(std::string_view config_json, const std::string& bundle_dir,
-                              const std::function<std::string(int)>& tag_of, size_t max_shares,
-                              const std::function<PathKind(const std::string&)>& kind_of =
-                                  KindOfPath);
+Result<VmBundle> PlanVmBundle(
+    std::string_view config_json, const std::string& bundle_dir,
+    const std::function<std::string(int)>& tag_of, size_t max_shares,
+    const std::function<PathKind(const std::string&)>& kind_of = KindOfPath);
 
 }  // namespace uvm::oci

@@ -1,10 +1,11 @@
+#include "oci/vm_bundle.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "oci/runtime_args.h"
-#include "oci/vm_bundle.h"
 #include "oci/vm_state.h"
 
 namespace uvm::oci {
@@ -86,6 +87,16 @@ TEST(VmBundleTest, RootAndBindSourcesBecomeSharesAndTheRestTravelsUnchanged) {
   EXPECT_EQ(vm->annotations.at("io.uvm.isolation"), "vm");
 }
 
+TEST(VmBundleTest, ATerminalIsTheAgentsToGiveSoCrunIsToldNone) {
+  json config = PodmanLike();
+  config["process"]["terminal"] = true;
+  auto vm = Plan(config);
+  ASSERT_TRUE(vm) << vm.error().message;
+  EXPECT_TRUE(vm->terminal);
+  EXPECT_EQ(json::parse(vm->guest.config)["process"]["terminal"], false);
+  EXPECT_FALSE(Plan(PodmanLike())->terminal);
+}
+
 TEST(VmBundleTest, PathsAreResolvedAgainstTheBundleWithoutDotDot) {
   json config = PodmanLike();
   config["root"]["path"] = "./a/../rootfs/";
@@ -116,7 +127,7 @@ TEST(VmBundleTest, WhatCannotHoldInAVmIsRefusedByName) {
   hooks["hooks"] = {{"prestart", {{{"path", "/bin/true"}}}}};
   refused(hooks, "hooks");
   json terminal = PodmanLike();
-  terminal["process"]["terminal"] = true;
+  terminal["process"]["terminal"] = "yes";
   refused(terminal, "terminal");
   json many = PodmanLike();
   for (int i = 0; i < 6; ++i) {

@@ -1,21 +1,27 @@
 #include "oci/vm_runtime.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <thread>
+#include <tuple>
 
 #include "base/fs.h"
+#include "base/json.h"
 #include "base/phase_timer.h"
 #include "base/quoted.h"
 #include "base/unique_fd.h"
@@ -34,12 +40,13 @@
 namespace uvm::oci {
 namespace {
 
-constexpr int kFailure = 1;           // runc's status for a failed command
-constexpr int kKeeperFailure = 125;   // the keeper's own failure after start (docker's 125)
+constexpr int kFailure = 1;          // runc's status for a failed command
+constexpr int kKeeperFailure = 125;  // the keeper's own failure after start (docker's 125)
 constexpr char kStateFile[] = "state.json";
 constexpr char kStartedFile[] = "started";
 constexpr char kSocketName[] = "keeper.sock";
-constexpr uint64_t kMemoryMib = 256;  // the VM's shape until linux.resources size it
+constexpr char kAgentFile[] = "agent";  // the VM agent's socket, for exec
+constexpr uint64_t kMemoryMib = 256;    // the VM's shape until linux.resources size it
 constexpr int kCpus = 1;
 
 int Fail(const RuntimeArgs& args, const std::string& message) {
@@ -69,8 +76,8 @@ Result<SocketAddress> KeeperAddress(const std::string& state_dir) {
   out.dir.Reset(::open(state_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!out.dir.valid()) return ErrnoErr("open " + state_dir);
   out.addr.sun_family = AF_UNIX;
-  std::snprintf(out.addr.sun_path, sizeof out.addr.sun_path, "/proc/self/fd/%d/%s",
-                out.dir.get(), kSocketName);
+  std::snprintf(out.addr.sun_path, sizeof out.addr.sun_path, "/proc/self/fd/%d/%s", out.dir.get(),
+                kSocketName);
   return out;
 }
 
@@ -89,7 +96,7 @@ Result<Container> Load(const RuntimeArgs& args, const std::string& id) {
   if (start && *start == record.pid_start) {
     struct stat st;
     c.status = ::stat((dir + "/" + kStartedFile).c_str(), &st) == 0 ? VmStatus::kRunning
-                                                                     : VmStatus::kCreated;
+                                                                    : VmStatus::kCreated;
   }
   return c;
 }
@@ -131,7 +138,73 @@ std::string ReadReply(int fd, size_t max, std::chrono::milliseconds timeout) {
 struct KeeperPlan {
   std::string state_dir;
   VmBundle bundle;
+  int terminal = -1;  // with a terminal: the slave of the pty whose master the engine has
 };
+
+// A pty pair for a container with a terminal (both ends close-on-exec).
+struct Pty {
+  UniqueFd master, slave;
+};
+Result<Pty> OpenPty() {
+  Pty pty;
+  pty.master.Reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!pty.master.valid()) return ErrnoErr("open /dev/ptmx");
+  if (::grantpt(pty.master.get()) < 0 || ::unlockpt(pty.master.get()) < 0) {
+    return ErrnoErr("unlockpt");
+  }
+  char name[64];
+  if (::ptsname_r(pty.master.get(), name, sizeof name) != 0) return ErrnoErr("ptsname");
+  pty.slave.Reset(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!pty.slave.valid()) return ErrnoErr(std::string("open ") + name);
+  return pty;
+}
+
+// Hands `fd` to the engine's console socket as runc does: one message, the descriptor in
+// SCM_RIGHTS, the terminal's name as its bytes. The socket is named through its directory's
+// descriptor (sun_path holds 108 bytes).
+Result<void> SendToConsoleSocket(const std::string& path, int fd) {
+  const size_t slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  UniqueFd dir_fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd.valid()) return ErrnoErr("console socket " + Quoted(path));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (std::snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dir_fd.get(),
+                    name.c_str()) >= static_cast<int>(sizeof addr.sun_path)) {
+    return Err("console socket " + Quoted(path) + ": its name is too long");
+  }
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock.valid() || ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    return ErrnoErr("console socket " + Quoted(path));
+  }
+  char data[] = "/dev/ptmx";
+  iovec iov{data, sizeof data - 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  if (::sendmsg(sock.get(), &msg, MSG_NOSIGNAL) < 0) {
+    return ErrnoErr("console socket " + Quoted(path));
+  }
+  return {};
+}
+
+std::pair<uint16_t, uint16_t> WindowSize(int fd) {
+  winsize ws{};
+  if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) {
+    return {ws.ws_row, ws.ws_col};
+  }
+  return {24, 80};
+}
 
 // Waits, in the created state, for `start` on the keeper's socket: the connection to answer on,
 // or the signal that ended the wait (128+N is then the container's status).
@@ -165,13 +238,64 @@ StartOrSignal WaitForStart(int listener) {
   }
 }
 
+// Closes every descriptor above 2 but `keep`: the keeper lives as long as the container, and a
+// descriptor of the engine's that create inherited by accident must not stay open that long.
+void CloseInheritedFds(const std::vector<int>& keep) {
+  std::vector<int> open_fds;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(dir)) {
+      if (e->d_name[0] >= '0' && e->d_name[0] <= '9') open_fds.push_back(std::atoi(e->d_name));
+    }
+    ::closedir(dir);  // its own descriptor is in the list, closed already
+  }
+  for (int fd : open_fds) {
+    if (fd > 2 && std::find(keep.begin(), keep.end(), fd) == keep.end()) ::close(fd);
+  }
+}
+
+// A process standing for a container's process on the host (the container's keeper, or an
+// exec's) keeps the stdio it inherited for that process: its own output would land in the
+// process's streams, so fds 0-2 go to /dev/null (errors go to the engine's log), and every other
+// inherited descriptor is closed. With a terminal (the slave of the pty the engine has), that is
+// the process's stdio and the keeper's controlling terminal, so its window-size changes arrive as
+// SIGWINCH (and its hang-up as SIGHUP) for the relay to pass on; raw, because the VM's own
+// terminal does the line discipline.
+struct KeeperIo {
+  UniqueFd in, out, err, null;
+  runtime::ContainerIo io;
+};
+KeeperIo TakeStdio(int terminal, int ready) {
+  KeeperIo k;
+  k.in.Reset(::fcntl(0, F_DUPFD_CLOEXEC, 3));
+  k.out.Reset(::fcntl(1, F_DUPFD_CLOEXEC, 3));
+  k.err.Reset(::fcntl(2, F_DUPFD_CLOEXEC, 3));
+  k.null.Reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  for (int fd = 0; fd < 3; ++fd) ::dup2(k.null.get(), fd);
+  CloseInheritedFds({k.in.get(), k.out.get(), k.err.get(), k.null.get(), ready, terminal});
+  k.io = runtime::ContainerIo{k.in.get(), k.out.get(), k.err.get()};
+  if (terminal >= 0) {
+    ::setsid();
+    ::ioctl(terminal, TIOCSCTTY, 0);
+    termios raw{};
+    if (::tcgetattr(terminal, &raw) == 0) {
+      ::cfmakeraw(&raw);
+      ::tcsetattr(terminal, TCSANOW, &raw);
+    }
+    k.io = runtime::ContainerIo{terminal, terminal, terminal};
+  }
+  return k;
+}
+
+// The request and hooks for a process with or without a terminal.
+void UseTerminal(int terminal, agent::ExecRequest& exec, runtime::ContainerHooks& hooks) {
+  if (terminal < 0) return;
+  exec.tty = true;
+  std::tie(exec.rows, exec.cols) = WindowSize(terminal);
+  hooks.terminal_size = [terminal] { return WindowSize(terminal); };
+}
+
 int RunKeeper(const RuntimeArgs& args, const KeeperPlan& plan, UniqueFd ready) {
-  // The container's stdio are the fds create inherited; the keeper's own output would land in the
-  // container's streams, so it goes nowhere and errors go to the engine's log.
-  UniqueFd in(::fcntl(0, F_DUPFD_CLOEXEC, 3)), out(::fcntl(1, F_DUPFD_CLOEXEC, 3)),
-      err(::fcntl(2, F_DUPFD_CLOEXEC, 3));
-  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  for (int fd = 0; fd < 3; ++fd) ::dup2(null.get(), fd);
+  KeeperIo stdio = TakeStdio(plan.terminal, ready.get());
   auto not_ready = [&](const std::string& message) {
     (void)WriteAll(ready.get(), message);
     return kFailure;
@@ -194,9 +318,14 @@ int RunKeeper(const RuntimeArgs& args, const KeeperPlan& plan, UniqueFd ready) {
   if (!address) return not_ready(address.error().message);
   UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!listener.valid() ||
-      ::bind(listener.get(), reinterpret_cast<sockaddr*>(&address->addr), sizeof address->addr) < 0 ||
+      ::bind(listener.get(), reinterpret_cast<sockaddr*>(&address->addr), sizeof address->addr) <
+          0 ||
       ::listen(listener.get(), 4) < 0) {
     return not_ready(std::string("the keeper's socket: ") + std::strerror(errno));
+  }
+  if (auto w = WriteFileAtomic(plan.state_dir + "/" + kAgentFile, (*sandbox)->agent_vsock_uds());
+      !w) {
+    return not_ready(w.error().message);
   }
   (void)WriteAll(ready.get(), "ok");
   ready.Reset();
@@ -212,14 +341,13 @@ int RunKeeper(const RuntimeArgs& args, const KeeperPlan& plan, UniqueFd ready) {
   agent::ExecRequest exec;
   exec.bundle = plan.bundle.guest;
   runtime::ContainerHooks hooks;
+  UseTerminal(plan.terminal, exec, hooks);
   hooks.started = [&](int64_t) {
     (void)WriteFileAtomic(plan.state_dir + "/" + kStartedFile, "");
     (void)WriteAll(start.connection.get(), "ok\n");
     start.connection.Reset();
   };
-  auto exit = runtime::RunContainer(**sandbox, std::move(exec),
-                                    runtime::ContainerIo{in.get(), out.get(), err.get()}, hooks,
-                                    timer);
+  auto exit = runtime::RunContainer(**sandbox, std::move(exec), stdio.io, hooks, timer);
   if (!exit) {
     if (start.connection.valid()) (void)WriteAll(start.connection.get(), exit.error().message);
     ReportError(args, "container " + Quoted(::basename(plan.state_dir.c_str())) + ": " +
@@ -227,13 +355,89 @@ int RunKeeper(const RuntimeArgs& args, const KeeperPlan& plan, UniqueFd ready) {
     return kKeeperFailure;
   }
   if (start.connection.valid()) {
-    (void)WriteAll(start.connection.get(), exit->problem.empty() ? "the process did not start"
-                                                                 : exit->problem);
+    (void)WriteAll(start.connection.get(),
+                   exit->problem.empty() ? "the process did not start" : exit->problem);
   } else if (!exit->problem.empty()) {
     ReportError(args, exit->problem);
   }
   (*sandbox)->Stop();
   return exit->code;
+}
+
+// An exec's process on the host: connects to the VM's agent and runs `process` in the
+// container (crun exec in the VM), relaying stdio (or the terminal); `ready` hears "ok" once it
+// runs, or why not. Returns the process's status.
+int RunExec(const RuntimeArgs& args, const std::string& agent_uds, const std::string& process,
+            int terminal, UniqueFd ready) {
+  KeeperIo stdio = TakeStdio(terminal, ready.get());
+  const PhaseTimer timer("uvm-runtime exec: ");
+  auto client =
+      agent::AgentClient::Connect(agent::AgentAddress::Vsock(agent_uds), std::chrono::seconds(10));
+  if (!client) {
+    (void)WriteAll(ready.get(), "the container's VM does not answer: " + client.error().message);
+    return kFailure;
+  }
+  agent::ExecRequest exec;
+  exec.bundle = agent::OciBundle{{}, "", kVmContainerName, process};
+  runtime::ContainerHooks hooks;
+  UseTerminal(terminal, exec, hooks);
+  hooks.started = [&](int64_t) {
+    (void)WriteAll(ready.get(), "ok");
+    ready.Reset();
+  };
+  auto exit = runtime::RunInVm(*client, std::move(exec), stdio.io, hooks, timer);
+  if (!exit) {
+    if (ready.valid()) (void)WriteAll(ready.get(), exit.error().message);
+    ReportError(args, "exec: " + exit.error().message);
+    return kKeeperFailure;
+  }
+  if (ready.valid()) {
+    (void)WriteAll(ready.get(),
+                   exit->problem.empty() ? "the process did not start" : exit->problem);
+  }
+  return exit->code;
+}
+
+// The process an exec runs: --process FILE, or the container's own process with the command's
+// arguments and flags over it (runc's rules).
+Result<nlohmann::json> ExecProcess(const CommandLine& cl, const VmContainerRecord& record) {
+  using nlohmann::json;
+  const std::string file = !cl.Value("process").empty() ? cl.Value("process") : cl.Value("p");
+  if (!file.empty()) {
+    UVM_TRY(std::string text, ReadFileLimited(file, agent::kMaxBundleConfigBytes));
+    return ParseJsonObject(text, "process " + Quoted(file));
+  }
+  if (cl.operands.size() < 2) return Err("exec: a command is required (or --process FILE)");
+  UVM_TRY(std::string text, ReadFileLimited(record.bundle + "/config.json", kMaxConfigBytes));
+  UVM_TRY(json config, ParseJsonObject(text, "config.json"));
+  UVM_TRY(json process, OptObject(config, "process", "config.json"));
+  process["args"] = std::vector<std::string>(cl.operands.begin() + 1, cl.operands.end());
+  process["terminal"] = cl.Has("tty") || cl.Has("t");
+  for (const char* name : {"cwd"}) {
+    if (!cl.Value(name).empty()) process["cwd"] = cl.Value(name);
+  }
+  for (const char* name : {"env", "e"}) {
+    auto it = cl.lists.find(name);
+    if (it == cl.lists.end()) continue;
+    if (!process["env"].is_array()) process["env"] = json::array();
+    for (const auto& kv : it->second) process["env"].push_back(kv);
+  }
+  std::string user = !cl.Value("user").empty() ? cl.Value("user") : cl.Value("u");
+  if (!user.empty()) {
+    const size_t colon = user.find(':');
+    const std::string uid = user.substr(0, colon);
+    const std::string gid = colon == std::string::npos ? "" : user.substr(colon + 1);
+    auto number = [](const std::string& w) {
+      return !w.empty() && w.size() < 10 && std::all_of(w.begin(), w.end(), ::isdigit);
+    };
+    if (!number(uid) || (!gid.empty() && !number(gid))) {
+      return Err("exec --user " + Quoted(user) + ": UID[:GID] as numbers");
+    }
+    process["user"]["uid"] = std::stoul(uid);
+    process["user"]["gid"] = gid.empty() ? 0ul : std::stoul(gid);
+  }
+  if (cl.Has("no-new-privs")) process["noNewPrivileges"] = true;
+  return process;
 }
 
 // ---- the commands ----
@@ -253,9 +457,26 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
   bundle = resolved;
   auto text = ReadFileLimited(bundle + "/config.json", kMaxConfigBytes);
   if (!text) return Fail(args, text.error().message);
-  auto planned = PlanVmBundle(*text, bundle, runtime::ShareTag,
-                              static_cast<size_t>(runtime::kMaxShares));
+  auto planned =
+      PlanVmBundle(*text, bundle, runtime::ShareTag, static_cast<size_t>(runtime::kMaxShares));
   if (!planned) return Fail(args, planned.error().message);
+
+  const std::string console_socket = cl.Value("console-socket");
+  if (planned->terminal && console_socket.empty()) {
+    return Fail(args, "cannot allocate tty if runc will detach without setting console socket");
+  }
+  if (!planned->terminal && !console_socket.empty()) {
+    return Fail(args, "cannot use console socket if runc will not detach or allocate tty");
+  }
+  UniqueFd terminal;
+  if (planned->terminal) {
+    auto pty = OpenPty();
+    if (!pty) return Fail(args, pty.error().message);
+    if (auto sent = SendToConsoleSocket(console_socket, pty->master.get()); !sent) {
+      return Fail(args, sent.error().message);
+    }
+    terminal = std::move(pty->slave);
+  }
 
   if (auto made = MakeDirs(VmRoot(args), 0700); !made) return Fail(args, made.error().message);
   const std::string dir = StateDir(args, id);
@@ -270,10 +491,11 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
   if (keeper < 0) return Fail(args, "fork: " + std::string(std::strerror(errno)));
   if (keeper == 0) {
     ready_read.Reset();
-    KeeperPlan plan{dir, std::move(*planned)};
+    KeeperPlan plan{dir, std::move(*planned), terminal.get()};
     ::_exit(RunKeeper(args, plan, std::move(ready_write)));
   }
   ready_write.Reset();
+  terminal.Reset();
   // The keeper answers once its VM is there: a clone takes well under a second, a template made
   // first (or a boot) longer.
   const std::string word = ReadReply(ready_read.get(), 4096, std::chrono::minutes(10));
@@ -305,19 +527,83 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
   return 0;
 }
 
+int Exec(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) {
+  for (const char* refused :
+       {"cap", "c", "additional-gids", "g", "apparmor", "process-label", "l", "cgroup"}) {
+    if (cl.values.count(refused)) {
+      return Fail(args, std::string("exec --") + refused +
+                            " is not available for VM-isolated containers yet");
+    }
+  }
+  if (!cl.Value("preserve-fds").empty() && cl.Value("preserve-fds") != "0") {
+    return Fail(args, "--preserve-fds is not available under VM isolation");
+  }
+  auto c = Load(args, id);
+  if (!c) return Fail(args, c.error().message);
+  if (c->status != VmStatus::kRunning) return Fail(args, "cannot exec in a stopped container");
+  auto process = ExecProcess(cl, c->record);
+  if (!process) return Fail(args, process.error().message);
+  const bool terminal = process->value("terminal", false);
+  (*process)["terminal"] = false;  // the agent gives the terminal (vm_bundle.h)
+  auto agent_uds = ReadFileLimited(StateDir(args, id) + "/" + kAgentFile, 4096);
+  if (!agent_uds) return Fail(args, "container " + id + ": " + agent_uds.error().message);
+
+  const std::string console_socket = cl.Value("console-socket");
+  if (terminal && console_socket.empty()) {
+    return Fail(args, "cannot allocate tty if runc will detach without setting console socket");
+  }
+  UniqueFd slave;
+  if (terminal) {
+    auto pty = OpenPty();
+    if (!pty) return Fail(args, pty.error().message);
+    if (auto sent = SendToConsoleSocket(console_socket, pty->master.get()); !sent) {
+      return Fail(args, sent.error().message);
+    }
+    slave = std::move(pty->slave);
+  }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) return Fail(args, "pipe: " + std::string(std::strerror(errno)));
+  UniqueFd ready_read(fds[0]), ready_write(fds[1]);
+  const pid_t pid = ::fork();
+  if (pid < 0) return Fail(args, "fork: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    ready_read.Reset();
+    ::_exit(RunExec(args, *agent_uds, process->dump(), slave.get(), std::move(ready_write)));
+  }
+  ready_write.Reset();
+  slave.Reset();
+  const std::string word = ReadReply(ready_read.get(), 4096, std::chrono::minutes(2));
+  if (word != "ok") {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return Fail(args, "exec: " + (word.empty() ? std::string("the process did not start") : word));
+  }
+  const std::string pid_file = cl.Value("pid-file");
+  if (!pid_file.empty()) {
+    if (auto w = WriteFileAtomic(pid_file, std::to_string(pid)); !w) {
+      return Fail(args, w.error().message);
+    }
+  }
+  if (cl.Has("detach") || cl.Has("d")) return 0;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
 int Start(const RuntimeArgs& args, const std::string& id) {
   auto c = Load(args, id);
   if (!c) return Fail(args, c.error().message);
-  if (c->status == VmStatus::kStopped) return Fail(args, "cannot start a container that has stopped");
-  if (c->status == VmStatus::kRunning) return Fail(args, "cannot start an already running container");
+  if (c->status == VmStatus::kStopped)
+    return Fail(args, "cannot start a container that has stopped");
+  if (c->status == VmStatus::kRunning)
+    return Fail(args, "cannot start an already running container");
   auto address = KeeperAddress(StateDir(args, id));
   if (!address) return Fail(args, address.error().message);
   UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!sock.valid() ||
-      ::connect(sock.get(), reinterpret_cast<sockaddr*>(&address->addr), sizeof address->addr) <
-          0) {
-    return Fail(args, "container " + id + ": its keeper does not answer: " +
-                          std::strerror(errno));
+  if (!sock.valid() || ::connect(sock.get(), reinterpret_cast<sockaddr*>(&address->addr),
+                                 sizeof address->addr) < 0) {
+    return Fail(args, "container " + id + ": its keeper does not answer: " + std::strerror(errno));
   }
   if (!WriteAll(sock.get(), "start\n")) return Fail(args, "container " + id + ": start failed");
   const std::string reply = ReadReply(sock.get(), 4096, std::chrono::minutes(2));
@@ -363,8 +649,8 @@ int Delete(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
   }
   if (c->status != VmStatus::kStopped) {
     if (!cl.Has("force") && !cl.Has("f")) {
-      return Fail(args, "cannot delete container " + id + " that is not stopped: " +
-                            VmStatusName(c->status));
+      return Fail(args, "cannot delete container " + id +
+                            " that is not stopped: " + VmStatusName(c->status));
     }
     ::kill(static_cast<pid_t>(c->record.pid), SIGKILL);
     for (int i = 0; i < 1000 && LiveProcessStart(c->record.pid) == c->record.pid_start; ++i) {
@@ -403,8 +689,12 @@ int RunVmCommand(const RuntimeArgs& args) {
   if (command == "state") return State(args, id);
   if (command == "kill") return Kill(args, *cl, id);
   if (command == "delete") return Delete(args, *cl, id);
-  return Fail(args, command + " is not available for VM-isolated containers yet (container " +
-                        id + ")");
+  if (command == "exec") {
+    agent::BlockRelayedSignals();
+    return Exec(args, *cl, id);
+  }
+  return Fail(args,
+              command + " is not available for VM-isolated containers yet (container " + id + ")");
 }
 
 }  // namespace uvm::oci

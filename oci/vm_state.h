@@ -16,9 +16,9 @@ namespace uvm::oci {
 
 struct VmContainerRecord {
   std::string id;
-  std::string bundle;   // absolute
-  std::string created;  // RFC 3339
-  int64_t pid = 0;      // the keeper
+  std::string bundle;      // absolute
+  std::string created;     // RFC 3339
+  int64_t pid = 0;         // the keeper
   uint64_t pid_start = 0;  // its start time (/proc/PID/stat field 22)
   std::map<std::string, std::string> annotations;
 };

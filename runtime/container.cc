@@ -11,17 +11,23 @@ Result<ContainerExit> RunContainer(Sandbox& sandbox, agent::ExecRequest exec, co
                                    const ContainerHooks& hooks, const PhaseTimer& timer) {
   exec.hostname = RandomHexId(12);
   if (auto network = sandbox.network()) exec.network = *network;
+  auto exit = RunInVm(sandbox.agent(), std::move(exec), io, hooks, timer);
+  if (!exit) return tl::unexpected(sandbox.Fail(exit.error().message));
+  return exit;
+}
+
+Result<ContainerExit> RunInVm(agent::AgentClient& agent, agent::ExecRequest exec,
+                              const ContainerIo& io, const ContainerHooks& hooks,
+                              const PhaseTimer& timer) {
   // Stamped last, so the clock is as fresh as it can be when the agent sets it.
-  if (auto id = agent::StampIdentity(exec); !id) {
-    return tl::unexpected(sandbox.Fail(id.error().message));
-  }
-  auto started = sandbox.agent().Exec(exec);
-  if (!started) return tl::unexpected(sandbox.Fail("exec: " + started.error().message));
+  UVM_CHECK(agent::StampIdentity(exec));
+  auto started = agent.Exec(exec);
+  if (!started) return Err("exec: " + started.error().message);
   agent::RemoteProcess& proc = *started;
   timer.Mark("process started");
   if (proc.pid() == 0) {
     auto exit = proc.WaitExit(std::chrono::seconds(10));
-    if (!exit) return tl::unexpected(sandbox.Fail("exec: " + exit.error().message));
+    if (!exit) return Err("exec: " + exit.error().message);
     return ContainerExit{agent::ShellExitCode(*exit), agent::Describe(*exit)};
   }
 
@@ -51,9 +57,7 @@ Result<ContainerExit> RunContainer(Sandbox& sandbox, agent::ExecRequest exec, co
   timer.Mark("output done");
 
   auto exit = proc.WaitExit(std::chrono::seconds(30));
-  if (!exit) {
-    return tl::unexpected(sandbox.Fail("waiting for the exit status: " + exit.error().message));
-  }
+  if (!exit) return Err("waiting for the exit status: " + exit.error().message);
   ContainerExit out{agent::ShellExitCode(*exit), ""};
   if (exit->error != agent::ExecError::kNone) out.problem = agent::Describe(*exit);
   return out;

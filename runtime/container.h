@@ -38,10 +38,17 @@ struct ContainerExit {
   std::string problem;  // one line when the process could not start or its end was not normal
 };
 
-// Runs `exec` in `sandbox` (which must have its agent answering) and relays its stdio until both
-// output streams end. The caller has blocked the signals the relay forwards
-// (agent::BlockRelayedSignals) in every thread. A failure of the sandbox itself stops its VM and
-// says how the VM ended.
+// Runs `exec` through `agent` and relays its stdio until both output streams end, then waits
+// for its exit status. The request goes as it is, stamped with the host's clock and fresh
+// entropy. Errors say what failed; the VM is the caller's to end.
+Result<ContainerExit> RunInVm(agent::AgentClient& agent, agent::ExecRequest exec,
+                              const ContainerIo& io, const ContainerHooks& hooks,
+                              const PhaseTimer& timer);
+
+// Runs `exec` in `sandbox` (which must have its agent answering) as the container's process:
+// with a hostname of its own and the sandbox's network, through RunInVm. The caller has blocked the
+// signals the relay forwards (agent::BlockRelayedSignals) in every thread. A failure of the sandbox
+// itself stops its VM and says how the VM ended.
 Result<ContainerExit> RunContainer(Sandbox& sandbox, agent::ExecRequest exec, const ContainerIo& io,
                                    const ContainerHooks& hooks, const PhaseTimer& timer);
 

@@ -113,6 +113,11 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxSpec& spec, const 
 
 Sandbox::~Sandbox() { Stop(); }
 
+std::string Sandbox::agent_vsock_uds() const {
+  if (lease_) return lease_->vsock_uds();
+  return own_vm_ ? own_vm_->vsock_uds() : std::string();
+}
+
 std::optional<agent::Network> Sandbox::network() const {
   if (!tap_) return std::nullopt;
   return agent::Network{"eth0", tap_->guest_address, tap_->prefix, tap_->host_address, tap_->mac};

@@ -44,6 +44,9 @@ class Sandbox {
   Sandbox& operator=(const Sandbox&) = delete;
 
   agent::AgentClient& agent() { return *agent_; }
+  // Where the VM's agent answers (its vsock device's Unix socket): another process may connect
+  // there too, as `uvm-runtime exec` does.
+  std::string agent_vsock_uds() const;
   // With shape.net: the VM's eth0 as the agent is to configure it (address, gateway, the MAC of
   // this VM's own device: a clone's driver still has its template's).
   std::optional<agent::Network> network() const;

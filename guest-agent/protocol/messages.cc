@@ -149,7 +149,10 @@ json ToJson(const ExecRequest& m) {
     for (const BundleShare& share : m.bundle->shares) {
       shares.push_back({{"tag", share.tag}, {"read_only", share.read_only}});
     }
-    j["bundle"] = {{"shares", std::move(shares)}, {"config", m.bundle->config}};
+    j["bundle"] = {{"shares", std::move(shares)},
+                   {"config", m.bundle->config},
+                   {"name", m.bundle->name},
+                   {"process", m.bundle->process}};
   }
   return j;
 }
@@ -245,7 +248,12 @@ Result<Message> DecodeExec(const json& j, const Reader& r) {
     Reader br(*it);
     OciBundle bundle;
     UVM_CHECK(br.String("config", bundle.config));
-    if (bundle.config.size() > kMaxBundleConfigBytes) return Err("the bundle's config is too big");
+    UVM_CHECK(br.String("name", bundle.name));
+    UVM_CHECK(br.String("process", bundle.process));
+    if (bundle.config.size() > kMaxBundleConfigBytes ||
+        bundle.process.size() > kMaxBundleConfigBytes) {
+      return Err("the bundle's config is too big");
+    }
     auto shares = it->find("shares");
     if (shares != it->end() && !shares->is_null()) {
       if (!shares->is_array()) return Err("'shares' must be an array");

@@ -88,15 +88,19 @@ Result<std::array<uint8_t, 6>> ParseMacAddress(std::string_view text);
 
 // An OCI bundle the agent runs under crun (uvm-runtime's VM-isolated containers): `config` is the
 // bundle's config.json as the host rewrote it for the VM, its root and bind-mount sources under
-// kBundleShareDir/TAG. The agent mounts each share there and runs `crun run` with the config; the
-// request's argv, env, cwd, user and hostname are unused (the config has them).
+// kBundleShareDir/TAG. The agent mounts each share there and runs `crun run` with the config as
+// the container `name`. With `process` (a runtime-spec process object, JSON) instead of a
+// config, the agent runs `crun exec` of that process in the container `name` started before.
+// The request's argv, env, cwd, user and hostname are unused (the config or process has them).
 struct BundleShare {
   std::string tag;
   bool read_only = false;
 };
 struct OciBundle {
   std::vector<BundleShare> shares;
-  std::string config;  // JSON text, at most kMaxBundleConfigBytes
+  std::string config;   // JSON text, at most kMaxBundleConfigBytes
+  std::string name;     // crun's container name: 1-64 of [A-Za-z0-9_.-]
+  std::string process;  // JSON text, at most kMaxBundleConfigBytes; set: exec, not run
 };
 inline constexpr char kBundleShareDir[] = "/run/uvm/shares";
 inline constexpr size_t kMaxBundleConfigBytes = 768 << 10;  // within one frame, with the rest
@@ -108,10 +112,10 @@ struct ExecRequest {
   std::string cwd = "/";
   std::string user;  // "", "uid[:gid]" or names from the image's /etc/passwd and /etc/group
   bool tty = false;
-  uint16_t rows = 0, cols = 0;     // initial window size with tty
-  std::string hostname;            // with rootfs only (needs its own UTS namespace)
-  std::optional<Rootfs> rootfs;    // absent: run in the agent's own root, no namespaces
-  std::optional<Network> network;  // absent: loopback only
+  uint16_t rows = 0, cols = 0;      // initial window size with tty
+  std::string hostname;             // with rootfs only (needs its own UTS namespace)
+  std::optional<Rootfs> rootfs;     // absent: run in the agent's own root, no namespaces
+  std::optional<Network> network;   // absent: loopback only
   std::optional<OciBundle> bundle;  // present: crun runs this bundle (no rootfs then)
   // The clone's identity, applied before the process starts (a clone of a template would
   // otherwise keep the template's clock and random-number state): the host's CLOCK_REALTIME

@@ -75,7 +75,10 @@ TEST(AgentProtocolTest, ExecRoundTripsEveryField) {
 
 TEST(AgentProtocolTest, BundleRoundTripsAndOversizedConfigsAreRefused) {
   ExecRequest e;
-  e.bundle = OciBundle{{{"uvmfs0", false}, {"uvmfs1", true}}, R"({"ociVersion":"1.0.2"})"};
+  e.bundle = OciBundle{{{"uvmfs0", false}, {"uvmfs1", true}},
+                       R"({"ociVersion":"1.0.2"})",
+                       "uvm",
+                       R"({"args":["sh"]})"};
   auto out = std::get<ExecRequest>(RoundTrip(e));
   ASSERT_TRUE(out.bundle);
   ASSERT_EQ(out.bundle->shares.size(), 2u);
@@ -83,6 +86,8 @@ TEST(AgentProtocolTest, BundleRoundTripsAndOversizedConfigsAreRefused) {
   EXPECT_FALSE(out.bundle->shares[0].read_only);
   EXPECT_TRUE(out.bundle->shares[1].read_only);
   EXPECT_EQ(out.bundle->config, e.bundle->config);
+  EXPECT_EQ(out.bundle->name, "uvm");
+  EXPECT_EQ(out.bundle->process, e.bundle->process);
   EXPECT_FALSE(std::get<ExecRequest>(RoundTrip(ExecRequest{})).bundle);
 
   e.bundle->config.assign(kMaxBundleConfigBytes + 1, ' ');
