@@ -27,6 +27,13 @@ class RuntimeE2eTest : public ::testing::Test {
   static void SetUpTestSuite() {
     root_ = uvm::testing::MakeScratchRoot("runtime-e2e");
     if (root_.empty() || !uvm::FindInPath("podman") || !uvm::FindInPath("runc")) return;
+    if (!uvm::WriteFileAtomic(
+            root_ + "/containers.conf",
+            "[engine]\nconmon_env_vars = [\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\", "
+            "\"TMPDIR=" +
+                root_ + "\"]\n")) {
+      return;
+    }
     ProcessResult r = RunProcess(
         Podman({"import", "--quiet", std::string(UVM_IMAGES) + "/busybox-rootfs.tar", kImage}), "",
         240);
@@ -47,12 +54,16 @@ class RuntimeE2eTest : public ::testing::Test {
   static std::vector<std::string> Podman(const std::vector<std::string>& args) {
     // conmon binds a -t container's console socket in TMPDIR: on the suite's tmpfs, since the
     // lab's /tmp is the host's over 9p, where a socket cannot be bound.
-    std::vector<std::string> argv = {
-        "env", "TMPDIR=" + root_, "podman", "--root", root_ + "/storage", "--runroot",
-        root_ + "/run", "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs",
-        "--events-backend", "file", "--runtime", std::string(UVM_BINARY) + "-runtime",
-        // uvm's templates on the suite's tmpfs, not the host's
-        "--runtime-flag", "uvm-root=" + root_ + "/uvm"};
+    // conmon binds a -t container's console socket in its TMPDIR, which podman sets from
+    // containers.conf's conmon_env_vars (SetUpTestSuite): the suite's tmpfs, since the lab's
+    // /tmp is the host's over 9p, where a socket cannot be bound.
+    std::vector<std::string> argv = {"env", "CONTAINERS_CONF=" + root_ + "/containers.conf",
+                                     "podman", "--root", root_ + "/storage", "--runroot",
+                                     root_ + "/run", "--storage-driver", "overlay",
+                                     "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+                                     "--runtime", std::string(UVM_BINARY) + "-runtime",
+                                     // uvm's templates on the suite's tmpfs, not the host's
+                                     "--runtime-flag", "uvm-root=" + root_ + "/uvm"};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
@@ -153,12 +164,22 @@ TEST_F(RuntimeE2eTest, ADetachedVmContainerIsInvisibleToTheHostAndTakesSignals) 
 }
 
 // -t in a VM: the engine gets its terminal from the console socket, the process in the VM has
-// a terminal as its stdio, with the size the engine's terminal has.
+// a terminal as its stdio; so does an exec -t. rm -f ends a running VM container.
 TEST_F(RuntimeE2eTest, AVmIsolatedContainerGetsATerminal) {
   ProcessResult r = RunPodman({"run", "--rm", "-t", "--network", "none", kImage, "sh", "-c",
                                "test -t 0 && test -t 1 && echo on-a-tty; stty size; exit 4"});
   EXPECT_EQ(r.exit_code, 4) << r.err;
   EXPECT_NE(r.out.find("on-a-tty\r\n"), std::string::npos) << r.out << r.err;
+
+  ASSERT_EQ(RunPodman({"run", "-d", "--name", "withtty", "-t", "--network", "none", kImage, "sleep",
+                       "304"})
+                .exit_code,
+            0);
+  ProcessResult exec =
+      RunPodman({"exec", "-t", "withtty", "sh", "-c", "test -t 1 && echo exec-tty"});
+  EXPECT_EQ(exec.exit_code, 0) << exec.err;
+  EXPECT_NE(exec.out.find("exec-tty\r\n"), std::string::npos) << exec.out << exec.err;
+  EXPECT_EQ(RunPodman({"rm", "-f", "withtty"}).exit_code, 0);
 }
 
 }  // namespace
