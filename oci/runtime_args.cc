@@ -159,14 +159,14 @@ Result<CommandLine> ParseCommandLine(const std::string& command,
       } else if (i + 1 < args.size()) {
         value = args[++i];
       } else {
-        return Err(command + ": flag --" + flag->name + " needs a value");
+        return Err("flag " + Quoted("--" + flag->name) + " needs a value");
       }
       out.values[flag->name] = value;
       out.lists[flag->name].push_back(value);
     } else if (!flag->value || *flag->value == "true") {
       out.bools.insert(flag->name);
     } else if (*flag->value != "false") {
-      return Err(command + ": flag --" + flag->name + " takes true or false, not " +
+      return Err("flag " + Quoted("--" + flag->name) + " takes true or false, not " +
                  Quoted(*flag->value));
     }
   }

@@ -668,6 +668,7 @@ int RunVmCommand(const RuntimeArgs& args) {
   if (!cl) return Fail(args, cl.error().message);
   if (cl->operands.empty()) return Fail(args, args.command + ": a container ID is required");
   const std::string& id = cl->operands[0];
+  if (!ValidContainerId(id)) return Fail(args, "invalid container ID " + Quoted(id));
   const std::string& command = args.command;
   if (command == "create") {
     // Signals are the container's: blocked before the keeper (and its VM's threads) exist.
