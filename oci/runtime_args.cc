@@ -26,6 +26,14 @@ std::optional<FlagWord> SplitFlag(const std::string& word) {
   return flag;
 }
 
+// The value of a flag that takes one: after `=`, else the next word (`i` moves past it).
+Result<std::string> FlagValue(const FlagWord& flag, const std::vector<std::string>& args,
+                              size_t& i) {
+  if (flag.value) return *flag.value;
+  if (i + 1 < args.size()) return args[++i];
+  return Err("flag " + Quoted("--" + flag.name) + " needs a value");
+}
+
 // runc 1.1's flags that take a value, per command (its bool flags need no entry: they never
 // take the next word).
 bool TakesValue(const std::string& command, const std::string& flag) {
@@ -90,14 +98,7 @@ Result<RuntimeArgs> ParseRuntimeArgs(const std::vector<std::string>& args) {
       }
       continue;
     }
-    std::string value;
-    if (flag->value) {
-      value = *flag->value;
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return Err("flag --" + name + " needs a value");
-    }
+    UVM_TRY(std::string value, FlagValue(*flag, args, i));
     if (name == "root") {
       if (value.empty()) return Err("--root needs a directory");
       out.root = value;
@@ -153,14 +154,7 @@ Result<CommandLine> ParseCommandLine(const std::string& command,
     const auto flag = SplitFlag(args[i]);
     if (!flag) break;
     if (TakesValue(command, flag->name)) {
-      std::string value;
-      if (flag->value) {
-        value = *flag->value;
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        return Err("flag " + Quoted("--" + flag->name) + " needs a value");
-      }
+      UVM_TRY(std::string value, FlagValue(*flag, args, i));
       out.values[flag->name] = value;
       out.lists[flag->name].push_back(value);
     } else if (!flag->value || *flag->value == "true") {

@@ -30,14 +30,18 @@ std::string NowRfc3339() {
   return buf;
 }
 
-void ReportError(const RuntimeArgs& args, const std::string& message) {
-  std::fprintf(stderr, "uvm-runtime: %s\n", message.c_str());
+void LogLine(const RuntimeArgs& args, const std::string& level, const std::string& message) {
   if (args.log_file.empty()) return;
   const int fd = ::open(args.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return;  // the error is on stderr already
-  const std::string line = FormatLogLine(args.log_format, "error", message, NowRfc3339()) + "\n";
+  if (fd < 0) return;
+  const std::string line = FormatLogLine(args.log_format, level, message, NowRfc3339()) + "\n";
   (void)!::write(fd, line.data(), line.size());
   ::close(fd);
+}
+
+void ReportError(const RuntimeArgs& args, const std::string& message) {
+  std::fprintf(stderr, "uvm-runtime: %s\n", message.c_str());
+  LogLine(args, "error", message);
 }
 
 }  // namespace uvm::oci

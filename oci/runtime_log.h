@@ -18,6 +18,9 @@ std::string FormatLogLine(const std::string& format, const std::string& level,
 // The current time as RFC 3339, UTC, to the second.
 std::string NowRfc3339();
 
+// With --log, a line of `level` ("warning", "error") to the log file; nothing otherwise.
+void LogLine(const RuntimeArgs& args, const std::string& level, const std::string& message);
+
 // Writes "uvm-runtime: MESSAGE" on stderr and, with --log, an error line to the log file.
 void ReportError(const RuntimeArgs& args, const std::string& message);
 

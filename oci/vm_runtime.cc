@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <thread>
 #include <tuple>
 
@@ -440,6 +441,51 @@ Result<nlohmann::json> ExecProcess(const CommandLine& cl, const VmContainerRecor
   return process;
 }
 
+// Forks `child` (its result is the child's exit status; it gets the write end of a pipe) and
+// waits for the child's word on the pipe: "ok", or why not (the child is then killed and
+// reaped). Returns the child's pid after "ok".
+Result<pid_t> ForkAndWaitForOk(const std::function<int(UniqueFd ready)>& child,
+                               std::chrono::milliseconds timeout, const std::string& silent) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) return ErrnoErr("pipe");
+  UniqueFd ready_read(fds[0]), ready_write(fds[1]);
+  const pid_t pid = ::fork();
+  if (pid < 0) return ErrnoErr("fork");
+  if (pid == 0) {
+    ready_read.Reset();
+    ::_exit(child(std::move(ready_write)));
+  }
+  ready_write.Reset();
+  const std::string word = ReadReply(ready_read.get(), 4096, timeout);
+  if (word == "ok") return pid;
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return Err(word.empty() ? silent : word);
+}
+
+// The exit status of child `pid`, as a shell reports it.
+int WaitForChild(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+// With a terminal: a pty whose master went to the engine's console socket; its slave, for the
+// process's side. Without: no descriptor. runc's rules on --console-socket.
+Result<UniqueFd> TerminalForEngine(bool terminal, const std::string& console_socket) {
+  if (terminal && console_socket.empty()) {
+    return Err("cannot allocate tty if runc will detach without setting console socket");
+  }
+  if (!terminal && !console_socket.empty()) {
+    return Err("cannot use console socket if runc will not detach or allocate tty");
+  }
+  if (!terminal) return UniqueFd();
+  UVM_TRY(Pty pty, OpenPty());
+  UVM_CHECK(SendToConsoleSocket(console_socket, pty.master.get()));
+  return std::move(pty.slave);
+}
+
 // ---- the commands ----
 
 int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id,
@@ -460,23 +506,10 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
   auto planned =
       PlanVmBundle(*text, bundle, runtime::ShareTag, static_cast<size_t>(runtime::kMaxShares));
   if (!planned) return Fail(args, planned.error().message);
+  for (const auto& warning : planned->warnings) LogLine(args, "warning", warning);
 
-  const std::string console_socket = cl.Value("console-socket");
-  if (planned->terminal && console_socket.empty()) {
-    return Fail(args, "cannot allocate tty if runc will detach without setting console socket");
-  }
-  if (!planned->terminal && !console_socket.empty()) {
-    return Fail(args, "cannot use console socket if runc will not detach or allocate tty");
-  }
-  UniqueFd terminal;
-  if (planned->terminal) {
-    auto pty = OpenPty();
-    if (!pty) return Fail(args, pty.error().message);
-    if (auto sent = SendToConsoleSocket(console_socket, pty->master.get()); !sent) {
-      return Fail(args, sent.error().message);
-    }
-    terminal = std::move(pty->slave);
-  }
+  auto terminal = TerminalForEngine(planned->terminal, cl.Value("console-socket"));
+  if (!terminal) return Fail(args, terminal.error().message);
 
   if (auto made = MakeDirs(VmRoot(args), 0700); !made) return Fail(args, made.error().message);
   const std::string dir = StateDir(args, id);
@@ -484,27 +517,20 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
     if (errno == EEXIST) return Fail(args, "container with id exists: " + id);
     return Fail(args, "mkdir " + dir + ": " + std::strerror(errno));
   }
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) < 0) return Fail(args, "pipe: " + std::string(std::strerror(errno)));
-  UniqueFd ready_read(fds[0]), ready_write(fds[1]);
-  const pid_t keeper = ::fork();
-  if (keeper < 0) return Fail(args, "fork: " + std::string(std::strerror(errno)));
-  if (keeper == 0) {
-    ready_read.Reset();
-    KeeperPlan plan{dir, std::move(*planned), terminal.get()};
-    ::_exit(RunKeeper(args, plan, std::move(ready_write)));
-  }
-  ready_write.Reset();
-  terminal.Reset();
   // The keeper answers once its VM is there: a clone takes well under a second, a template made
   // first (or a boot) longer.
-  const std::string word = ReadReply(ready_read.get(), 4096, std::chrono::minutes(10));
-  if (word != "ok") {
-    ::kill(keeper, SIGKILL);
-    ::waitpid(keeper, nullptr, 0);
+  auto keeper_pid = ForkAndWaitForOk(
+      [&](UniqueFd ready) {
+        KeeperPlan plan{dir, std::move(*planned), terminal->get()};
+        return RunKeeper(args, plan, std::move(ready));
+      },
+      std::chrono::minutes(10), "the container's VM process ended without a word");
+  terminal->Reset();
+  if (!keeper_pid) {
     (void)RemoveTree(dir);
-    return Fail(args, word.empty() ? "the container's VM process ended without a word" : word);
+    return Fail(args, keeper_pid.error().message);
   }
+  const pid_t keeper = *keeper_pid;
   VmContainerRecord record;
   record.id = id;
   record.bundle = bundle;
@@ -548,36 +574,16 @@ int Exec(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) 
   auto agent_uds = ReadFileLimited(StateDir(args, id) + "/" + kAgentFile, 4096);
   if (!agent_uds) return Fail(args, "container " + id + ": " + agent_uds.error().message);
 
-  const std::string console_socket = cl.Value("console-socket");
-  if (terminal && console_socket.empty()) {
-    return Fail(args, "cannot allocate tty if runc will detach without setting console socket");
-  }
-  UniqueFd slave;
-  if (terminal) {
-    auto pty = OpenPty();
-    if (!pty) return Fail(args, pty.error().message);
-    if (auto sent = SendToConsoleSocket(console_socket, pty->master.get()); !sent) {
-      return Fail(args, sent.error().message);
-    }
-    slave = std::move(pty->slave);
-  }
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) < 0) return Fail(args, "pipe: " + std::string(std::strerror(errno)));
-  UniqueFd ready_read(fds[0]), ready_write(fds[1]);
-  const pid_t pid = ::fork();
-  if (pid < 0) return Fail(args, "fork: " + std::string(std::strerror(errno)));
-  if (pid == 0) {
-    ready_read.Reset();
-    ::_exit(RunExec(args, *agent_uds, process->dump(), slave.get(), std::move(ready_write)));
-  }
-  ready_write.Reset();
-  slave.Reset();
-  const std::string word = ReadReply(ready_read.get(), 4096, std::chrono::minutes(2));
-  if (word != "ok") {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    return Fail(args, "exec: " + (word.empty() ? std::string("the process did not start") : word));
-  }
+  auto slave = TerminalForEngine(terminal, cl.Value("console-socket"));
+  if (!slave) return Fail(args, slave.error().message);
+  auto started = ForkAndWaitForOk(
+      [&](UniqueFd ready) {
+        return RunExec(args, *agent_uds, process->dump(), slave->get(), std::move(ready));
+      },
+      std::chrono::minutes(2), "the process did not start");
+  slave->Reset();
+  if (!started) return Fail(args, "exec: " + started.error().message);
+  const pid_t pid = *started;
   const std::string pid_file = cl.Value("pid-file");
   if (!pid_file.empty()) {
     if (auto w = WriteFileAtomic(pid_file, std::to_string(pid)); !w) {
@@ -585,10 +591,7 @@ int Exec(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) 
     }
   }
   if (cl.Has("detach") || cl.Has("d")) return 0;
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+  return WaitForChild(pid);
 }
 
 int Start(const RuntimeArgs& args, const std::string& id) {
@@ -681,10 +684,7 @@ int RunVmCommand(const RuntimeArgs& args) {
     if (int r = Create(args, *cl, id, &keeper); r != 0) return r;
     if (int r = Start(args, id); r != 0) return r;
     if (cl->Has("detach") || cl->Has("d")) return 0;
-    int status = 0;
-    while (::waitpid(keeper, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    return WaitForChild(keeper);
   }
   if (command == "start") return Start(args, id);
   if (command == "state") return State(args, id);
