@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ int RuntimeMain(int argc, char** argv) {
   if (!args) {
     oci::ReportError(oci::RuntimeArgs{}, args.error().message);
     return kRuntimeFailure;
+  }
+  if (args->uvm_root.empty()) {
+    const char* env = std::getenv("UVM_ROOT");
+    args->uvm_root = env && *env ? env : oci::kDefaultUvmRoot;
   }
   std::string runc = args->process_runtime;
   if (runc.empty()) runc = FindInPath("runc").value_or("");

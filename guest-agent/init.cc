@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,14 @@ Result<void> MountIfMissing(const char* source, const char* target, const char* 
   return {};
 }
 
+// Each controller on its own write: one the kernel lacks must not keep the others off.
+void EnableCgroupControllers(const char* subtree_control) {
+  for (const char* controller : {"+cpuset", "+cpu", "+io", "+memory", "+pids"}) {
+    UniqueFd fd(open(subtree_control, O_WRONLY | O_CLOEXEC));
+    if (fd.valid()) (void)!write(fd.get(), controller, strlen(controller));
+  }
+}
+
 }  // namespace
 
 Result<void> LeaveInitramfs(char** argv) {
@@ -127,9 +136,11 @@ Result<void> MountSystem() {
   UVM_CHECK(MountIfMissing("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
   UVM_CHECK(MountIfMissing("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                            "ptmxmode=0666,mode=0620"));
-  // crun finds the VM's cgroup2 hierarchy where a host has it.
+  // crun finds the VM's cgroup2 hierarchy where a host has it, with the controllers a
+  // container's resources use handed down to the cgroups it makes.
   UVM_CHECK(MountIfMissing("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                            nullptr));
+  EnableCgroupControllers("/sys/fs/cgroup/cgroup.subtree_control");
   UVM_CHECK(MountIfMissing("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"));
   UVM_CHECK(MountIfMissing("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
   return {};

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <thread>
 
 #include "base/unique_fd.h"
 #include "guest-agent/container_root.h"
@@ -56,10 +57,22 @@ bool ValidBundleName(const std::string& name) {
 }
 
 Result<BundleRun> BundleRun::Prepare(const OciBundle& bundle, const std::string& dir,
-                                     const std::string& share_dir, bool mount_shares) {
+                                     const std::string& share_dir, bool mount_shares,
+                                     const std::string& crun_root, std::chrono::milliseconds wait) {
   if (!ValidBundleName(bundle.name)) return Err("bundle name '" + bundle.name + "' is not valid");
   const bool exec = !bundle.process.empty();
   if (!exec && bundle.config.empty()) return Err("the bundle has no config");
+  if (exec) {
+    const std::string status = crun_root + "/" + bundle.name + "/status";
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    struct stat st;
+    while (stat(status.c_str(), &st) != 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Err("the container '" + bundle.name + "' is not running in this VM");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
   for (const BundleShare& share : bundle.shares) {
     if (!IsShareTag(share.tag)) return Err("bundle share tag '" + share.tag + "' is not a tag");
   }
@@ -100,10 +113,10 @@ BundleRun::~BundleRun() {
 }
 
 std::vector<std::string> BundleRun::Argv() const {
-  // No cgroup manager yet: the VM is the container's only resource boundary (its memory and
-  // vCPUs), so linux.resources are not applied inside it.
-  if (exec_) return {kCrunPath, "--cgroup-manager=disabled", "exec", "--process", file_, name_};
-  return {kCrunPath, "--cgroup-manager=disabled", "run", "--bundle", dir_, name_};
+  // crun manages the container's cgroup in the VM's cgroup2 hierarchy, as on a host: the
+  // config's linux.resources hold inside the VM too.
+  if (exec_) return {kCrunPath, "--cgroup-manager=cgroupfs", "exec", "--process", file_, name_};
+  return {kCrunPath, "--cgroup-manager=cgroupfs", "run", "--bundle", dir_, name_};
 }
 
 }  // namespace uvm::agent

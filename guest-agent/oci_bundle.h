@@ -5,6 +5,7 @@
 // config (mounts, capabilities, seccomp, rlimits, ...) holds exactly as under crun on a host.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -14,14 +15,19 @@
 namespace uvm::agent {
 
 inline constexpr char kCrunPath[] = "/usr/bin/crun";
+inline constexpr char kCrunStateRoot[] = "/run/crun";
 
 class BundleRun {
  public:
   // Mounts the shares and writes `dir`/config.json (dir is made), or for an exec
   // `dir`/process.json. `share_dir` is kBundleShareDir in the VM (tests pass their own and mount
-  // nothing then: see `mount_shares`).
+  // nothing then: see `mount_shares`). An exec first waits (up to `wait`) for crun's state of the
+  // container under `crun_root` (kCrunStateRoot in the VM): the host hears the container started
+  // once `crun run` does, which may be a moment before crun has written it.
   static Result<BundleRun> Prepare(const OciBundle& bundle, const std::string& dir,
-                                   const std::string& share_dir, bool mount_shares);
+                                   const std::string& share_dir, bool mount_shares,
+                                   const std::string& crun_root = kCrunStateRoot,
+                                   std::chrono::milliseconds wait = std::chrono::seconds(10));
 
   BundleRun(BundleRun&& o) noexcept;
   BundleRun& operator=(BundleRun&&) = delete;

@@ -27,7 +27,7 @@ TEST(BundleRunTest, WritesTheConfigRunsCrunOnItAndCleansUp) {
     std::stringstream text;
     text << in.rdbuf();
     EXPECT_EQ(text.str(), bundle.config);
-    EXPECT_EQ(run->Argv(), (std::vector<std::string>{kCrunPath, "--cgroup-manager=disabled", "run",
+    EXPECT_EQ(run->Argv(), (std::vector<std::string>{kCrunPath, "--cgroup-manager=cgroupfs", "run",
                                                      "--bundle", dir, "c7"}));
     BundleRun moved(std::move(*run));
   }
@@ -41,18 +41,28 @@ TEST(BundleRunTest, AnExecWritesTheProcessAndRunsCrunExecInTheNamedContainer) {
   const std::string tmp = TempDir();
   const std::string dir = tmp + "/bundle-9";
   OciBundle exec{{}, "", "uvm", R"({"args":["ps"]})"};
+  auto not_yet = BundleRun::Prepare(exec, dir, tmp + "/shares", false, tmp + "/crun",
+                                    std::chrono::milliseconds(50));
+  ASSERT_FALSE(not_yet) << "an exec before crun has the container";
+  EXPECT_NE(not_yet.error().message.find("not running"), std::string::npos);
+  mkdir((tmp + "/crun").c_str(), 0755);
+  mkdir((tmp + "/crun/uvm").c_str(), 0755);
+  std::ofstream(tmp + "/crun/uvm/status") << "running";
   {
-    auto run = BundleRun::Prepare(exec, dir, tmp + "/shares", false);
+    auto run = BundleRun::Prepare(exec, dir, tmp + "/shares", false, tmp + "/crun");
     ASSERT_TRUE(run) << run.error().message;
     std::ifstream in(dir + "/process.json");
     std::stringstream text;
     text << in.rdbuf();
     EXPECT_EQ(text.str(), exec.process);
-    EXPECT_EQ(run->Argv(), (std::vector<std::string>{kCrunPath, "--cgroup-manager=disabled", "exec",
+    EXPECT_EQ(run->Argv(), (std::vector<std::string>{kCrunPath, "--cgroup-manager=cgroupfs", "exec",
                                                      "--process", dir + "/process.json", "uvm"}));
   }
   struct stat st;
   EXPECT_NE(stat(dir.c_str(), &st), 0);
+  unlink((tmp + "/crun/uvm/status").c_str());
+  rmdir((tmp + "/crun/uvm").c_str());
+  rmdir((tmp + "/crun").c_str());
   rmdir(tmp.c_str());
 }
 

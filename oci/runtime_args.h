@@ -27,6 +27,7 @@ bool OneOf(const std::string& word, std::initializer_list<const char*> words);
 const char* IsolationName(Isolation isolation);
 
 inline constexpr char kDefaultRoot[] = "/run/uvm-runtime";
+inline constexpr char kDefaultUvmRoot[] = "/var/lib/uvm";
 inline constexpr char kIsolationAnnotation[] = "io.uvm.isolation";
 
 struct RuntimeArgs {
@@ -34,9 +35,12 @@ struct RuntimeArgs {
   std::string log_file;             // --log: where errors go besides stderr (engines read it)
   std::string log_format = "text";  // --log-format text|json
   // uvm's own global flags, never handed to runc.
-  std::optional<Isolation> isolation;     // --isolation (a bundle's annotation takes precedence)
-  std::string process_runtime;            // --process-runtime (default: runc on PATH)
-  std::string uvm_root = "/var/lib/uvm";  // --uvm-root: uvm's state (templates, the pool)
+  std::optional<Isolation> isolation;  // --isolation (a bundle's annotation takes precedence)
+  std::string process_runtime;         // --process-runtime (default: runc on PATH)
+  // --uvm-root: uvm's state (templates, the pool); "" when not given (the front end then takes
+  // $UVM_ROOT, else kDefaultUvmRoot: an engine like containerd passes its runtime no flags of
+  // uvm's, but the daemon's environment reaches it).
+  std::string uvm_root;
   // runc's global flags as given (--debug, --log, --log-format, --systemd-cgroup), handed on to
   // the process runtime with every command; --root is not among them (uvm gives runc its own).
   std::vector<std::string> runc_globals;

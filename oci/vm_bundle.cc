@@ -165,6 +165,56 @@ Result<void> RefuseHooks(const json& config) {
   return {};
 }
 
+// The number of CPUs a cpuset list names ("0-3,6"); 0 when it does not parse.
+int CountCpus(const std::string& list) {
+  int count = 0;
+  size_t at = 0;
+  while (at < list.size()) {
+    size_t comma = list.find(',', at);
+    if (comma == std::string::npos) comma = list.size();
+    const std::string range = list.substr(at, comma - at);
+    const size_t dash = range.find('-');
+    auto number = [](const std::string& w) -> long {
+      if (w.empty() || w.size() > 4 || !std::all_of(w.begin(), w.end(), ::isdigit)) return -1;
+      return std::stol(w);
+    };
+    const long first = number(range.substr(0, dash));
+    const long last = dash == std::string::npos ? first : number(range.substr(dash + 1));
+    if (first < 0 || last < first) return 0;
+    count += static_cast<int>(last - first + 1);
+    if (count > 4096) return 0;
+    at = comma + 1;
+  }
+  return count;
+}
+
+Result<void> SizeVm(const json& config, VmBundle& out) {
+  auto linux = config.find("linux");
+  if (linux == config.end() || !linux->is_object()) return {};
+  UVM_TRY(json resources, OptObject(*linux, "resources", "config.json linux"));
+  UVM_TRY(json memory, OptObject(resources, "memory", "config.json linux.resources"));
+  UVM_TRY(std::optional<int64_t> limit, OptInt(memory, "limit", "config.json memory"));
+  if (limit && *limit > 0) {
+    const uint64_t want = static_cast<uint64_t>(*limit) / (1 << 20) + kVmOverheadMib;
+    uint64_t mib = kVmMinMemoryMib;
+    while (mib < want && mib < kVmMaxMemoryMib) mib *= 2;
+    out.memory_mib = mib;
+  }
+  UVM_TRY(json cpu, OptObject(resources, "cpu", "config.json linux.resources"));
+  UVM_TRY(std::optional<int64_t> quota, OptInt(cpu, "quota", "config.json cpu"));
+  UVM_TRY(std::optional<int64_t> period, OptInt(cpu, "period", "config.json cpu"));
+  UVM_TRY(std::optional<std::string> cpus, OptString(cpu, "cpus", "config.json cpu"));
+  int64_t count = 0;
+  if (quota && *quota > 0) {
+    const int64_t p = period && *period > 0 ? *period : 100000;
+    count = *quota / p + (*quota % p != 0 ? 1 : 0);
+  } else if (cpus && !cpus->empty()) {
+    count = CountCpus(*cpus);
+  }
+  if (count > 0) out.cpus = static_cast<int>(std::min<int64_t>(count, kVmMaxCpus));
+  return {};
+}
+
 }  // namespace
 
 PathKind KindOfPath(const std::string& path) {
@@ -199,6 +249,8 @@ Result<VmBundle> PlanVmBundle(std::string_view config_json, const std::string& b
     // terminal); the host's terminal is the keeper's, relayed to it.
     config["process"]["terminal"] = false;
   }
+
+  UVM_CHECK(SizeVm(config, out));
 
   ShareList shares(tag_of, max_shares);
   UVM_TRY(json root, OptObject(config, "root", "config.json"));

@@ -29,6 +29,15 @@
 
 namespace uvm::oci {
 
+// The VM is sized by the container's resources, in few enough shapes that templates are reused:
+// memory.limit plus room for the guest kernel and agent, rounded up to a power of two from
+// kVmMinMemoryMib (no limit: the minimum), at most kVmMaxMemoryMib; vCPUs from cpu.quota/period
+// rounded up, else the number of CPUs in cpu.cpus, else 1, at most kVmMaxCpus.
+inline constexpr uint64_t kVmMinMemoryMib = 256;
+inline constexpr uint64_t kVmMaxMemoryMib = 65536;
+inline constexpr uint64_t kVmOverheadMib = 64;
+inline constexpr int kVmMaxCpus = 16;
+
 // The container's name for crun inside its VM (a VM holds one container).
 inline constexpr char kVmContainerName[] = "uvm";
 
@@ -39,7 +48,11 @@ struct VmBundle {
   std::map<std::string, std::string> annotations;  // config.json's, for `state`
   std::vector<std::string> warnings;               // one line each, for the log
   bool terminal = false;                           // the config asked for a terminal
+  // The VM's size from linux.resources (VmSizeOf).
+  uint64_t memory_mib = kVmMinMemoryMib;
+  int cpus = 1;
 };
+
 
 // How a path on the host is: what a bind mount's source may be.
 enum class PathKind { kMissing, kDirectory, kFile, kOther };

@@ -97,6 +97,27 @@ TEST(VmBundleTest, ATerminalIsTheAgentsToGiveSoCrunIsToldNone) {
   EXPECT_FALSE(Plan(PodmanLike())->terminal);
 }
 
+TEST(VmBundleTest, ResourcesSizeTheVmInFewShapes) {
+  auto sized = [](const json& resources) {
+    json config = PodmanLike();
+    config["linux"]["resources"] = resources;
+    auto vm = Plan(config);
+    EXPECT_TRUE(vm) << vm.error().message;
+    return vm ? std::make_pair(vm->memory_mib, vm->cpus) : std::make_pair(uint64_t{0}, 0);
+  };
+  EXPECT_EQ(sized(json::object()), std::make_pair(uint64_t{256}, 1));
+  EXPECT_EQ(sized({{"memory", {{"limit", 100 << 20}}}}).first, 256u);
+  EXPECT_EQ(sized({{"memory", {{"limit", 300 << 20}}}}).first, 512u) << "300 MiB and the guest's";
+  EXPECT_EQ(sized({{"memory", {{"limit", 1000 << 20}}}}).first, 2048u);
+  EXPECT_EQ(sized({{"memory", {{"limit", -1}}}}).first, 256u);
+  EXPECT_EQ(sized({{"memory", {{"limit", int64_t{1} << 50}}}}).first, kVmMaxMemoryMib);
+  EXPECT_EQ(sized({{"cpu", {{"quota", 200000}, {"period", 100000}}}}).second, 2);
+  EXPECT_EQ(sized({{"cpu", {{"quota", 150000}}}}).second, 2);
+  EXPECT_EQ(sized({{"cpu", {{"cpus", "0-2,5"}}}}).second, 4);
+  EXPECT_EQ(sized({{"cpu", {{"cpus", "x-y"}}}}).second, 1);
+  EXPECT_EQ(sized({{"cpu", {{"quota", 100000000}, {"period", 1000}}}}).second, kVmMaxCpus);
+}
+
 TEST(VmBundleTest, PathsAreResolvedAgainstTheBundleWithoutDotDot) {
   json config = PodmanLike();
   config["root"]["path"] = "./a/../rootfs/";
@@ -168,6 +189,15 @@ TEST(VmStateTest, ProcessStartTimeSkipsTheCommandNameAndZombies) {
   EXPECT_FALSE(LiveProcessStartFromStat("12 (sleep) Z" + rest));
   EXPECT_FALSE(LiveProcessStartFromStat("garbage"));
   EXPECT_TRUE(LiveProcessStart(getpid()));
+}
+
+TEST(VmStateTest, PidListsFromTheVm) {
+  EXPECT_EQ(ParseJsonArrayOfInts("[1, 7, 30]").value(), (std::vector<int64_t>{1, 7, 30}));
+  EXPECT_TRUE(ParseJsonArrayOfInts("[]").value().empty());
+  EXPECT_FALSE(ParseJsonArrayOfInts("{}"));
+  EXPECT_FALSE(ParseJsonArrayOfInts("[1, \"x\"]"));
+  EXPECT_FALSE(ParseJsonArrayOfInts("[-1]"));
+  EXPECT_FALSE(ParseJsonArrayOfInts("not json"));
 }
 
 TEST(VmStateTest, SignalsByNameAndNumber) {

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +38,7 @@
 #include "runtime/paths.h"
 #include "runtime/sandbox.h"
 #include "runtime/template_shape.h"
+#include "runtime/vm_shape.h"
 
 namespace uvm::oci {
 namespace {
@@ -47,8 +49,6 @@ constexpr char kStateFile[] = "state.json";
 constexpr char kStartedFile[] = "started";
 constexpr char kSocketName[] = "keeper.sock";
 constexpr char kAgentFile[] = "agent";  // the VM agent's socket, for exec
-constexpr uint64_t kMemoryMib = 256;    // the VM's shape until linux.resources size it
-constexpr int kCpus = 1;
 
 int Fail(const RuntimeArgs& args, const std::string& message) {
   ReportError(args, message);
@@ -302,13 +302,17 @@ int RunKeeper(const RuntimeArgs& args, const KeeperPlan& plan, UniqueFd ready) {
     return kFailure;
   };
 
-  runtime::TemplateShape shape = runtime::BuiltinTemplateShape(kMemoryMib, kCpus);
+  runtime::TemplateShape shape =
+      runtime::BuiltinTemplateShape(plan.bundle.memory_mib, plan.bundle.cpus);
   shape.shares = static_cast<int>(plan.bundle.shares.size());
   for (const auto& f : {shape.kernel, shape.initrd}) {
     if (::access(f.c_str(), R_OK) != 0) return not_ready(f + " is missing: run `make images`");
   }
   if (auto linux = runtime::RequireLinuxGuests("uvm lab -- ..."); !linux) {
     return not_ready(linux.error().message);
+  }
+  if (auto size = runtime::ValidateVmShape(shape.memory_mib, shape.cpus); !size) {
+    return not_ready("the container's resources: " + size.error().message);
   }
   const PhaseTimer timer("uvm-runtime: ");
   runtime::SandboxSpec spec{args.uvm_root, shape, false, true, plan.bundle.shares};
@@ -594,6 +598,57 @@ int Exec(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) 
   return WaitForChild(pid);
 }
 
+// Everything written to memfd `fd`, from its start.
+std::string ReadBack(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  ::lseek(fd, 0, SEEK_SET);
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && out.size() < (1 << 20)) {
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// The container's processes, as the VM sees them (guest pids): crun ps in the VM.
+int Ps(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) {
+  std::string format = !cl.Value("format").empty() ? cl.Value("format") : cl.Value("f");
+  if (format.empty()) format = "table";
+  if (format != "table" && format != "json") {
+    return Fail(args, "ps --format " + Quoted(format) + ": table or json");
+  }
+  if (cl.operands.size() > 1) {
+    return Fail(args, "ps options for ps(1) are not available for VM-isolated containers");
+  }
+  auto c = Load(args, id);
+  if (!c) return Fail(args, c.error().message);
+  if (c->status == VmStatus::kStopped)
+    return Fail(args, "cannot ps a container that is not running");
+  auto agent_uds = ReadFileLimited(StateDir(args, id) + "/" + kAgentFile, 4096);
+  if (!agent_uds) return Fail(args, "container " + id + ": " + agent_uds.error().message);
+  auto client =
+      agent::AgentClient::Connect(agent::AgentAddress::Vsock(*agent_uds), std::chrono::seconds(10));
+  if (!client) return Fail(args, "the container's VM does not answer: " + client.error().message);
+  agent::ExecRequest exec;
+  exec.argv = {"crun", "ps", "--format", "json", kVmContainerName};
+  UniqueFd out(::memfd_create("uvm-ps-out", MFD_CLOEXEC)),
+      err(::memfd_create("uvm-ps-err", MFD_CLOEXEC));
+  auto exit =
+      runtime::RunInVm(*client, std::move(exec), runtime::ContainerIo{-1, out.get(), err.get()},
+                       runtime::ContainerHooks{}, PhaseTimer());
+  if (!exit) return Fail(args, "ps: " + exit.error().message);
+  if (exit->code != 0) return Fail(args, "ps: " + ReadBack(err.get()));
+  auto pids = ParseJsonArrayOfInts(ReadBack(out.get()));
+  if (!pids) return Fail(args, "ps: " + pids.error().message);
+  if (format == "json") {
+    std::printf("%s\n", nlohmann::json(*pids).dump().c_str());
+  } else {
+    std::printf("PID\n");
+    for (int64_t pid : *pids) std::printf("%lld\n", static_cast<long long>(pid));
+  }
+  return 0;
+}
+
 int Start(const RuntimeArgs& args, const std::string& id) {
   auto c = Load(args, id);
   if (!c) return Fail(args, c.error().message);
@@ -690,6 +745,7 @@ int RunVmCommand(const RuntimeArgs& args) {
   if (command == "state") return State(args, id);
   if (command == "kill") return Kill(args, *cl, id);
   if (command == "delete") return Delete(args, *cl, id);
+  if (command == "ps") return Ps(args, *cl, id);
   if (command == "exec") {
     agent::BlockRelayedSignals();
     return Exec(args, *cl, id);

@@ -92,6 +92,18 @@ std::optional<uint64_t> LiveProcessStart(int64_t pid) {
   return LiveProcessStartFromStat(std::string_view(buf, static_cast<size_t>(n)));
 }
 
+Result<std::vector<int64_t>> ParseJsonArrayOfInts(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) return Err("the VM's answer is not a list of pids");
+  if (j.size() > 65536) return Err("the VM's answer lists too many pids");
+  std::vector<int64_t> out;
+  for (const json& v : j) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0) return Err("the VM's answer has a bad pid");
+    out.push_back(v.get<int64_t>());
+  }
+  return out;
+}
+
 std::optional<int> ParseSignal(const std::string& word) {
   if (word.empty()) return std::nullopt;
   if (std::all_of(word.begin(), word.end(), ::isdigit)) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 
@@ -37,6 +38,9 @@ std::string StateJson(const VmContainerRecord& record, VmStatus status);
 std::optional<uint64_t> LiveProcessStart(int64_t pid);
 // The same from a stat line (tests).
 std::optional<uint64_t> LiveProcessStartFromStat(std::string_view stat_line);
+
+// `crun ps --format json`'s answer: a JSON array of pids (at most 65536 of them).
+Result<std::vector<int64_t>> ParseJsonArrayOfInts(std::string_view text);
 
 // A signal as `kill` takes it: a number, or a name with or without SIG (KILL, SIGKILL, 9).
 std::optional<int> ParseSignal(const std::string& word);

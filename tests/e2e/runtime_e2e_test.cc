@@ -52,18 +52,16 @@ class RuntimeE2eTest : public ::testing::Test {
     ASSERT_TRUE(imported_) << "podman import failed: " << import_error_;
   }
   static std::vector<std::string> Podman(const std::vector<std::string>& args) {
-    // conmon binds a -t container's console socket in TMPDIR: on the suite's tmpfs, since the
-    // lab's /tmp is the host's over 9p, where a socket cannot be bound.
-    // conmon binds a -t container's console socket in its TMPDIR, which podman sets from
-    // containers.conf's conmon_env_vars (SetUpTestSuite): the suite's tmpfs, since the lab's
-    // /tmp is the host's over 9p, where a socket cannot be bound.
-    std::vector<std::string> argv = {"env", "CONTAINERS_CONF=" + root_ + "/containers.conf",
-                                     "podman", "--root", root_ + "/storage", "--runroot",
-                                     root_ + "/run", "--storage-driver", "overlay",
-                                     "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-                                     "--runtime", std::string(UVM_BINARY) + "-runtime",
-                                     // uvm's templates on the suite's tmpfs, not the host's
-                                     "--runtime-flag", "uvm-root=" + root_ + "/uvm"};
+    // podman's own temporary files, and conmon's: conmon binds a -t container's console socket in
+    // its TMPDIR, which podman sets from containers.conf's conmon_env_vars (SetUpTestSuite): the
+    // suite's tmpfs, since the lab's /tmp is the host's over 9p, where a socket cannot be bound.
+    std::vector<std::string> argv = {
+        "env", "TMPDIR=" + root_, "CONTAINERS_CONF=" + root_ + "/containers.conf", "podman",
+        "--root", root_ + "/storage", "--runroot", root_ + "/run", "--storage-driver", "overlay",
+        "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime",
+        std::string(UVM_BINARY) + "-runtime",
+        // uvm's templates on the suite's tmpfs, not the host's
+        "--runtime-flag", "uvm-root=" + root_ + "/uvm"};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
@@ -126,6 +124,18 @@ TEST_F(RuntimeE2eTest, AVmIsolatedRunPassesItsOutputStdinAndStatus) {
   EXPECT_EQ(cat.out, "line one\nline two\ndone\n") << cat.err;
 }
 
+// --memory and --cpus size the VM (rounded up to a template's shape: 512 MiB for 300m and the
+// guest's own needs, 2 vCPUs) and hold inside it, in the container's cgroup, as under crun on a
+// host.
+TEST_F(RuntimeE2eTest, AVmIsolatedContainersResourcesSizeItsVmAndHoldInside) {
+  ProcessResult r = RunPodman(
+      {"run", "--rm", "--network", "none", "--memory", "300m", "--cpus", "2", kImage, "sh", "-c",
+       "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max; nproc; "
+       "awk '/MemTotal/ {print ($2 > 400000) ? \"big\" : $2}' /proc/meminfo"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "314572800\n200000 100000\n2\nbig\n") << r.err;
+}
+
 // Detached in a VM: the host does not see the container's sleep (it sees uvm-runtime's keeper
 // instead); stop sends SIGTERM, which reaches the process in the VM; kill -s KILL ends it with
 // 137; a running container is removed only by force.
@@ -180,6 +190,47 @@ TEST_F(RuntimeE2eTest, AVmIsolatedContainerGetsATerminal) {
   EXPECT_EQ(exec.exit_code, 0) << exec.err;
   EXPECT_NE(exec.out.find("exec-tty\r\n"), std::string::npos) << exec.out << exec.err;
   EXPECT_EQ(RunPodman({"rm", "-f", "withtty"}).exit_code, 0);
+}
+
+// containerd, started by the test as on a host without systemd, runs a VM-isolated container
+// through its runc shim with uvm-runtime as the shim's runc binary (ctr's --runc-binary, the
+// BinaryName of a runtime in containerd's config); uvm's state root comes from the daemon's
+// environment ($UVM_ROOT), since the shim passes its runtime no flags of uvm's. Then exec, ps
+// and kill of a detached task.
+TEST_F(RuntimeE2eTest, ContainerdRunsAVmIsolatedContainerThroughItsRuncShim) {
+  if (!uvm::FindInPath("containerd") || !uvm::FindInPath("ctr")) {
+    GTEST_SKIP() << "containerd is not installed (make deps installs it)";
+  }
+  const std::string archive = root_ + "/image.tar";
+  ASSERT_EQ(
+      RunPodman({"save", "--quiet", "--format", "oci-archive", "-o", archive, kImage}).exit_code,
+      0);
+  const std::string script = R"SH(
+    R=$1/ctd; mkdir -p $R
+    UVM_ROOT=$1/uvm containerd --root $R/root --state $R/state --address $R/sock >$R/log 2>&1 &
+    daemon=$!
+    for i in $(seq 600); do [ -S $R/sock ] && break; sleep 0.1; done
+    c() { ctr --address $R/sock --namespace e2e "$@"; }
+    c image import --base-name localhost/uvm-runtime-e2e "$2" >/dev/null || exit 92
+    c run --rm --runc-binary "$3" localhost/uvm-runtime-e2e:latest one \
+      sh -c 'echo in-vm; grep -c virtio_mmio.device /proc/cmdline; exit 5'
+    rc=$?
+    c run -d --runc-binary "$3" localhost/uvm-runtime-e2e:latest two sleep 305 || exit 93
+    c task exec --exec-id e1 two sh -c 'echo exec; exit 6'
+    echo "exec=$?"
+    echo "ps=$(c task ps two | awk 'NR > 1' | wc -l)"
+    c task kill -s KILL two
+    for i in $(seq 100); do c task delete two >/dev/null 2>&1 && break; sleep 0.2; done
+    c task ls -q | grep -c two
+    kill $daemon; wait $daemon
+    exit $rc)SH";
+  ProcessResult r = RunProcess(
+      {"bash", "-c", script, "bash", root_, archive, std::string(UVM_BINARY) + "-runtime"}, "",
+      300);
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  // run's output and status; exec's; the sleep as ctr task ps lists it (crun ps in the VM); the
+  // task gone after kill and delete.
+  EXPECT_EQ(r.out, "in-vm\n1\nexec\nexec=6\nps=1\n0\n") << r.err;
 }
 
 }  // namespace

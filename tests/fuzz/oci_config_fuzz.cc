@@ -70,6 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckOneLine(record);
     if (record) (void)StateJson(*record, VmStatus::kRunning);
     (void)LiveProcessStartFromStat(input);
+    CheckOneLine(ParseJsonArrayOfInts(input));
   }
   return 0;
 }
