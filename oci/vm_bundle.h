@@ -53,7 +53,6 @@ struct VmBundle {
   int cpus = 1;
 };
 
-
 // How a path on the host is: what a bind mount's source may be.
 enum class PathKind { kMissing, kDirectory, kFile, kOther };
 PathKind KindOfPath(const std::string& path);

@@ -47,6 +47,7 @@ constexpr int kFailure = 1;          // runc's status for a failed command
 constexpr int kKeeperFailure = 125;  // the keeper's own failure after start (docker's 125)
 constexpr char kStateFile[] = "state.json";
 constexpr char kStartedFile[] = "started";
+constexpr char kPausedFile[] = "paused";
 constexpr char kSocketName[] = "keeper.sock";
 constexpr char kAgentFile[] = "agent";  // the VM agent's socket, for exec
 
@@ -96,8 +97,13 @@ Result<Container> Load(const RuntimeArgs& args, const std::string& id) {
   const auto start = LiveProcessStart(record.pid);
   if (start && *start == record.pid_start) {
     struct stat st;
-    c.status = ::stat((dir + "/" + kStartedFile).c_str(), &st) == 0 ? VmStatus::kRunning
-                                                                    : VmStatus::kCreated;
+    if (::stat((dir + "/" + kPausedFile).c_str(), &st) == 0) {
+      c.status = VmStatus::kPaused;
+    } else if (::stat((dir + "/" + kStartedFile).c_str(), &st) == 0) {
+      c.status = VmStatus::kRunning;
+    } else {
+      c.status = VmStatus::kCreated;
+    }
   }
   return c;
 }
@@ -570,6 +576,7 @@ int Exec(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) 
   }
   auto c = Load(args, id);
   if (!c) return Fail(args, c.error().message);
+  if (c->status == VmStatus::kPaused) return Fail(args, "cannot exec in a paused container");
   if (c->status != VmStatus::kRunning) return Fail(args, "cannot exec in a stopped container");
   auto process = ExecProcess(cl, c->record);
   if (!process) return Fail(args, process.error().message);
@@ -610,6 +617,31 @@ std::string ReadBack(int fd) {
   return out;
 }
 
+// crun `words` about the container, run by the agent in the VM's own root: its output, or why
+// it failed.
+Result<std::string> CrunInVm(const RuntimeArgs& args, const std::string& id,
+                             const std::vector<std::string>& words) {
+  UVM_TRY(std::string agent_uds, ReadFileLimited(StateDir(args, id) + "/" + kAgentFile, 4096));
+  auto client =
+      agent::AgentClient::Connect(agent::AgentAddress::Vsock(agent_uds), std::chrono::seconds(10));
+  if (!client) return Err("the container's VM does not answer: " + client.error().message);
+  agent::ExecRequest exec;
+  exec.argv = {"crun", "--cgroup-manager=cgroupfs"};
+  exec.argv.insert(exec.argv.end(), words.begin(), words.end());
+  exec.argv.push_back(kVmContainerName);
+  UniqueFd out(::memfd_create("uvm-crun-out", MFD_CLOEXEC)),
+      err(::memfd_create("uvm-crun-err", MFD_CLOEXEC));
+  UVM_TRY(runtime::ContainerExit exit,
+          runtime::RunInVm(*client, std::move(exec), runtime::ContainerIo{-1, out.get(), err.get()},
+                           runtime::ContainerHooks{}, PhaseTimer()));
+  if (exit.code != 0) {
+    std::string why = ReadBack(err.get());
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    return Err(why.empty() ? exit.problem : why);
+  }
+  return ReadBack(out.get());
+}
+
 // The container's processes, as the VM sees them (guest pids): crun ps in the VM.
 int Ps(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) {
   std::string format = !cl.Value("format").empty() ? cl.Value("format") : cl.Value("f");
@@ -622,23 +654,12 @@ int Ps(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) {
   }
   auto c = Load(args, id);
   if (!c) return Fail(args, c.error().message);
-  if (c->status == VmStatus::kStopped)
+  if (c->status == VmStatus::kStopped) {
     return Fail(args, "cannot ps a container that is not running");
-  auto agent_uds = ReadFileLimited(StateDir(args, id) + "/" + kAgentFile, 4096);
-  if (!agent_uds) return Fail(args, "container " + id + ": " + agent_uds.error().message);
-  auto client =
-      agent::AgentClient::Connect(agent::AgentAddress::Vsock(*agent_uds), std::chrono::seconds(10));
-  if (!client) return Fail(args, "the container's VM does not answer: " + client.error().message);
-  agent::ExecRequest exec;
-  exec.argv = {"crun", "ps", "--format", "json", kVmContainerName};
-  UniqueFd out(::memfd_create("uvm-ps-out", MFD_CLOEXEC)),
-      err(::memfd_create("uvm-ps-err", MFD_CLOEXEC));
-  auto exit =
-      runtime::RunInVm(*client, std::move(exec), runtime::ContainerIo{-1, out.get(), err.get()},
-                       runtime::ContainerHooks{}, PhaseTimer());
-  if (!exit) return Fail(args, "ps: " + exit.error().message);
-  if (exit->code != 0) return Fail(args, "ps: " + ReadBack(err.get()));
-  auto pids = ParseJsonArrayOfInts(ReadBack(out.get()));
+  }
+  auto out = CrunInVm(args, id, {"ps", "--format", "json"});
+  if (!out) return Fail(args, "ps: " + out.error().message);
+  auto pids = ParseJsonArrayOfInts(*out);
   if (!pids) return Fail(args, "ps: " + pids.error().message);
   if (format == "json") {
     std::printf("%s\n", nlohmann::json(*pids).dump().c_str());
@@ -649,12 +670,30 @@ int Ps(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) {
   return 0;
 }
 
+// pause and resume: the container's cgroup in the VM frozen and thawed (crun pause/resume, the
+// cgroup2 freezer), as runc does on a host; the state says paused while the marker is there.
+int PauseOrResume(const RuntimeArgs& args, const std::string& id, bool pause) {
+  auto c = Load(args, id);
+  if (!c) return Fail(args, c.error().message);
+  if (pause && c->status != VmStatus::kRunning) return Fail(args, "container not running");
+  if (!pause && c->status != VmStatus::kPaused) return Fail(args, "container not paused");
+  auto out = CrunInVm(args, id, {pause ? "pause" : "resume"});
+  if (!out) return Fail(args, std::string(pause ? "pause: " : "resume: ") + out.error().message);
+  const std::string marker = StateDir(args, id) + "/" + kPausedFile;
+  if (pause) {
+    if (auto w = WriteFileAtomic(marker, ""); !w) return Fail(args, w.error().message);
+  } else {
+    ::unlink(marker.c_str());
+  }
+  return 0;
+}
+
 int Start(const RuntimeArgs& args, const std::string& id) {
   auto c = Load(args, id);
   if (!c) return Fail(args, c.error().message);
   if (c->status == VmStatus::kStopped)
     return Fail(args, "cannot start a container that has stopped");
-  if (c->status == VmStatus::kRunning)
+  if (c->status == VmStatus::kRunning || c->status == VmStatus::kPaused)
     return Fail(args, "cannot start an already running container");
   auto address = KeeperAddress(StateDir(args, id));
   if (!address) return Fail(args, address.error().message);
@@ -746,6 +785,7 @@ int RunVmCommand(const RuntimeArgs& args) {
   if (command == "kill") return Kill(args, *cl, id);
   if (command == "delete") return Delete(args, *cl, id);
   if (command == "ps") return Ps(args, *cl, id);
+  if (command == "pause" || command == "resume") return PauseOrResume(args, id, command == "pause");
   if (command == "exec") {
     agent::BlockRelayedSignals();
     return Exec(args, *cl, id);

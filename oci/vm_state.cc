@@ -43,6 +43,8 @@ const char* VmStatusName(VmStatus status) {
       return "created";
     case VmStatus::kRunning:
       return "running";
+    case VmStatus::kPaused:
+      return "paused";
     case VmStatus::kStopped:
       return "stopped";
   }

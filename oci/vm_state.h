@@ -27,7 +27,7 @@ struct VmContainerRecord {
 std::string RecordJson(const VmContainerRecord& record);
 Result<VmContainerRecord> ParseRecord(std::string_view text);
 
-enum class VmStatus { kCreated, kRunning, kStopped };
+enum class VmStatus { kCreated, kRunning, kPaused, kStopped };
 const char* VmStatusName(VmStatus status);
 
 // The runtime-spec state: ociVersion, id, status, pid (0 once stopped), bundle, created,

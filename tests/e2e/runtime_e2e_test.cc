@@ -155,6 +155,14 @@ TEST_F(RuntimeE2eTest, ADetachedVmContainerIsInvisibleToTheHostAndTakesSignals) 
   EXPECT_EQ(exec.out, "hi\n1\n") << "the exec does not see the container's sleep: " << exec.err;
   ProcessResult exec_in = RunProcess(Podman({"exec", "-i", "invm", "cat"}), "through stdin\n", 240);
   EXPECT_EQ(exec_in.out, "through stdin\n") << exec_in.err;
+  // pause freezes the container's processes in the VM (its cgroup's freezer), unpause thaws
+  // them: an exec then still runs.
+  ProcessResult pause = RunPodman({"pause", "invm"});
+  EXPECT_EQ(pause.exit_code, 0) << pause.err;
+  EXPECT_EQ(RunPodman({"inspect", "--format", "{{.State.Status}}", "invm"}).out, "paused\n");
+  ProcessResult unpause = RunPodman({"unpause", "invm"});
+  EXPECT_EQ(unpause.exit_code, 0) << unpause.err;
+  EXPECT_EQ(RunPodman({"exec", "invm", "echo", "thawed"}).out, "thawed\n");
   ProcessResult rm_running = RunPodman({"rm", "invm"});
   EXPECT_NE(rm_running.exit_code, 0) << "a running container was removed without --force";
   ProcessResult stop = RunPodman({"stop", "--time", "60", "invm"});
