@@ -126,8 +126,10 @@ TEST_F(VolumeE2eTest, TwoClonesShareOneDirectory) {
       Argv({"-v", dir_ + ":/shared", "busybox", "sh", "-c",
             PublishInContainer("/shared/one", "one") + "; " + AwaitInContainer("/shared/two")}));
   ASSERT_TRUE(WaitForFile(dir_ + "/one", 120)) << first.out();
-  ProcessResult second = Run(
-      {"-v", dir_ + ":/shared", "busybox", "sh", "-c", "cat /shared/one; echo two > /shared/two"});
+  // Published whole (written, then renamed into place): the first container polls for the
+  // name, and a file seen between its creation and its write would read empty.
+  ProcessResult second = Run({"-v", dir_ + ":/shared", "busybox", "sh", "-c",
+                              "cat /shared/one; " + PublishInContainer("/shared/two", "two")});
   EXPECT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(second.out, "one\n");
   ProcessResult r = first.Wait(120);
