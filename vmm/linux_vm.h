@@ -67,7 +67,7 @@ struct LinuxVmResult {
   std::string saved_to;   // ExitKind::kSave: the directory the VM was saved to
 };
 
-class BuiltLinuxVm;
+struct BuiltLinuxVm;
 
 // A Linux VM built and ready to run: the machine (booted from a kernel or restored from a
 // snapshot, devices in their saved state), its devices and buses, the console, the control
