@@ -1,6 +1,5 @@
 #include "guest-agent/oci_bundle.h"
 
-#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,39 +8,18 @@
 #include <cctype>
 #include <thread>
 
-#include "base/unique_fd.h"
+#include "base/fs.h"
 #include "guest-agent/container_root.h"
 #include "guest-agent/share_readahead.h"
 
 namespace uvm::agent {
 namespace {
 
-Result<void> MakeDirs(const std::string& path) {
-  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
-    const std::string prefix = path.substr(0, slash);
-    if (mkdir(prefix.c_str(), 0755) < 0 && errno != EEXIST) return ErrnoErr("mkdir " + prefix);
-    if (slash == std::string::npos) return {};
-  }
-}
-
 // Whether `path` is a mount point already: another device than its parent's.
 bool IsMounted(const std::string& path) {
   struct stat here, parent;
   return stat(path.c_str(), &here) == 0 && stat((path + "/..").c_str(), &parent) == 0 &&
          here.st_dev != parent.st_dev;
-}
-
-Result<void> WriteFile(const std::string& path, const std::string& text) {
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd.valid()) return ErrnoErr("create " + path);
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = write(fd.get(), text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ErrnoErr("write " + path);
-    done += static_cast<size_t>(n);
-  }
-  return {};
 }
 
 }  // namespace
@@ -94,7 +72,7 @@ Result<BundleRun> BundleRun::Prepare(const OciBundle& bundle, const std::string&
   run.name_ = bundle.name;
   run.exec_ = exec;
   run.file_ = dir + (exec ? "/process.json" : "/config.json");
-  UVM_CHECK(WriteFile(run.file_, exec ? bundle.process : bundle.config));
+  UVM_CHECK(WriteFileAtomic(run.file_, exec ? bundle.process : bundle.config));
   return run;
 }
 

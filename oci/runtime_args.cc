@@ -51,6 +51,26 @@ bool TakesValue(const std::string& command, const std::string& flag) {
   return false;
 }
 
+// runc's long name for a command's one-letter flag (-b is --bundle for create, -f --force for
+// delete but --format for ps); other names stay as they are.
+std::string LongFlagName(const std::string& command, const std::string& name) {
+  static const struct {
+    const char* command;
+    const char* short_name;
+    const char* long_name;
+  } kAliases[] = {
+      {"create", "b", "bundle"}, {"run", "b", "bundle"},           {"run", "d", "detach"},
+      {"exec", "e", "env"},      {"exec", "p", "process"},         {"exec", "l", "process-label"},
+      {"exec", "u", "user"},     {"exec", "g", "additional-gids"}, {"exec", "c", "cap"},
+      {"exec", "t", "tty"},      {"exec", "d", "detach"},          {"ps", "f", "format"},
+      {"list", "f", "format"},   {"list", "q", "quiet"},           {"delete", "f", "force"},
+      {"kill", "a", "all"}};
+  for (const auto& alias : kAliases) {
+    if (command == alias.command && name == alias.short_name) return alias.long_name;
+  }
+  return name;
+}
+
 }  // namespace
 
 bool OneOf(const std::string& word, std::initializer_list<const char*> words) {
@@ -153,12 +173,13 @@ Result<CommandLine> ParseCommandLine(const std::string& command,
     }
     const auto flag = SplitFlag(args[i]);
     if (!flag) break;
+    const std::string name = LongFlagName(command, flag->name);
     if (TakesValue(command, flag->name)) {
       UVM_TRY(std::string value, FlagValue(*flag, args, i));
-      out.values[flag->name] = value;
-      out.lists[flag->name].push_back(value);
+      out.values[name] = value;
+      out.lists[name].push_back(value);
     } else if (!flag->value || *flag->value == "true") {
-      out.bools.insert(flag->name);
+      out.bools.insert(name);
     } else if (*flag->value != "false") {
       return Err("flag " + Quoted("--" + flag->name) + " takes true or false, not " +
                  Quoted(*flag->value));

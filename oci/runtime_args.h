@@ -58,8 +58,8 @@ Result<RuntimeArgs> ParseRuntimeArgs(const std::vector<std::string>& args);
 std::string ContainerId(const std::string& command, const std::vector<std::string>& args);
 
 // A command's own flags and operands, read as runc reads them: `values` holds each flag that
-// takes a value (by the name given, without dashes; the last one wins, `env` style flags keep
-// every value in `lists`), `bools` each boolean flag set.
+// takes a value (by its long name, without dashes: `-b` is `bundle`; the last one wins, `env`
+// style flags keep every value in `lists`), `bools` each boolean flag set.
 struct CommandLine {
   std::map<std::string, std::string> values;
   std::map<std::string, std::vector<std::string>> lists;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "base/json.h"
 #include "base/quoted.h"
@@ -60,23 +61,10 @@ Result<std::string> HostPath(const std::string& bundle_dir, const std::string& p
                              const std::string& what) {
   if (path.empty()) return Err(what + " is empty");
   if (path.find('\0') != std::string::npos) return Err(what + " has a NUL byte");
-  std::string full = path[0] == '/' ? path : bundle_dir + "/" + path;
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= full.size()) {
-    size_t slash = full.find('/', start);
-    if (slash == std::string::npos) slash = full.size();
-    const std::string part = full.substr(start, slash - start);
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    start = slash + 1;
-  }
-  std::string out;
-  for (const auto& part : parts) out += "/" + part;
-  return out.empty() ? "/" : out;
+  std::string out =
+      std::filesystem::path(path[0] == '/' ? path : bundle_dir + "/" + path).lexically_normal();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
 }
 
 bool IsBind(const json& mount) {

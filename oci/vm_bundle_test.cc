@@ -218,10 +218,18 @@ TEST(CommandLineTest, FlagsValuesAndOperandsAsRuncReadsThem) {
   EXPECT_EQ(cl->Value("pid-file"), "/p");
   EXPECT_TRUE(cl->Has("no-pivot"));
   EXPECT_EQ(cl->operands, std::vector<std::string>{"id1"});
-  auto del = ParseCommandLine("delete", {"--force=false", "-f", "id2"});
+  auto del = ParseCommandLine("delete", {"--force=false", "id2"});
   ASSERT_TRUE(del);
   EXPECT_FALSE(del->Has("force"));
-  EXPECT_TRUE(del->Has("f"));
+  // One-letter flags by runc's long names, which depend on the command.
+  EXPECT_TRUE(ParseCommandLine("delete", {"-f", "id2"})->Has("force"));
+  EXPECT_EQ(ParseCommandLine("ps", {"-f", "json", "id2"})->Value("format"), "json");
+  EXPECT_EQ(ParseCommandLine("create", {"-b", "/b", "id2"})->Value("bundle"), "/b");
+  auto exec = ParseCommandLine("exec", {"-t", "-e", "A=1", "--env", "B=2", "-u", "7", "id2"});
+  ASSERT_TRUE(exec);
+  EXPECT_TRUE(exec->Has("tty"));
+  EXPECT_EQ(exec->lists.at("env"), (std::vector<std::string>{"A=1", "B=2"}));
+  EXPECT_EQ(exec->Value("user"), "7");
   auto kill = ParseCommandLine("kill", {"--", "-id", "KILL"});
   ASSERT_TRUE(kill);
   EXPECT_EQ(kill->operands, (std::vector<std::string>{"-id", "KILL"}));

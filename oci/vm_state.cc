@@ -117,17 +117,10 @@ std::optional<int> ParseSignal(const std::string& word) {
   std::string name = word;
   std::transform(name.begin(), name.end(), name.begin(), ::toupper);
   if (name.rfind("SIG", 0) == 0) name = name.substr(3);
-  static const std::pair<const char*, int> kNames[] = {
-      {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
-      {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},
-      {"FPE", SIGFPE},       {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
-      {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
-      {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
-      {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
-      {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
-      {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"PWR", SIGPWR},       {"SYS", SIGSYS}};
-  for (const auto& [n, signo] : kNames) {
-    if (name == n) return signo;
+  // glibc's names (sigabbrev_np), the ones kill(1) and runc take.
+  for (int signo = 1; signo < SIGRTMIN; ++signo) {
+    const char* known = sigabbrev_np(signo);
+    if (known && name == known) return signo;
   }
   return std::nullopt;
 }

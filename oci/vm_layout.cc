@@ -1,0 +1,58 @@
+#include "oci/vm_layout.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "base/quoted.h"
+#include "oci/router.h"
+
+namespace uvm::oci {
+
+std::string StateDir(const RuntimeArgs& args, const std::string& id) {
+  return VmRoot(args) + "/" + id;
+}
+
+bool Forwarded(int signo) {
+  return std::find(std::begin(kForwardedSignals), std::end(kForwardedSignals), signo) !=
+         std::end(kForwardedSignals);
+}
+
+Result<SocketAddress> SocketIn(const std::string& dir, const std::string& name) {
+  SocketAddress out;
+  out.dir.Reset(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!out.dir.valid()) return ErrnoErr("open " + Quoted(dir));
+  out.addr.sun_family = AF_UNIX;
+  if (std::snprintf(out.addr.sun_path, sizeof out.addr.sun_path, "/proc/self/fd/%d/%s",
+                    out.dir.get(), name.c_str()) >= static_cast<int>(sizeof out.addr.sun_path)) {
+    return Err("socket " + Quoted(name) + ": its name is too long");
+  }
+  return out;
+}
+
+// Everything `fd` gives until end of file or `max` bytes, waiting at most `timeout`.
+std::string ReadReply(int fd, size_t max, std::chrono::milliseconds timeout) {
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[512];
+  while (out.size() < max) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out.substr(0, max);
+}
+
+}  // namespace uvm::oci
