@@ -12,7 +12,7 @@ PACKAGES := cmake make g++ clang pkg-config libelf-dev libfdt-dev libexpected-de
   xz-utils kmod qemu-system-x86 libacl1-dev e2fsprogs busybox-static umoci skopeo file \
   debootstrap podman runc crun containerd
 
-.PHONY: all deps build images demo test bench fuzz asan clean
+.PHONY: all deps build images demo test bench fuzz asan install clean
 
 all: build
 
@@ -77,6 +77,12 @@ bench: build images
 	else $(UVM) lab -- $(UVM) bench boot && $(UVM) lab -- $(UVM) bench exec && \
 	  $(UVM) lab -- $(UVM) bench clone && $(UVM) lab -- $(UVM) bench io && \
 	  $(UVM) lab -- $(UVM) bench fs; fi
+
+# `make install [PREFIX=/usr/local] [DESTDIR=...]`: uvm and uvm-runtime in PREFIX/bin, the images
+# they run in PREFIX/lib/uvm/images.
+PREFIX ?= /usr/local
+install: build images
+	images/install.sh $(BUILD) $(DESTDIR)$(PREFIX)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

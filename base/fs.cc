@@ -193,6 +193,17 @@ std::string SelfDir() {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
+std::string ImagesDirOf(const std::string& binary_dir) {
+  const std::string beside = binary_dir + "/images";
+  struct stat st;
+  if (::stat(beside.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return beside;
+  const auto slash = binary_dir.rfind('/');
+  const std::string prefix = slash == std::string::npos ? "." : binary_dir.substr(0, slash);
+  const std::string installed = prefix + "/lib/uvm/images";
+  if (::stat(installed.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return installed;
+  return beside;  // neither: errors then name the build tree's place (`make images` fills it)
+}
+
 std::optional<std::string> FindInPath(const std::string& name) {
   const char* path = std::getenv("PATH");
   const std::string dirs = path ? path : "/usr/bin:/bin";

@@ -65,6 +65,11 @@ std::string FileTail(const std::string& path, size_t max);
 // The directory holding the running binary (build/ in a source tree).
 std::string SelfDir();
 
+// The built-in images (guest kernel, agent initramfs, busybox rootfs, the lab): `images` beside
+// the binary in a build tree (build/images), PREFIX/lib/uvm/images for a binary installed in
+// PREFIX/bin by `make install`.
+std::string ImagesDirOf(const std::string& binary_dir);
+
 // The full path of an executable `name` found in $PATH, as a shell would run it.
 std::optional<std::string> FindInPath(const std::string& name);
 

@@ -81,6 +81,17 @@ TEST_F(FsTest, FileTailKeepsTheEnd) {
   EXPECT_EQ(FileTail(Path("nope"), 4), "");
 }
 
+// A build tree keeps the images beside the binary; `make install` puts the binary in PREFIX/bin
+// and the images in PREFIX/lib/uvm/images.
+TEST_F(FsTest, ImagesAreBesideTheBinaryOrWhereInstallPutThem) {
+  ASSERT_TRUE(MakeDirs(Path("build/images")));
+  EXPECT_EQ(ImagesDirOf(Path("build")), Path("build/images"));
+  ASSERT_TRUE(MakeDirs(Path("usr/bin")));
+  ASSERT_TRUE(MakeDirs(Path("usr/lib/uvm/images")));
+  EXPECT_EQ(ImagesDirOf(Path("usr/bin")), Path("usr/lib/uvm/images"));
+  EXPECT_EQ(ImagesDirOf(Path("nowhere/bin")), Path("nowhere/bin/images"));
+}
+
 TEST_F(FsTest, FindInPathFindsAShell) {
   auto sh = FindInPath("sh");
   ASSERT_TRUE(sh);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <optional>
 
+#include "base/fs.h"
 #include "base/phase_timer.h"
 #include "cli/command.h"
 #include "cli/device_flags.h"
@@ -20,6 +21,7 @@
 #include "runtime/exec_spec.h"
 #include "runtime/host_check.h"
 #include "runtime/paths.h"
+#include "runtime/process_container.h"
 #include "runtime/sandbox.h"
 #include "runtime/template_shape.h"
 #include "runtime/vm_shape.h"
@@ -38,8 +40,8 @@ struct RunOptions {
   bool interactive = false;          // -i
   bool tty = false;                  // -t
   bool remove = false;               // --rm (a VM leaves nothing behind either way)
-  uint64_t memory_mib = 256;
-  int cpus = 1;
+  uint64_t memory_mib = 0;  // 0: kDefaultMemoryMib for a VM, no limit for a process container
+  int cpus = 0;             // 0: 1 vCPU for a VM, no limit for a process container
   std::string net = "none";
   std::string isolation = "vm";
   bool cold = false;
@@ -48,12 +50,25 @@ struct RunOptions {
   std::string rootfs;                // --rootfs DIR: run from DIR instead of an image
 };
 
+constexpr uint64_t kDefaultMemoryMib = 256;
+
+uint64_t VmMemoryMib(const RunOptions& o) {
+  return o.memory_mib ? o.memory_mib : kDefaultMemoryMib;
+}
+int VmCpus(const RunOptions& o) { return o.cpus ? o.cpus : 1; }
+
 Result<void> Validate(const RunOptions& o) {
-  UVM_CHECK(runtime::ValidateVmShape(o.memory_mib, o.cpus));
-  if (o.isolation != "vm") {
+  UVM_CHECK(runtime::ValidateVmShape(VmMemoryMib(o), VmCpus(o)));
+  if (o.isolation != "vm" && o.isolation != "process") {
+    return Err(ErrorCode::kInvalidArgument, "--isolation " + o.isolation +
+                                                ": `vm` (its own utility VM) or `process` (host "
+                                                "processes under runc)");
+  }
+  if (o.isolation == "process" && o.net != "none") {
     return Err(ErrorCode::kUnsupported,
-               "--isolation " + o.isolation +
-                   ": uvm runs every container in its own VM (only `vm` is supported)");
+               "--net " + o.net +
+                   " is for a VM's NIC; with --isolation process the container "
+                   "has loopback only (--net none)");
   }
   if (o.net != "none" && o.net != "tap") {
     return Err(ErrorCode::kInvalidArgument,
@@ -112,20 +127,43 @@ std::optional<std::string> HostEnv(const std::string& name) {
   return std::string(v);
 }
 
+// --isolation process: the same container as host processes under the host's runc.
+Result<int> RunInProcesses(const RunOptions& o, const std::string& image_disk,
+                           const runtime::ContainerShares& shares, agent::ExecRequest exec) {
+  const auto runc = FindInPath("runc");
+  if (!runc) {
+    return Err(ErrorCode::kNotFound,
+               "--isolation process runs the container with runc, which is not in PATH "
+               "(apt-get install runc)");
+  }
+  runtime::ProcessRunSpec spec;
+  spec.state_root = o.root;
+  spec.image_disk = image_disk;
+  spec.rootfs_dir = shares.rootfs_dir;
+  spec.exec = std::move(exec);
+  spec.volumes = shares.volumes;
+  if (o.memory_mib) spec.limits.memory_mib = o.memory_mib;
+  if (o.cpus) spec.limits.cpus = o.cpus;
+  spec.interactive = o.interactive;
+  spec.runc = *runc;
+  return runtime::RunProcessContainer(spec);
+}
+
 // The container's exit status (128+n after signal n; 126/127 when the command cannot be run or
 // is not found); an error for uvm's own failures (exit 125).
 Result<int> RunContainer(const RunOptions& o) {
   const PhaseTimer timer("run: ");
   UVM_CHECK(Validate(o));
+  const bool in_vm = o.isolation == "vm";
   runtime::TemplateShape shape =
-      runtime::BuiltinTemplateShape(o.memory_mib, o.cpus, o.net == "tap");
+      runtime::BuiltinTemplateShape(VmMemoryMib(o), VmCpus(o), o.net == "tap");
   for (const auto& f : {shape.kernel, shape.initrd}) {
-    if (::access(f.c_str(), R_OK) != 0) {
+    if (in_vm && ::access(f.c_str(), R_OK) != 0) {
       return Err(ErrorCode::kNotFound, f + " is missing: run `make images`");
     }
   }
   UVM_TRY(runtime::ContainerShares shares, Shares(o));
-  UVM_CHECK(runtime::RequireLinuxGuests("uvm lab -- uvm run ..."));
+  if (in_vm) UVM_CHECK(runtime::RequireLinuxGuests("uvm lab -- uvm run ..."));
   runtime::ExecOverrides overrides{o.command, o.env, o.workdir, o.user, o.tty};
   if (o.tty) std::tie(overrides.rows, overrides.cols) = TerminalSize();
   std::string what = o.image;
@@ -146,6 +184,7 @@ Result<int> RunContainer(const RunOptions& o) {
   }
   shape.shares = static_cast<int>(shares.count());
   UVM_TRY(agent::ExecRequest exec, runtime::MakeExecRequest(what, config, overrides, HostEnv));
+  if (!in_vm) return RunInProcesses(o, shape.image_disk, shares, std::move(exec));
   runtime::UseShares(shares, exec);
 
   // Signals are for the container: block them before any thread starts (the VM's threads inherit
@@ -189,10 +228,14 @@ void RegisterRunCommand(CommandTable& table) {
   cmd.Option("-e,--env", o->env, "K=V, or K to pass uvm's own K");
   cmd.Option("-w,--workdir", o->workdir, "working directory inside the container");
   cmd.Option("-u,--user", o->user, "user[:group] (names or numbers)");
-  cmd.Option("--memory", o->memory_mib, "the VM's RAM in MiB").ShowDefault();
-  cmd.Option("--cpus", o->cpus, "the VM's vCPUs (1-16)").ShowDefault();
+  cmd.Option("--memory", o->memory_mib,
+             "the VM's RAM in MiB (default 256); with --isolation process, a memory limit");
+  cmd.Option("--cpus", o->cpus,
+             "the VM's vCPUs (1-16, default 1); with --isolation process, a CPU limit");
   cmd.Option("--net", o->net, "none").ShowDefault();
-  cmd.Option("--isolation", o->isolation, "vm").ShowDefault();
+  cmd.Option("--isolation", o->isolation,
+             "vm (its own utility VM) or process (host processes under runc)")
+      .ShowDefault();
   cmd.Flag("--cold", o->cold, "boot the VM instead of cloning a template");
   cmd.Flag("--no-pool{false}", o->pool,
            "clone the template here even when `uvm pool` has a clone ready");

@@ -1,9 +1,11 @@
 #include "guest-agent/user_spec.h"
 
 #include <charconv>
-#include <fstream>
 #include <optional>
+#include <sstream>
 #include <vector>
+
+#include "base/fs.h"
 
 namespace uvm::agent {
 namespace {
@@ -15,11 +17,14 @@ std::optional<uint32_t> Number(const std::string& s) {
   return v;
 }
 
-// The colon-separated fields of the first line of `file` whose field 0 (by_name) or field 2
-// equals `key`.
-std::optional<std::vector<std::string>> FindEntry(const std::string& file, const std::string& key,
-                                                  bool by_name) {
-  std::ifstream in(file);
+// The colon-separated fields of the first line of `rel` under `root` (the image's etc/passwd or
+// etc/group, read without leaving the root: the image is untrusted) whose field 0 (by_name) or
+// field 2 equals `key`.
+std::optional<std::vector<std::string>> FindEntry(const std::string& root, const std::string& rel,
+                                                  const std::string& key, bool by_name) {
+  auto text = ReadFileBeneath(root, rel, 16 << 20);
+  if (!text) return std::nullopt;
+  std::istringstream in(*text);
   std::string line;
   while (std::getline(in, line)) {
     std::vector<std::string> fields;
@@ -46,13 +51,12 @@ Result<Credentials> ResolveUser(const std::string& root, const std::string& spec
   std::string group = colon == std::string::npos ? "" : spec.substr(colon + 1);
   if (user.empty()) return Err("user '" + spec + "' has an empty user part");
 
-  const std::string passwd = root + "/etc/passwd";
   if (auto uid = Number(user)) {
     c.uid = *uid;
-    auto entry = FindEntry(passwd, user, /*by_name=*/false);
+    auto entry = FindEntry(root, "etc/passwd", user, /*by_name=*/false);
     if (entry) c.gid = Number((*entry)[3]).value_or(0);
   } else {
-    auto entry = FindEntry(passwd, user, /*by_name=*/true);
+    auto entry = FindEntry(root, "etc/passwd", user, /*by_name=*/true);
     if (!entry) return Err("user '" + user + "' is not in the image's /etc/passwd");
     auto entry_uid = Number((*entry)[2]);
     auto gid = Number((*entry)[3]);
@@ -65,7 +69,7 @@ Result<Credentials> ResolveUser(const std::string& root, const std::string& spec
     if (auto gid = Number(group)) {
       c.gid = *gid;
     } else {
-      auto entry = FindEntry(root + "/etc/group", group, /*by_name=*/true);
+      auto entry = FindEntry(root, "etc/group", group, /*by_name=*/true);
       if (!entry) return Err("group '" + group + "' is not in the image's /etc/group");
       auto g = Number((*entry)[2]);
       if (!g) return Err("the image's /etc/group entry for '" + group + "' is malformed");

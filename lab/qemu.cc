@@ -58,7 +58,7 @@ Result<std::string> FindQemu() {
 
 Result<std::filesystem::path> FindImages(const LabOptions& options) {
   fs::path dir = options.images_dir;
-  if (dir.empty()) dir = fs::path(SelfDir()) / "images";
+  if (dir.empty()) dir = ImagesDirOf(SelfDir());
   dir /= "lab";
   for (const char* file : {"vmlinux", "initramfs.cpio.gz"}) {
     if (access((dir / file).c_str(), R_OK) != 0) {

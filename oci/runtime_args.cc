@@ -64,7 +64,7 @@ std::string LongFlagName(const std::string& command, const std::string& name) {
       {"exec", "u", "user"},     {"exec", "g", "additional-gids"}, {"exec", "c", "cap"},
       {"exec", "t", "tty"},      {"exec", "d", "detach"},          {"ps", "f", "format"},
       {"list", "f", "format"},   {"list", "q", "quiet"},           {"delete", "f", "force"},
-      {"kill", "a", "all"}};
+      {"kill", "a", "all"},      {"update", "r", "resources"}};
   for (const auto& alias : kAliases) {
     if (command == alias.command && name == alias.short_name) return alias.long_name;
   }

@@ -140,19 +140,6 @@ Result<void> RewriteNamespaces(json& linux, VmBundle& out) {
   return {};
 }
 
-Result<void> RefuseHooks(const json& config) {
-  auto hooks = config.find("hooks");
-  if (hooks == config.end() || hooks->is_null()) return {};
-  if (!hooks->is_object()) return Err("config.json: hooks must be an object");
-  for (const auto& [stage, list] : hooks->items()) {
-    if (list.is_array() && !list.empty()) {
-      return Err("config.json has " + Quoted(stage) +
-                 " hooks: hooks are not run under VM isolation yet (use process isolation)");
-    }
-  }
-  return {};
-}
-
 // The number of CPUs a cpuset list names ("0-3,6"); 0 when it does not parse.
 int CountCpus(const std::string& list) {
   int count = 0;
@@ -225,7 +212,11 @@ Result<VmBundle> PlanVmBundle(std::string_view config_json, const std::string& b
       return Err("config.json: annotation " + Quoted(key) + " is not a string");
     out.annotations[key] = value.get<std::string>();
   }
-  UVM_CHECK(RefuseHooks(config));
+  // The hooks run on the host (hooks.h); crun in the VM never sees them.
+  if (auto hooks = config.find("hooks"); hooks != config.end()) {
+    UVM_TRY(out.hooks, ParseHooks(*hooks));
+    config.erase("hooks");
+  }
   UVM_TRY(json process, OptObject(config, "process", "config.json"));
   auto terminal = process.find("terminal");
   if (terminal != process.end() && !terminal->is_null()) {

@@ -9,11 +9,13 @@
 //   - a network namespace path (an engine's network) is dropped: the container gets a network
 //     namespace of its own with loopback only, and a warning says so;
 //   - linux.cgroupsPath is dropped (the VM is the container's cgroup);
+//   - hooks are taken out: they run on the host (hooks.h);
 //   - process.terminal becomes false: the agent gives crun's process a terminal of the VM as
 //     its stdio and controlling terminal, relayed to the one the engine gets on its console
 //     socket (`terminal` says so).
 // Everything else travels unchanged and crun applies it in the VM. What cannot hold in a VM yet is
-// refused with one line naming it: joining another namespace by path, hooks.
+// refused with one line naming it: joining another namespace by path, hooks that run in the
+// container's namespaces.
 // The config is the engine's and untrusted: typed checks, the size cap of bundle_isolation.h.
 #pragma once
 
@@ -26,6 +28,7 @@
 #include "base/result.h"
 #include "devices/virtio/fs/share_spec.h"
 #include "guest-agent/protocol/messages.h"
+#include "oci/hooks.h"
 
 namespace uvm::oci {
 
@@ -48,6 +51,7 @@ struct VmBundle {
   std::map<std::string, std::string> annotations;  // config.json's, for `state`
   std::vector<std::string> warnings;               // one line each, for the log
   bool terminal = false;                           // the config asked for a terminal
+  Hooks hooks;                                     // run on the host
   // The VM's size from linux.resources (VmSizeOf).
   uint64_t memory_mib = kVmMinMemoryMib;
   int cpus = 1;

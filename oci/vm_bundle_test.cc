@@ -97,6 +97,19 @@ TEST(VmBundleTest, ATerminalIsTheAgentsToGiveSoCrunIsToldNone) {
   EXPECT_FALSE(Plan(PodmanLike())->terminal);
 }
 
+// Hooks run on the host: they are taken out of the config crun gets in the VM.
+TEST(VmBundleTest, HooksStayOnTheHost) {
+  json config = PodmanLike();
+  config["hooks"] = {{"prestart", {{{"path", "/usr/libexec/hook"}, {"args", {"hook", "pre"}}}}},
+                     {"poststop", {{{"path", "/bin/true"}}}}};
+  auto vm = Plan(config);
+  ASSERT_TRUE(vm) << vm.error().message;
+  ASSERT_EQ(vm->hooks.prestart.size(), 1u);
+  EXPECT_EQ(vm->hooks.prestart[0].path, "/usr/libexec/hook");
+  EXPECT_EQ(vm->hooks.poststop.size(), 1u);
+  EXPECT_FALSE(json::parse(vm->guest.config).contains("hooks"));
+}
+
 TEST(VmBundleTest, ResourcesSizeTheVmInFewShapes) {
   auto sized = [](const json& resources) {
     json config = PodmanLike();
@@ -144,9 +157,9 @@ TEST(VmBundleTest, WhatCannotHoldInAVmIsRefusedByName) {
   json join = PodmanLike();
   join["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid";
   refused(join, "\"pid\" namespace");
-  json hooks = PodmanLike();
-  hooks["hooks"] = {{"prestart", {{{"path", "/bin/true"}}}}};
-  refused(hooks, "hooks");
+  json in_container = PodmanLike();
+  in_container["hooks"] = {{"createContainer", {{{"path", "/bin/true"}}}}};
+  refused(in_container, "createContainer hooks");
   json terminal = PodmanLike();
   terminal["process"]["terminal"] = "yes";
   refused(terminal, "terminal");
@@ -224,6 +237,11 @@ TEST(CommandLineTest, FlagsValuesAndOperandsAsRuncReadsThem) {
   // One-letter flags by runc's long names, which depend on the command.
   EXPECT_TRUE(ParseCommandLine("delete", {"-f", "id2"})->Has("force"));
   EXPECT_EQ(ParseCommandLine("ps", {"-f", "json", "id2"})->Value("format"), "json");
+  auto update = ParseCommandLine("update", {"-r", "-", "--memory", "400m", "id3"});
+  ASSERT_TRUE(update);
+  EXPECT_EQ(update->Value("resources"), "-");
+  EXPECT_EQ(update->Value("memory"), "400m");
+  EXPECT_EQ(update->operands, (std::vector<std::string>{"id3"}));
   EXPECT_EQ(ParseCommandLine("create", {"-b", "/b", "id2"})->Value("bundle"), "/b");
   auto exec = ParseCommandLine("exec", {"-t", "-e", "A=1", "--env", "B=2", "-u", "7", "id2"});
   ASSERT_TRUE(exec);

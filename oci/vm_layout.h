@@ -23,6 +23,7 @@ inline constexpr char kStartedFile[] = "started";
 inline constexpr char kPausedFile[] = "paused";
 inline constexpr char kSocketName[] = "keeper.sock";
 inline constexpr char kAgentFile[] = "agent";
+inline constexpr char kHooksFile[] = "hooks.json";  // the config's hooks (hooks.h), if any
 
 // ROOT/vm/ID.
 std::string StateDir(const RuntimeArgs& args, const std::string& id);

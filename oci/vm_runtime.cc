@@ -23,6 +23,7 @@
 #include "guest-agent/protocol/frame.h"
 #include "oci/bundle_isolation.h"
 #include "oci/console.h"
+#include "oci/hooks.h"
 #include "oci/router.h"
 #include "oci/runtime_log.h"
 #include "oci/vm_bundle.h"
@@ -64,6 +65,15 @@ Result<Container> Load(const RuntimeArgs& args, const std::string& id) {
     }
   }
   return c;
+}
+
+// The container's hooks, as create kept them (none when it kept none).
+Hooks LoadHooks(const RuntimeArgs& args, const std::string& id) {
+  auto text = ReadFileLimited(StateDir(args, id) + "/" + kHooksFile, kMaxConfigBytes);
+  if (!text) return {};
+  auto object = ParseJsonObject(*text, kHooksFile);
+  if (!object) return {};
+  return ParseHooks(*object).value_or(Hooks{});
 }
 
 // The process an exec runs: --process FILE, or the container's own process with the command's
@@ -189,6 +199,21 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
     ::kill(keeper, SIGKILL);
     return Fail(args, w.error().message);
   }
+  // prestart and createRuntime hooks: the VM exists and the keeper stands for the container. A
+  // failure undoes the create, as runc's does.
+  const Hooks& hooks = planned->hooks;
+  if (!hooks.empty()) {
+    auto kept = WriteFileAtomic(dir + "/" + kHooksFile, HooksJson(hooks).dump());
+    if (kept) kept = RunHooks(hooks.prestart, "prestart", StateJsonAs(record, "creating"));
+    if (kept)
+      kept = RunHooks(hooks.create_runtime, "createRuntime", StateJsonAs(record, "creating"));
+    if (!kept) {
+      ::kill(keeper, SIGKILL);
+      WaitForChild(keeper);
+      (void)RemoveTree(dir);
+      return Fail(args, kept.error().message);
+    }
+  }
   const std::string pid_file = cl.Value("pid-file");
   if (!pid_file.empty()) {
     if (auto w = WriteFileAtomic(pid_file, std::to_string(keeper)); !w) {
@@ -256,7 +281,7 @@ std::string ReadBack(int fd) {
 // crun `words` about the container, run by the agent in the VM's own root: its output, or why
 // it failed.
 Result<std::string> CrunInVm(const RuntimeArgs& args, const std::string& id,
-                             const std::vector<std::string>& words) {
+                             const std::vector<std::string>& words, int stdin_fd = -1) {
   UVM_TRY(std::string agent_uds, ReadFileLimited(StateDir(args, id) + "/" + kAgentFile, 4096));
   auto client =
       agent::AgentClient::Connect(agent::AgentAddress::Vsock(agent_uds), std::chrono::seconds(10));
@@ -268,7 +293,8 @@ Result<std::string> CrunInVm(const RuntimeArgs& args, const std::string& id,
   UniqueFd out(::memfd_create("uvm-crun-out", MFD_CLOEXEC)),
       err(::memfd_create("uvm-crun-err", MFD_CLOEXEC));
   UVM_TRY(runtime::ContainerExit exit,
-          runtime::RunInVm(*client, std::move(exec), runtime::ContainerIo{-1, out.get(), err.get()},
+          runtime::RunInVm(*client, std::move(exec),
+                           runtime::ContainerIo{stdin_fd, out.get(), err.get()},
                            runtime::ContainerHooks{}, PhaseTimer()));
   if (exit.code != 0) {
     std::string why = ReadBack(err.get());
@@ -324,6 +350,65 @@ int PauseOrResume(const RuntimeArgs& args, const std::string& id, bool pause) {
   return 0;
 }
 
+// All of stdin, at most `max` bytes.
+Result<std::string> ReadStdin(size_t max) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(0, buf, sizeof buf);
+    if (n == 0) return out;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoErr("reading stdin");
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max) return Err("more than " + std::to_string(max) + " bytes on stdin");
+  }
+}
+
+// update: the container's cgroup in the VM changed by `crun update` with the same flags (runc
+// 1.1's and crun's agree), a resources file or stdin (`--resources -`, containerd's shim) passed
+// on as crun's stdin. The VM keeps its size: a memory limit above it holds only up to it.
+int Update(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) {
+  static const char* const kPassed[] = {"memory",        "memory-reservation", "memory-swap",
+                                        "cpu-period",    "cpu-quota",          "cpu-share",
+                                        "cpu-rt-period", "cpu-rt-runtime",     "cpuset-cpus",
+                                        "cpuset-mems",   "pids-limit",         "blkio-weight"};
+  std::vector<std::string> words = {"update"};
+  for (const auto& [name, value] : cl.values) {
+    if (name == "resources") continue;
+    if (std::find_if(std::begin(kPassed), std::end(kPassed),
+                     [&](const char* p) { return name == p; }) == std::end(kPassed)) {
+      return Fail(args, "update --" + name + " is not available for VM-isolated containers");
+    }
+    words.push_back("--" + name + "=" + value);
+  }
+  UniqueFd resources;
+  const std::string file = cl.Value("resources");
+  if (!file.empty()) {
+    // The engine's JSON, checked here (bounded, an object) before it reaches the VM.
+    auto text = file == "-" ? ReadStdin(kMaxConfigBytes) : ReadFileLimited(file, kMaxConfigBytes);
+    if (!text) return Fail(args, "update --resources: " + text.error().message);
+    if (auto parsed = ParseJsonObject(*text, "update --resources"); !parsed) {
+      return Fail(args, parsed.error().message);
+    }
+    resources.Reset(::memfd_create("uvm-update-resources", MFD_CLOEXEC));
+    if (!resources.valid() || !agent::WriteAll(resources.get(), *text) ||
+        ::lseek(resources.get(), 0, SEEK_SET) != 0) {
+      return Fail(args, "update: " + std::string(std::strerror(errno)));
+    }
+    words.push_back("--resources=/proc/self/fd/0");
+  }
+  if (words.size() == 1) return Fail(args, "update: nothing to change");
+  auto c = Load(args, id);
+  if (!c) return Fail(args, c.error().message);
+  if (c->status == VmStatus::kStopped) return Fail(args, "container " + id + " is not running");
+  if (c->status == VmStatus::kCreated) {
+    return Fail(args, "update of a VM-isolated container that has not started is not available");
+  }
+  auto out = CrunInVm(args, id, words, resources.valid() ? resources.get() : -1);
+  if (!out) return Fail(args, "update: " + out.error().message);
+  return 0;
+}
+
 int Start(const RuntimeArgs& args, const std::string& id) {
   auto c = Load(args, id);
   if (!c) return Fail(args, c.error().message);
@@ -341,7 +426,14 @@ int Start(const RuntimeArgs& args, const std::string& id) {
   if (!agent::WriteAll(sock.get(), "start\n"))
     return Fail(args, "container " + id + ": start failed");
   const std::string reply = ReadReply(sock.get(), 4096, std::chrono::minutes(2));
-  if (reply == "ok\n") return 0;
+  if (reply == "ok\n") {
+    // runc's poststart: the state still says created, and a failure ends the container.
+    auto hooks =
+        RunHooks(LoadHooks(args, id).poststart, "poststart", StateJsonAs(c->record, "created"));
+    if (hooks) return 0;
+    ::kill(static_cast<pid_t>(c->record.pid), SIGKILL);
+    return Fail(args, hooks.error().message);
+  }
   return Fail(args, "container " + id + ": " +
                         (reply.empty() ? std::string("the process did not start") : reply));
 }
@@ -391,7 +483,11 @@ int Delete(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
+  // runc's poststop: the container is gone either way; a failure is the command's.
+  const Hooks hooks = LoadHooks(args, id);
   if (auto r = RemoveTree(dir); !r) return Fail(args, r.error().message);
+  auto ran = RunHooks(hooks.poststop, "poststop", StateJson(c->record, VmStatus::kStopped));
+  if (!ran) return Fail(args, ran.error().message);
   return 0;
 }
 
@@ -423,6 +519,7 @@ int RunVmCommand(const RuntimeArgs& args) {
   if (command == "delete") return Delete(args, *cl, id);
   if (command == "ps") return Ps(args, *cl, id);
   if (command == "pause" || command == "resume") return PauseOrResume(args, id, command == "pause");
+  if (command == "update") return Update(args, *cl, id);
   if (command == "exec") {
     agent::BlockRelayedSignals();
     return Exec(args, *cl, id);

@@ -52,10 +52,14 @@ const char* VmStatusName(VmStatus status) {
 }
 
 std::string StateJson(const VmContainerRecord& r, VmStatus status) {
+  return StateJsonAs(r, VmStatusName(status));
+}
+
+std::string StateJsonAs(const VmContainerRecord& r, const std::string& status) {
   json j = {{"ociVersion", "1.0.2"},
             {"id", r.id},
-            {"status", VmStatusName(status)},
-            {"pid", status == VmStatus::kStopped ? 0 : r.pid},
+            {"status", status},
+            {"pid", status == "stopped" ? 0 : r.pid},
             {"bundle", r.bundle},
             {"rootfs", ""},
             {"created", r.created},

@@ -33,6 +33,9 @@ const char* VmStatusName(VmStatus status);
 // The runtime-spec state: ociVersion, id, status, pid (0 once stopped), bundle, created,
 // annotations.
 std::string StateJson(const VmContainerRecord& record, VmStatus status);
+// The same with a status of the spec's that `state` never shows: "creating", which hooks get in
+// create.
+std::string StateJsonAs(const VmContainerRecord& record, const std::string& status);
 
 // Field 22 of /proc/PID/stat, if the process exists and is not a zombie.
 std::optional<uint64_t> LiveProcessStart(int64_t pid);

@@ -15,7 +15,7 @@ Result<void> EnsureRunDir() {
   return {};
 }
 
-std::string BuiltinImagesDir() { return SelfDir() + "/images"; }
+std::string BuiltinImagesDir() { return ImagesDirOf(SelfDir()); }
 
 std::string BuiltinKernel() { return BuiltinImagesDir() + "/vmlinux"; }
 

@@ -19,7 +19,7 @@ inline constexpr char kRunDir[] = "/run/uvm";
 Result<void> EnsureRunDir();
 
 // The built-in images (kernel, agent initramfs, busybox rootfs, the lab): build/images next to
-// the uvm binary.
+// the uvm binary, or where `make install` put them (base's ImagesDirOf).
 std::string BuiltinImagesDir();
 // The built-in guest kernel and agent initramfs every utility VM runs.
 std::string BuiltinKernel();

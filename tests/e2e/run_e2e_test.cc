@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/fs.h"
 #include "base/sha256.h"
 #include "base/unique_fd.h"
 #include "tests/e2e/linux_guests.h"
@@ -64,6 +65,23 @@ TEST_F(RunE2eTest, EchoPrintsFromInsideTheVm) {
   ProcessResult r = Run({"busybox", "--", "echo", "hi"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "hi\n") << r.err;
+}
+
+// What `make install` lays out (images/install.sh, here into a scratch prefix) runs on its own:
+// the installed uvm finds its kernel, agent and busybox image in PREFIX/lib/uvm/images, and
+// uvm-runtime beside it is the same binary taking runc's command line.
+TEST_F(RunE2eTest, AnInstalledUvmFindsItsImages) {
+  const std::string build = std::string(UVM_BINARY).substr(0, std::string(UVM_BINARY).rfind('/'));
+  const std::string prefix = root_ + "/installed";
+  ProcessResult install =
+      RunProcess({std::string(UVM_SOURCE_DIR) + "/images/install.sh", build, prefix}, "", 120);
+  ASSERT_EQ(install.exit_code, 0) << install.err;
+  ProcessResult r = RunProcess(
+      {prefix + "/bin/uvm", "--root", root_, "run", "busybox", "--", "echo", "installed"}, "", 240);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "installed\n") << r.err;
+  ProcessResult version = RunProcess({prefix + "/bin/uvm-runtime", "--version"}, "", 30);
+  EXPECT_EQ(version.out.rfind("uvm-runtime version ", 0), 0u) << version.out << version.err;
 }
 
 TEST_F(RunE2eTest, ExitCodesPassThrough) {
@@ -155,6 +173,68 @@ TEST_F(RunE2eTest, TtyGivesTheProcessATerminalAndRestoresOurs) {
   }
   ASSERT_GE(lines.size(), 3u) << r.out;
   EXPECT_EQ(lines.front(), lines.back()) << r.out;
+}
+
+// --isolation process: the same image, command, stdio, flags and exit status, but the container's
+// processes are the host's (under runc): the host finds its sleep. Its writes outside volumes
+// go with the run, as in a VM, and the run leaves no mount or directory behind.
+TEST_F(RunE2eTest, ProcessIsolationRunsTheSameContainerAsHostProcesses) {
+  if (!uvm::FindInPath("runc")) GTEST_SKIP() << "runc is not installed (make deps installs it)";
+  auto in_processes = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--isolation", "process"});
+    return args;
+  };
+  ProcessResult r = Run(in_processes({"busybox", "sh", "-c", "echo out; echo err >&2; exit 7"}));
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_NE(r.err.find("err"), std::string::npos) << r.err;
+  ProcessResult cat = Run(in_processes({"-i", "busybox", "sh", "-c", "cat; echo done"}), "line\n");
+  EXPECT_EQ(cat.out, "line\ndone\n") << cat.err;
+  ProcessResult flags = Run(in_processes({"-e", "K=V", "-w", "/tmp", "-u", "1000:1001", "busybox",
+                                          "sh", "-c", "echo $K; pwd; id -u; id -g"}));
+  EXPECT_EQ(flags.out, "V\n/tmp\n1000\n1001\n") << flags.err;
+
+  const std::string volume = root_ + "/process-volume";
+  ASSERT_TRUE(uvm::MakeDirs(volume));
+  ProcessResult vol =
+      Run(in_processes({"-v", volume + ":/data", "busybox", "sh", "-c",
+                        "echo kept > /data/f && echo gone > /etc/f && cat /etc/f"}));
+  EXPECT_EQ(vol.out, "gone\n") << vol.err;
+  EXPECT_EQ(uvm::ReadFileLimited(volume + "/f", 100).value_or(""), "kept\n");
+  EXPECT_NE(Run(in_processes({"busybox", "cat", "/etc/f"})).exit_code, 0)
+      << "a write outside the volumes outlived its run";
+  ProcessResult limit =
+      Run(in_processes({"--memory", "300", "busybox", "cat", "/sys/fs/cgroup/memory.max"}));
+  EXPECT_EQ(limit.out, "314572800\n") << limit.err;
+
+  // Visible to the host; SIGTERM to uvm reaches the container's trap.
+  BackgroundProcess running(
+      Argv(in_processes({"busybox", "sh", "-c", "trap 'exit 3' TERM; sleep 313 & wait"})));
+  ASSERT_TRUE(running.started());
+  bool seen = false;
+  for (int i = 0; i < 300 && !seen; ++i) {
+    seen = RunProcess({"pgrep", "-f", "^sleep 313$"}, "", 30).exit_code == 0;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(seen) << "the container's sleep is not a host process";
+  ::kill(running.pid(), SIGTERM);
+  ProcessResult ended = running.Wait(60);
+  EXPECT_EQ(ended.exit_code, 3) << ended.err;
+
+  ProcessResult tty = RunProcess(
+      {"script", "-qec",
+       std::string(UVM_BINARY) + " --root " + root_ +
+           " run --isolation process -t busybox sh -c 'test -t 0 && test -t 1 && echo on-a-tty'",
+       "/dev/null"},
+      "", 240);
+  EXPECT_EQ(tty.exit_code, 0) << tty.out << tty.err;
+  EXPECT_NE(tty.out.find("on-a-tty"), std::string::npos) << tty.out;
+
+  // Nothing left of the runs but runc's (empty) state directory.
+  ProcessResult left = RunProcess(
+      {"sh", "-c", "ls -A " + root_ + "/process; grep -c " + root_ + "/process /proc/self/mounts"},
+      "", 30);
+  EXPECT_EQ(left.out, "runc\n0\n") << left.err;
 }
 
 // Images made by real tools run in the VM: umoci builds an OCI layout in two layers (busybox, then

@@ -4,6 +4,7 @@
 // command; one without (VM isolation, the default) runs in a cloned utility VM. Runs where the
 // e2e tier runs (in the lab on hosts whose KVM cannot run Linux), which hosts engines.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <string>
@@ -198,6 +199,153 @@ TEST_F(RuntimeE2eTest, AVmIsolatedContainerGetsATerminal) {
   EXPECT_EQ(exec.exit_code, 0) << exec.err;
   EXPECT_NE(exec.out.find("exec-tty\r\n"), std::string::npos) << exec.out << exec.err;
   EXPECT_EQ(RunPodman({"rm", "-f", "withtty"}).exit_code, 0);
+}
+
+// The container options a podman user reaches for hold the same way in either isolation: -v
+// read-write (the write lands in the host's directory at once) and :ro, --tmpfs, -e, -w,
+// --hostname, --read-only, --cap-drop ALL (a chown then fails), no-new-privileges, --user; in a
+// VM crun applies them inside it, in a process container the host's runc.
+TEST_F(RuntimeE2eTest, ContainerOptionsHoldInEitherIsolation) {
+  const std::string script =
+      "echo env=$FOO; echo cwd=$(pwd); hostname; echo written > /rw/out && echo rw-ok; cat /ro/in; "
+      "touch /ro/x 2>/dev/null && echo ro-writable || echo ro-refused; "
+      "touch /scratch/x && grep -q '^tmpfs /scratch ' /proc/mounts && echo tmpfs-ok; "
+      "touch /x 2>/dev/null && echo root-writable || echo root-readonly; "
+      "chown 1 /scratch/x 2>/dev/null && echo chown-ok || echo chown-refused; "
+      "grep NoNewPrivs /proc/self/status";
+  for (const bool in_vm : {true, false}) {
+    SCOPED_TRACE(in_vm ? "vm isolation" : "process isolation");
+    const std::string rw = root_ + (in_vm ? "/vol-rw-vm" : "/vol-rw-process");
+    const std::string ro = root_ + "/vol-ro";
+    ASSERT_TRUE(uvm::MakeDirs(rw));
+    ASSERT_TRUE(uvm::MakeDirs(ro));
+    ASSERT_TRUE(uvm::WriteFileAtomic(ro + "/in", "ro-content\n"));
+    const std::vector<std::string> isolation = {"--annotation",
+                                                in_vm ? "io.uvm.isolation=vm" : kProcess};
+    std::vector<std::string> args = {"run", "--rm", "--network", "none"};
+    args.insert(args.end(), isolation.begin(), isolation.end());
+    const std::vector<std::string> options = {"-v",
+                                              rw + ":/rw",
+                                              "-v",
+                                              ro + ":/ro:ro",
+                                              "--tmpfs",
+                                              "/scratch",
+                                              "-e",
+                                              "FOO=bar",
+                                              "-w",
+                                              "/ro",
+                                              "--hostname",
+                                              "box",
+                                              "--read-only",
+                                              "--cap-drop",
+                                              "ALL",
+                                              "--security-opt",
+                                              "no-new-privileges",
+                                              kImage,
+                                              "sh",
+                                              "-c",
+                                              script};
+    args.insert(args.end(), options.begin(), options.end());
+    ProcessResult r = RunPodman(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out,
+              "env=bar\ncwd=/ro\nbox\nrw-ok\nro-content\nro-refused\ntmpfs-ok\nroot-readonly\n"
+              "chown-refused\nNoNewPrivs:\t1\n")
+        << r.err;
+    auto written = uvm::ReadFileLimited(rw + "/out", 100);
+    EXPECT_TRUE(written && *written == "written\n") << "the write did not reach the host's " << rw;
+
+    std::vector<std::string> user = {"run", "--rm", "--network", "none", "--user", "1000:1001"};
+    user.insert(user.end(), isolation.begin(), isolation.end());
+    user.insert(user.end(), {kImage, "sh", "-c", "id -u; id -g"});
+    ProcessResult id = RunPodman(user);
+    EXPECT_EQ(id.exit_code, 0) << id.err;
+    EXPECT_EQ(id.out, "1000\n1001\n") << id.err;
+  }
+}
+
+// Signals, update, the stop timeout and a restart, in either isolation: kill -s USR1 reaches the
+// container's trap; update sets a new memory limit; stop sends SIGTERM, which the container
+// ignores, then SIGKILL after the timeout (137); an exited container starts again under the same ID
+// with its output and status; -t gives the process a terminal; pause and unpause.
+TEST_F(RuntimeE2eTest, SignalsUpdateStopTimeoutAndRestartInEitherIsolation) {
+  for (const bool in_vm : {true, false}) {
+    SCOPED_TRACE(in_vm ? "vm isolation" : "process isolation");
+    const std::string annotation = in_vm ? "io.uvm.isolation=vm" : kProcess;
+    const std::string name = in_vm ? "sig-vm" : "sig-process";
+    ASSERT_EQ(RunPodman({"run", "-d", "--name", name, "--network", "none", "--annotation",
+                         annotation, kImage, "sh", "-c",
+                         "trap 'echo got USR1' USR1; trap '' TERM; echo ready; "
+                         "while :; do sleep 1; done"})
+                  .exit_code,
+              0);
+    EXPECT_EQ(RunPodman({"kill", "--signal", "USR1", name}).exit_code, 0);
+    std::string logs;
+    for (int i = 0; i < 100 && logs.find("got USR1") == std::string::npos; ++i) {
+      logs = RunPodman({"logs", name}).out;
+      if (logs.find("got USR1") == std::string::npos) usleep(200 * 1000);
+    }
+    EXPECT_EQ(logs, "ready\ngot USR1\n");
+    // update changes the running container's cgroup (in its VM, or on the host).
+    ProcessResult update = RunPodman({"update", "--memory", "400m", name});
+    EXPECT_EQ(update.exit_code, 0) << update.err;
+    EXPECT_EQ(RunPodman({"exec", name, "cat", "/sys/fs/cgroup/memory.max"}).out, "419430400\n");
+    EXPECT_EQ(RunPodman({"pause", name}).exit_code, 0);
+    EXPECT_EQ(RunPodman({"inspect", "--format", "{{.State.Status}}", name}).out, "paused\n");
+    EXPECT_EQ(RunPodman({"unpause", name}).exit_code, 0);
+    ProcessResult stop = RunPodman({"stop", "--time", "2", name});
+    EXPECT_EQ(stop.exit_code, 0) << stop.err;
+    EXPECT_EQ(RunPodman({"inspect", "--format", "{{.State.ExitCode}}", name}).out, "137\n");
+    EXPECT_EQ(RunPodman({"rm", name}).exit_code, 0);
+
+    const std::string again = name + "-again";
+    ProcessResult first = RunPodman({"run", "--name", again, "--network", "none", "--annotation",
+                                     annotation, kImage, "sh", "-c", "echo ran; exit 3"});
+    EXPECT_EQ(first.exit_code, 3) << first.err;
+    ProcessResult restart = RunPodman({"start", "--attach", again});
+    EXPECT_EQ(restart.exit_code, 3) << restart.err;
+    EXPECT_EQ(restart.out, "ran\n") << restart.err;
+    EXPECT_EQ(RunPodman({"rm", again}).exit_code, 0);
+
+    ProcessResult tty = RunPodman({"run", "--rm", "-t", "--network", "none", "--annotation",
+                                   annotation, kImage, "sh", "-c", "test -t 1 && echo on-a-tty"});
+    EXPECT_EQ(tty.exit_code, 0) << tty.err;
+    EXPECT_NE(tty.out.find("on-a-tty\r\n"), std::string::npos) << tty.out << tty.err;
+  }
+}
+
+// OCI hooks from the engine (podman's --hooks-dir, selected by an annotation) run on the host in
+// either isolation, each with the container's state on stdin: prestart as the container is
+// created, poststart once it runs, poststop when it is deleted.
+TEST_F(RuntimeE2eTest, HooksRunOnTheHostInEitherIsolation) {
+  const std::string hooks = root_ + "/hooks";
+  ASSERT_TRUE(uvm::MakeDirs(hooks));
+  for (const bool in_vm : {true, false}) {
+    SCOPED_TRACE(in_vm ? "vm isolation" : "process isolation");
+    const std::string log = root_ + (in_vm ? "/hooks-vm.log" : "/hooks-process.log");
+    // The hook logs the status it was given (runc's state is one line; uvm's is indented).
+    ASSERT_TRUE(uvm::WriteFileAtomic(root_ + "/log-status.sh",
+                                     "s=$(tr -d '\\n '); echo \"$s\" | sed -n "
+                                     "'s/.*\"status\":\"\\([a-z]*\\)\".*/\\1/p' >> $1\n"));
+    ASSERT_TRUE(uvm::WriteFileAtomic(
+        hooks + "/log.json",
+        R"({"version": "1.0.0", "hook": {"path": "/bin/sh", "args": ["sh", ")" + root_ +
+            "/log-status.sh\", \"" + log + R"("]},
+            "when": {"annotations": {"^uvm-e2e-hook$": "^yes$"}},
+            "stages": ["prestart", "poststart", "poststop"]})"));
+    ProcessResult r = RunPodman({"--hooks-dir", hooks, "run", "--rm", "--network", "none",
+                                 "--annotation", "uvm-e2e-hook=yes", "--annotation",
+                                 in_vm ? "io.uvm.isolation=vm" : kProcess, kImage, "true"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string logged;
+    for (int i = 0; i < 100; ++i) {
+      logged = uvm::ReadFileLimited(log, 4096).value_or("");
+      if (logged.find("stopped") != std::string::npos) break;
+      usleep(100 * 1000);
+    }
+    // runc 1.1's statuses, which uvm gives its VM containers' hooks too.
+    EXPECT_EQ(logged, "creating\ncreated\nstopped\n");
+  }
 }
 
 // containerd, started by the test as on a host without systemd, runs a VM-isolated container
