@@ -73,10 +73,10 @@ bench: build images
 	$(BUILD)/bench/virtio_bench
 	@if [ "$$($(UVM) doctor --verdict)" = direct ]; then \
 	  $(UVM) bench boot && $(UVM) bench exec && $(UVM) bench clone && $(UVM) bench io && \
-	  $(UVM) bench fs; \
+	  $(UVM) bench fs && $(UVM) bench engine; \
 	else $(UVM) lab -- $(UVM) bench boot && $(UVM) lab -- $(UVM) bench exec && \
 	  $(UVM) lab -- $(UVM) bench clone && $(UVM) lab -- $(UVM) bench io && \
-	  $(UVM) lab -- $(UVM) bench fs; fi
+	  $(UVM) lab -- $(UVM) bench fs && $(UVM) lab --timeout 3000 -- $(UVM) bench engine; fi
 
 # `make install [PREFIX=/usr/local] [DESTDIR=...]`: uvm and uvm-runtime in PREFIX/bin, the images
 # they run in PREFIX/lib/uvm/images.

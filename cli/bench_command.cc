@@ -2,6 +2,7 @@
 // microvm machine. Each prints a table, or one JSON object with --json.
 #include "bench/boot.h"
 #include "bench/clone.h"
+#include "bench/engine.h"
 #include "bench/exec.h"
 #include "bench/fs.h"
 #include "bench/io.h"
@@ -54,6 +55,18 @@ void AddClone(Command& bench, CommandTable& table, std::shared_ptr<BenchFlags> f
   OnParsed(cmd, table, [o, flags] {
     o->json = o->json || flags->json;
     return bench::RunBenchClone(*o);
+  });
+}
+
+void AddEngine(Command& bench, CommandTable& table, std::shared_ptr<BenchFlags> flags) {
+  auto o = std::make_shared<bench::BenchEngineOptions>();
+  auto cmd =
+      bench.Sub("engine", "podman run under runc and under uvm-runtime (process, VM, pooled VM)");
+  AddJson(cmd, o->json);
+  cmd.Option("--runs", o->runs, "interleaved rounds measured").ShowDefault();
+  OnParsed(cmd, table, [o, flags] {
+    o->json = o->json || flags->json;
+    return bench::RunBenchEngine(*o);
   });
 }
 
@@ -122,6 +135,7 @@ void RegisterBenchCommand(CommandTable& table) {
   AddFs(bench, table, flags);
   AddExec(bench, table, flags);
   AddClone(bench, table, flags);
+  AddEngine(bench, table, flags);
   AddRestore(bench, table, flags);
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -279,13 +280,21 @@ TEST_F(RuntimeE2eTest, SignalsUpdateStopTimeoutAndRestartInEitherIsolation) {
                          "while :; do sleep 1; done"})
                   .exit_code,
               0);
+    // The container's log, once it holds `line` (at most 30 s).
+    auto logs_with = [&](const std::string& line) {
+      std::string logs;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (logs.find(line) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+        usleep(200 * 1000);
+        logs = RunPodman({"logs", name}).out;
+      }
+      return logs;
+    };
+    // start returns before the shell has set its trap (as with runc): a USR1 sent sooner would
+    // find none, and PID 1 ignores a signal it has no handler for.
+    EXPECT_EQ(logs_with("ready"), "ready\n");
     EXPECT_EQ(RunPodman({"kill", "--signal", "USR1", name}).exit_code, 0);
-    std::string logs;
-    for (int i = 0; i < 100 && logs.find("got USR1") == std::string::npos; ++i) {
-      logs = RunPodman({"logs", name}).out;
-      if (logs.find("got USR1") == std::string::npos) usleep(200 * 1000);
-    }
-    EXPECT_EQ(logs, "ready\ngot USR1\n");
+    EXPECT_EQ(logs_with("got USR1"), "ready\ngot USR1\n");
     // update changes the running container's cgroup (in its VM, or on the host).
     ProcessResult update = RunPodman({"update", "--memory", "400m", name});
     EXPECT_EQ(update.exit_code, 0) << update.err;
