@@ -17,6 +17,9 @@ namespace uvm {
 // The whole file, refused when larger than `max` bytes.
 Result<std::string> ReadFileLimited(const std::string& path, size_t max);
 
+// The same for a file whose size stat does not tell (procfs, a pipe): read to its end.
+Result<std::string> ReadToEndLimited(const std::string& path, size_t max);
+
 // Opens `rel` below directory `dir` for reading; symlinks are followed only while they stay
 // below `dir` (openat2 RESOLVE_BENEATH), so names taken from an image cannot reach other files.
 Result<UniqueFd> OpenBeneath(const std::string& dir, const std::string& rel);

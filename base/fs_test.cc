@@ -74,6 +74,14 @@ TEST_F(FsTest, RemoveTreeRemovesLinksNotWhatTheyPointAt) {
   EXPECT_TRUE(RemoveTree(Path("tree")));  // already gone: not an error
 }
 
+// procfs files say they are empty; they are read to their end.
+TEST_F(FsTest, ProcFilesAreReadToTheirEnd) {
+  auto stat = ReadToEndLimited("/proc/self/stat", 4096);
+  ASSERT_TRUE(stat) << stat.error().message;
+  EXPECT_EQ(stat->rfind(std::to_string(::getpid()) + " (", 0), 0u) << *stat;
+  EXPECT_FALSE(ReadToEndLimited("/proc/self/stat", 3));
+}
+
 TEST_F(FsTest, FileTailKeepsTheEnd) {
   Write("log", "0123456789");
   EXPECT_EQ(FileTail(Path("log"), 100), "0123456789");

@@ -12,11 +12,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <tuple>
 #include <vector>
 
 #include "base/fs.h"
+#include "base/log.h"
 #include "base/phase_timer.h"
 #include "base/quoted.h"
 #include "guest-agent/protocol/frame.h"
@@ -99,6 +101,14 @@ KeeperIo TakeStdio(int terminal, int ready) {
   k.err.Reset(::fcntl(2, F_DUPFD_CLOEXEC, 3));
   k.null.Reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
   for (int fd = 0; fd < 3; ++fd) ::dup2(k.null.get(), fd);
+  // A diagnostic: the keeper's phase timings (uvm's debug log) appended to this file.
+  if (const char* trace = std::getenv("UVM_RUNTIME_TRACE"); trace && *trace) {
+    UniqueFd log(::open(trace, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+    if (log.valid()) {
+      ::dup2(log.get(), 2);
+      SetLogLevel(LogLevel::kDebug);
+    }
+  }
   CloseInheritedFds({k.in.get(), k.out.get(), k.err.get(), k.null.get(), ready, terminal});
   k.io = runtime::ContainerIo{k.in.get(), k.out.get(), k.err.get()};
   if (terminal >= 0) {
