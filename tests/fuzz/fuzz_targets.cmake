@@ -54,7 +54,7 @@ uvm_fuzz_twin(uvm_linux_vm SOURCES control_socket.cc LINKS uvm_base)
 uvm_fuzz_twin(uvm_agent_protocol LINKS uvm_base nlohmann_json::nlohmann_json)
 # The OCI runtime's parsers of what engines hand it: its command line, the bundle's config.json
 # (and its rewrite for a VM), and the state record it reads back.
-uvm_fuzz_twin(uvm_oci SOURCES bundle_isolation.cc runtime_args.cc vm_bundle.cc vm_state.cc
+uvm_fuzz_twin(uvm_oci SOURCES bundle_isolation.cc hooks.cc runtime_args.cc vm_bundle.cc vm_state.cc
               LINKS uvm_base_fuzz uvm_base uvm_agent_protocol_fuzz nlohmann_json::nlohmann_json)
 # The VM pool's request and reply parsers (uvm pool's socket).
 uvm_fuzz_twin(uvm_runtime SOURCES pool/protocol.cc template_shape.cc paths.cc
