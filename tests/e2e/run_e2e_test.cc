@@ -188,6 +188,11 @@ TEST_F(RunE2eTest, ProcessIsolationRunsTheSameContainerAsHostProcesses) {
   EXPECT_EQ(r.exit_code, 7) << r.err;
   EXPECT_EQ(r.out, "out\n");
   EXPECT_NE(r.err.find("err"), std::string::npos) << r.err;
+  // docker's statuses for a command that cannot start, as in a VM.
+  ProcessResult missing = Run(in_processes({"busybox", "no-such-command"}));
+  EXPECT_EQ(missing.exit_code, 127) << missing.err;
+  EXPECT_NE(missing.err.find("no-such-command"), std::string::npos) << missing.err;
+  EXPECT_EQ(Run(in_processes({"busybox", "/etc/passwd"})).exit_code, 126);
   ProcessResult cat = Run(in_processes({"-i", "busybox", "sh", "-c", "cat; echo done"}), "line\n");
   EXPECT_EQ(cat.out, "line\ndone\n") << cat.err;
   ProcessResult flags = Run(in_processes({"-e", "K=V", "-w", "/tmp", "-u", "1000:1001", "busybox",
