@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "guest-agent/oci_bundle.h"
 
 namespace uvm::agent {
 namespace {
@@ -99,6 +100,22 @@ void EnableCgroupControllers(const char* subtree_control) {
   }
 }
 
+// crun copies its binary into a sealed memfd and re-executes itself from it on every call (its
+// defence against CVE-2019-5736, a container overwriting the runtime's binary) unless that binary
+// is on a read-only mount. A read-only bind of crun's directory gives the same protection and
+// spares every call a second load of crun and its libraries (about 1 s of each crun call in a
+// clone in the lab, where each first touch of a clone's page is an emulated nested fault).
+Result<void> MakeCrunDirectoryReadOnly() {
+  const std::string crun = kCrunPath;
+  const std::string dir = crun.substr(0, crun.rfind('/'));
+  if (access(crun.c_str(), X_OK) != 0) return {};  // an initramfs without crun (tests)
+  if (mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND, nullptr) < 0 ||
+      mount(nullptr, dir.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) < 0) {
+    return ErrnoErr("binding " + dir + " read-only");
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<void> LeaveInitramfs(char** argv) {
@@ -143,6 +160,7 @@ Result<void> MountSystem() {
   EnableCgroupControllers("/sys/fs/cgroup/cgroup.subtree_control");
   UVM_CHECK(MountIfMissing("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"));
   UVM_CHECK(MountIfMissing("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
+  UVM_CHECK(MakeCrunDirectoryReadOnly());
   return {};
 }
 
