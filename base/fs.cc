@@ -40,20 +40,25 @@ Result<std::string> ReadFdLimited(const UniqueFd& fd, const std::string& path, s
 
 }  // namespace
 
-Result<std::string> ReadToEndLimited(const std::string& path, size_t max) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoErr(path);
+Result<std::string> ReadFdToEnd(int fd, const std::string& what, size_t max) {
   std::string out;
   char buf[4096];
   for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoErr(path);
+    if (n < 0) return ErrnoErr(what);
     if (n == 0) return out;
     out.append(buf, static_cast<size_t>(n));
-    if (out.size() > max)
-      return Err(path + ": more than the " + std::to_string(max) + " bytes allowed");
+    if (out.size() > max) {
+      return Err(what + ": more than the " + std::to_string(max) + " bytes allowed");
+    }
   }
+}
+
+Result<std::string> ReadToEndLimited(const std::string& path, size_t max) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoErr(path);
+  return ReadFdToEnd(fd.get(), path, max);
 }
 
 Result<std::string> ReadFileLimited(const std::string& path, size_t max) {

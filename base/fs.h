@@ -19,6 +19,8 @@ Result<std::string> ReadFileLimited(const std::string& path, size_t max);
 
 // The same for a file whose size stat does not tell (procfs, a pipe): read to its end.
 Result<std::string> ReadToEndLimited(const std::string& path, size_t max);
+// What `fd` gives from where it is to its end (stdin, a memfd); `what` names it in errors.
+Result<std::string> ReadFdToEnd(int fd, const std::string& what, size_t max);
 
 // Opens `rel` below directory `dir` for reading; symlinks are followed only while they stay
 // below `dir` (openat2 RESOLVE_BENEATH), so names taken from an image cannot reach other files.

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "base/fs.h"
 #include "base/json.h"
 #include "base/quoted.h"
 #include "base/unique_fd.h"
@@ -64,15 +65,9 @@ json StageJson(const std::vector<Hook>& hooks) {
 
 // The end of what a hook printed (memfd `fd`), for its error message.
 std::string OutputTail(int fd) {
-  constexpr off_t kTail = 512;
-  const off_t size = ::lseek(fd, 0, SEEK_END);
-  if (size <= 0) return "";
-  const off_t from = size > kTail ? size - kTail : 0;
-  std::string out(static_cast<size_t>(size - from), '\0');
-  const ssize_t n = ::pread(fd, out.data(), out.size(), from);
-  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  std::string out = FileTail("/proc/self/fd/" + std::to_string(fd), 512);
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return (from > 0 ? "..." : "") + out;
+  return out;
 }
 
 }  // namespace

@@ -3,15 +3,43 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 
+#include "base/fs.h"
 #include "base/quoted.h"
 #include "oci/router.h"
+#include "oci/runtime_log.h"
 
 namespace uvm::oci {
+
+int Fail(const RuntimeArgs& args, const std::string& message) {
+  ReportError(args, message);
+  return kFailure;
+}
+
+Result<Container> Load(const RuntimeArgs& args, const std::string& id) {
+  const std::string dir = StateDir(args, id);
+  auto text = ReadFileLimited(dir + "/" + kStateFile, 1 << 20);
+  if (!text) return Err("container " + id + " does not exist");
+  UVM_TRY(VmContainerRecord record, ParseRecord(*text));
+  Container c{record, VmStatus::kStopped};
+  const auto start = LiveProcessStart(record.pid);
+  if (start && *start == record.pid_start) {
+    struct stat st;
+    if (::stat((dir + "/" + kPausedFile).c_str(), &st) == 0) {
+      c.status = VmStatus::kPaused;
+    } else if (::stat((dir + "/" + kStartedFile).c_str(), &st) == 0) {
+      c.status = VmStatus::kRunning;
+    } else {
+      c.status = VmStatus::kCreated;
+    }
+  }
+  return c;
+}
 
 std::string StateDir(const RuntimeArgs& args, const std::string& id) {
   return VmRoot(args) + "/" + id;

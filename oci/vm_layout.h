@@ -13,6 +13,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "oci/runtime_args.h"
+#include "oci/vm_state.h"
 
 namespace uvm::oci {
 
@@ -41,6 +42,16 @@ struct SocketAddress {
   sockaddr_un addr{};
 };
 Result<SocketAddress> SocketIn(const std::string& dir, const std::string& name);
+
+// A failed command: its one line on stderr and in the log, and runc's status.
+int Fail(const RuntimeArgs& args, const std::string& message);
+
+// A container's record and its status now (the keeper's liveness and the markers).
+struct Container {
+  VmContainerRecord record;
+  VmStatus status = VmStatus::kStopped;
+};
+Result<Container> Load(const RuntimeArgs& args, const std::string& id);
 
 // Everything `fd` gives until end of file or `max` bytes, waiting at most `timeout`.
 std::string ReadReply(int fd, size_t max, std::chrono::milliseconds timeout);

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,6 +26,7 @@
 #include "oci/router.h"
 #include "oci/runtime_log.h"
 #include "oci/vm_bundle.h"
+#include "oci/vm_crun.h"
 #include "oci/vm_keeper.h"
 #include "oci/vm_layout.h"
 #include "oci/vm_state.h"
@@ -36,36 +36,6 @@
 
 namespace uvm::oci {
 namespace {
-
-int Fail(const RuntimeArgs& args, const std::string& message) {
-  ReportError(args, message);
-  return kFailure;
-}
-
-struct Container {
-  VmContainerRecord record;
-  VmStatus status = VmStatus::kStopped;
-};
-
-Result<Container> Load(const RuntimeArgs& args, const std::string& id) {
-  const std::string dir = StateDir(args, id);
-  auto text = ReadFileLimited(dir + "/" + kStateFile, 1 << 20);
-  if (!text) return Err("container " + id + " does not exist");
-  UVM_TRY(VmContainerRecord record, ParseRecord(*text));
-  Container c{record, VmStatus::kStopped};
-  const auto start = LiveProcessStart(record.pid);
-  if (start && *start == record.pid_start) {
-    struct stat st;
-    if (::stat((dir + "/" + kPausedFile).c_str(), &st) == 0) {
-      c.status = VmStatus::kPaused;
-    } else if (::stat((dir + "/" + kStartedFile).c_str(), &st) == 0) {
-      c.status = VmStatus::kRunning;
-    } else {
-      c.status = VmStatus::kCreated;
-    }
-  }
-  return c;
-}
 
 // The container's hooks, as create kept them (none when it kept none).
 Hooks LoadHooks(const RuntimeArgs& args, const std::string& id) {
@@ -264,149 +234,6 @@ int Exec(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) 
   }
   if (cl.Has("detach")) return 0;
   return WaitForChild(pid);
-}
-
-// Everything written to memfd `fd`, from its start.
-std::string ReadBack(int fd) {
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  ::lseek(fd, 0, SEEK_SET);
-  while ((n = ::read(fd, buf, sizeof buf)) > 0 && out.size() < (1 << 20)) {
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
-// crun `words` about the container, run by the agent in the VM's own root: its output, or why
-// it failed.
-Result<std::string> CrunInVm(const RuntimeArgs& args, const std::string& id,
-                             const std::vector<std::string>& words, int stdin_fd = -1) {
-  UVM_TRY(std::string agent_uds, ReadFileLimited(StateDir(args, id) + "/" + kAgentFile, 4096));
-  auto client =
-      agent::AgentClient::Connect(agent::AgentAddress::Vsock(agent_uds), std::chrono::seconds(10));
-  if (!client) return Err("the container's VM does not answer: " + client.error().message);
-  agent::ExecRequest exec;
-  exec.argv = {"crun", "--cgroup-manager=cgroupfs"};
-  exec.argv.insert(exec.argv.end(), words.begin(), words.end());
-  exec.argv.push_back(kVmContainerName);
-  UniqueFd out(::memfd_create("uvm-crun-out", MFD_CLOEXEC)),
-      err(::memfd_create("uvm-crun-err", MFD_CLOEXEC));
-  UVM_TRY(runtime::ContainerExit exit,
-          runtime::RunInVm(*client, std::move(exec),
-                           runtime::ContainerIo{stdin_fd, out.get(), err.get()},
-                           runtime::ContainerHooks{}, PhaseTimer()));
-  if (exit.code != 0) {
-    std::string why = ReadBack(err.get());
-    while (!why.empty() && why.back() == '\n') why.pop_back();
-    return Err(why.empty() ? exit.problem : why);
-  }
-  return ReadBack(out.get());
-}
-
-// The container's processes, as the VM sees them (guest pids): crun ps in the VM.
-int Ps(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) {
-  std::string format = cl.Value("format");
-  if (format.empty()) format = "table";
-  if (format != "table" && format != "json") {
-    return Fail(args, "ps --format " + Quoted(format) + ": table or json");
-  }
-  if (cl.operands.size() > 1) {
-    return Fail(args, "ps options for ps(1) are not available for VM-isolated containers");
-  }
-  auto c = Load(args, id);
-  if (!c) return Fail(args, c.error().message);
-  if (c->status == VmStatus::kStopped) {
-    return Fail(args, "cannot ps a container that is not running");
-  }
-  auto out = CrunInVm(args, id, {"ps", "--format", "json"});
-  if (!out) return Fail(args, "ps: " + out.error().message);
-  auto pids = ParseJsonArrayOfInts(*out);
-  if (!pids) return Fail(args, "ps: " + pids.error().message);
-  if (format == "json") {
-    std::printf("%s\n", nlohmann::json(*pids).dump().c_str());
-  } else {
-    std::printf("PID\n");
-    for (int64_t pid : *pids) std::printf("%lld\n", static_cast<long long>(pid));
-  }
-  return 0;
-}
-
-// pause and resume: the container's cgroup in the VM frozen and thawed (crun pause/resume, the
-// cgroup2 freezer), as runc does on a host; the state says paused while the marker is there.
-int PauseOrResume(const RuntimeArgs& args, const std::string& id, bool pause) {
-  auto c = Load(args, id);
-  if (!c) return Fail(args, c.error().message);
-  if (pause && c->status != VmStatus::kRunning) return Fail(args, "container not running");
-  if (!pause && c->status != VmStatus::kPaused) return Fail(args, "container not paused");
-  auto out = CrunInVm(args, id, {pause ? "pause" : "resume"});
-  if (!out) return Fail(args, std::string(pause ? "pause: " : "resume: ") + out.error().message);
-  const std::string marker = StateDir(args, id) + "/" + kPausedFile;
-  if (pause) {
-    if (auto w = WriteFileAtomic(marker, ""); !w) return Fail(args, w.error().message);
-  } else {
-    ::unlink(marker.c_str());
-  }
-  return 0;
-}
-
-// All of stdin, at most `max` bytes.
-Result<std::string> ReadStdin(size_t max) {
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(0, buf, sizeof buf);
-    if (n == 0) return out;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoErr("reading stdin");
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > max) return Err("more than " + std::to_string(max) + " bytes on stdin");
-  }
-}
-
-// update: the container's cgroup in the VM changed by `crun update` with the same flags (runc
-// 1.1's and crun's agree), a resources file or stdin (`--resources -`, containerd's shim) passed
-// on as crun's stdin. The VM keeps its size: a memory limit above it holds only up to it.
-int Update(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) {
-  static const char* const kPassed[] = {"memory",        "memory-reservation", "memory-swap",
-                                        "cpu-period",    "cpu-quota",          "cpu-share",
-                                        "cpu-rt-period", "cpu-rt-runtime",     "cpuset-cpus",
-                                        "cpuset-mems",   "pids-limit",         "blkio-weight"};
-  std::vector<std::string> words = {"update"};
-  for (const auto& [name, value] : cl.values) {
-    if (name == "resources") continue;
-    if (std::find_if(std::begin(kPassed), std::end(kPassed),
-                     [&](const char* p) { return name == p; }) == std::end(kPassed)) {
-      return Fail(args, "update --" + name + " is not available for VM-isolated containers");
-    }
-    words.push_back("--" + name + "=" + value);
-  }
-  UniqueFd resources;
-  const std::string file = cl.Value("resources");
-  if (!file.empty()) {
-    // The engine's JSON, checked here (bounded, an object) before it reaches the VM.
-    auto text = file == "-" ? ReadStdin(kMaxConfigBytes) : ReadFileLimited(file, kMaxConfigBytes);
-    if (!text) return Fail(args, "update --resources: " + text.error().message);
-    if (auto parsed = ParseJsonObject(*text, "update --resources"); !parsed) {
-      return Fail(args, parsed.error().message);
-    }
-    resources.Reset(::memfd_create("uvm-update-resources", MFD_CLOEXEC));
-    if (!resources.valid() || !agent::WriteAll(resources.get(), *text) ||
-        ::lseek(resources.get(), 0, SEEK_SET) != 0) {
-      return Fail(args, "update: " + std::string(std::strerror(errno)));
-    }
-    words.push_back("--resources=/proc/self/fd/0");
-  }
-  if (words.size() == 1) return Fail(args, "update: nothing to change");
-  auto c = Load(args, id);
-  if (!c) return Fail(args, c.error().message);
-  if (c->status == VmStatus::kStopped) return Fail(args, "container " + id + " is not running");
-  if (c->status == VmStatus::kCreated) {
-    return Fail(args, "update of a VM-isolated container that has not started is not available");
-  }
-  auto out = CrunInVm(args, id, words, resources.valid() ? resources.get() : -1);
-  if (!out) return Fail(args, "update: " + out.error().message);
-  return 0;
 }
 
 int Start(const RuntimeArgs& args, const std::string& id) {
