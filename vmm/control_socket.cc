@@ -45,9 +45,11 @@ std::string OneLine(std::string text) {
 
 Result<ControlRequest> ParseControlRequest(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line == "PAUSE") return ControlRequest{ControlRequest::Kind::kPause, {}};
+  if (line == "RESUME") return ControlRequest{ControlRequest::Kind::kResume, {}};
   constexpr std::string_view kSave = "SAVE ";
   if (line.substr(0, kSave.size()) != kSave) {
-    return Err("unknown request (the one request is `SAVE <dir>`)");
+    return Err("unknown request (the requests are `SAVE <dir>`, `PAUSE` and `RESUME`)");
   }
   line.remove_prefix(kSave.size());
   if (line.empty()) return Err("SAVE needs a directory");
@@ -57,17 +59,19 @@ Result<ControlRequest> ParseControlRequest(std::string_view line) {
       return Err("SAVE: the directory name has a control character");
     }
   }
-  return ControlRequest{std::string(line)};
+  return ControlRequest{ControlRequest::Kind::kSave, std::string(line)};
 }
 
-Result<void> RequestSave(const std::string& path, const std::string& dir) {
+namespace {
+
+// Sends `request` (one line) to the control socket at `path` and waits for its answer.
+Result<void> Request(const std::string& path, const std::string& request) {
   auto connected = ConnectUnix(path);
   if (!connected) {
     return Err(connected.error().code,
                connected.error().message + " (is `uvm boot --api-sock` running?)");
   }
   const int fd = connected->get();
-  const std::string request = "SAVE " + dir + "\n";
   size_t done = 0;
   while (done < request.size()) {
     ssize_t n = ::send(fd, request.data() + done, request.size() - done, MSG_NOSIGNAL);
@@ -75,14 +79,14 @@ Result<void> RequestSave(const std::string& path, const std::string& dir) {
     if (n < 0) return ErrnoErr(path + ": send");
     done += static_cast<size_t>(n);
   }
-  // The answer comes once the VM is saved (seconds for a large guest): wait for the whole line.
+  // A save's answer comes once the VM is saved (seconds for a large guest): wait for the line.
   std::string answer;
   char buf[512];
   while (answer.find('\n') == std::string::npos) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoErr(path + ": read");
-    if (n == 0) return Err("the VM closed its control socket without saving (see its stderr)");
+    if (n == 0) return Err("the VM closed its control socket without an answer (see its log)");
     if (answer.size() > 4096) return Err("the control socket's answer is too long");
     answer.append(buf, static_cast<size_t>(n));
   }
@@ -93,11 +97,21 @@ Result<void> RequestSave(const std::string& path, const std::string& dir) {
   return Err("unexpected answer on the control socket: " + answer.substr(0, 200));
 }
 
+}  // namespace
+
+Result<void> RequestSave(const std::string& path, const std::string& dir) {
+  return Request(path, "SAVE " + dir + "\n");
+}
+
+Result<void> RequestPause(const std::string& path, bool pause) {
+  return Request(path, pause ? "PAUSE\n" : "RESUME\n");
+}
+
 Result<std::unique_ptr<ControlSocket>> ControlSocket::Create(const std::string& path,
-                                                             EventLoop& loop, StopForSave stop) {
+                                                             EventLoop& loop, Handlers handlers) {
   UVM_TRY(UniqueFd fd,
           Context(ListenUnix(path, {.backlog = 8, .nonblocking = true}), "--api-sock"));
-  std::unique_ptr<ControlSocket> sock(new ControlSocket(path, loop, std::move(stop)));
+  std::unique_ptr<ControlSocket> sock(new ControlSocket(path, loop, std::move(handlers)));
   sock->listen_fd_ = std::move(fd);
   ControlSocket* raw = sock.get();  // the destructor removes the callbacks
   UVM_CHECK(loop.Add(raw->listen_fd_.get(), EPOLLIN, [raw](uint32_t) { raw->Accept(); }));
@@ -157,6 +171,13 @@ void ControlSocket::OnReadable(int fd) {
     WriteLine(fd, "ERROR " + OneLine(request.error().message) + "\n");
     return Drop(fd);
   }
+  if (request->kind != ControlRequest::Kind::kSave) {
+    const bool pause = request->kind == ControlRequest::Kind::kPause;
+    const auto& handler = pause ? handlers_.pause : handlers_.resume;
+    Result<void> done = handler ? handler() : Err("this VM cannot be paused");
+    WriteLine(fd, done ? std::string("OK\n") : "ERROR " + OneLine(done.error().message) + "\n");
+    return Drop(fd);
+  }
   {
     std::lock_guard lock(mu_);
     if (save_dir_) {
@@ -168,7 +189,7 @@ void ControlSocket::OnReadable(int fd) {
   }
   loop_.Remove(fd);
   std::erase_if(clients_, [](const auto& c) { return !c->fd.valid(); });
-  if (!stop_()) {
+  if (!handlers_.stop_for_save()) {
     std::lock_guard lock(mu_);
     WriteLine(save_client_.get(), "ERROR the VM is already stopping\n");
     save_client_.Reset();

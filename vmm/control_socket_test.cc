@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -24,6 +25,18 @@ TEST(ParseControlRequestTest, SaveTakesTheRestOfTheLineAsTheDirectory) {
   EXPECT_EQ(crlf->save_dir, "d");
 }
 
+TEST(ParseControlRequestTest, PauseAndResumeAreWholeLines) {
+  auto pause = ParseControlRequest("PAUSE");
+  ASSERT_TRUE(pause);
+  EXPECT_EQ(pause->kind, ControlRequest::Kind::kPause);
+  auto resume = ParseControlRequest("RESUME\r");
+  ASSERT_TRUE(resume);
+  EXPECT_EQ(resume->kind, ControlRequest::Kind::kResume);
+  EXPECT_FALSE(ParseControlRequest("PAUSE now"));
+  EXPECT_FALSE(ParseControlRequest("pause"));
+  EXPECT_FALSE(ParseControlRequest("RESUME "));
+}
+
 TEST(ParseControlRequestTest, RefusesAnythingElse) {
   EXPECT_FALSE(ParseControlRequest(""));
   EXPECT_FALSE(ParseControlRequest("SAVE"));
@@ -33,6 +46,12 @@ TEST(ParseControlRequestTest, RefusesAnythingElse) {
   EXPECT_FALSE(ParseControlRequest(std::string("SAVE a\0b", 8)));
   EXPECT_FALSE(ParseControlRequest("SAVE a\tb"));
   EXPECT_FALSE(ParseControlRequest("SAVE " + std::string(5000, 'x')));
+}
+
+ControlSocket::Handlers Saves(std::function<bool()> stop) {
+  ControlSocket::Handlers h;
+  h.stop_for_save = std::move(stop);
+  return h;
 }
 
 int Connect(const std::string& path) {
@@ -100,10 +119,10 @@ class ControlSocketTest : public ::testing::Test {
 
 TEST_F(ControlSocketTest, SaveRequestStopsTheVmAndGetsTheOutcome) {
   std::atomic<int> stops = 0;
-  auto sock = ControlSocket::Create(path_, *loop_, [&] {
-    ++stops;
-    return true;
-  });
+  auto sock = ControlSocket::Create(path_, *loop_, Saves([&] {
+                                      ++stops;
+                                      return true;
+                                    }));
   ASSERT_TRUE(sock) << sock.error().message;
   int fd = Connect(path_);
   ASSERT_GE(fd, 0);
@@ -119,10 +138,10 @@ TEST_F(ControlSocketTest, SaveRequestStopsTheVmAndGetsTheOutcome) {
 
 TEST_F(ControlSocketTest, BadRequestIsAnsweredWithAnErrorAndDoesNotStopTheVm) {
   std::atomic<int> stops = 0;
-  auto sock = ControlSocket::Create(path_, *loop_, [&] {
-    ++stops;
-    return true;
-  });
+  auto sock = ControlSocket::Create(path_, *loop_, Saves([&] {
+                                      ++stops;
+                                      return true;
+                                    }));
   ASSERT_TRUE(sock);
   const std::string answer = AnswerTo("HELLO\n");
   EXPECT_EQ(answer.rfind("ERROR unknown request", 0), 0u) << answer;
@@ -131,10 +150,37 @@ TEST_F(ControlSocketTest, BadRequestIsAnsweredWithAnErrorAndDoesNotStopTheVm) {
 }
 
 TEST_F(ControlSocketTest, SaveOfAVmAlreadyStoppingIsRefused) {
-  auto sock = ControlSocket::Create(path_, *loop_, [] { return false; });
+  auto sock = ControlSocket::Create(path_, *loop_, Saves([] { return false; }));
   ASSERT_TRUE(sock);
   EXPECT_EQ(AnswerTo("SAVE /x\n"), "ERROR the VM is already stopping\n");
   EXPECT_FALSE((*sock)->pending_save_dir());
+}
+
+TEST_F(ControlSocketTest, PauseAndResumeAreAnsweredWithTheirOutcome) {
+  ControlSocket::Handlers h = Saves([] { return true; });
+  int pauses = 0, resumes = 0;
+  h.pause = [&]() -> Result<void> {
+    if (++pauses > 1) return Err("the vCPUs did not stop\nat all");
+    return {};
+  };
+  h.resume = [&]() -> Result<void> {
+    ++resumes;
+    return {};
+  };
+  auto sock = ControlSocket::Create(path_, *loop_, std::move(h));
+  ASSERT_TRUE(sock);
+  EXPECT_EQ(AnswerTo("PAUSE\n"), "OK\n");
+  EXPECT_EQ(AnswerTo("PAUSE\n"), "ERROR the vCPUs did not stop at all\n");
+  EXPECT_EQ(AnswerTo("RESUME\n"), "OK\n");
+  EXPECT_EQ(pauses, 2);
+  EXPECT_EQ(resumes, 1);
+  EXPECT_FALSE((*sock)->pending_save_dir()) << "a pause is not a save";
+}
+
+TEST_F(ControlSocketTest, AVmThatCannotPauseSaysSo) {
+  auto sock = ControlSocket::Create(path_, *loop_, Saves([] { return true; }));
+  ASSERT_TRUE(sock);
+  EXPECT_EQ(AnswerTo("PAUSE\n"), "ERROR this VM cannot be paused\n");
 }
 
 }  // namespace

@@ -42,9 +42,12 @@ Result<LinuxVmResult> LinuxVm::Run() {
   vm.timer.Mark("devices ready, starting vCPUs");
   LinuxVmResult result;
   // The tick lets console input blocked on a full UART FIFO make progress.
-  result.exit = RunMachine(*vm.machine, {*vm.pio_bus, *vm.mmio_bus}, *vm.latch, *vm.loop, [&vm] {
-    if (vm.console) vm.console->OnTick();
-  });
+  result.exit = RunMachine(
+      *vm.machine, {*vm.pio_bus, *vm.mmio_bus}, *vm.latch, *vm.loop,
+      [&vm] {
+        if (vm.console) vm.console->OnTick();
+      },
+      &vm.gate);
   vm.timer.Mark(std::string("VM ended: ") + ExitKindName(result.exit.kind));
   if (result.exit.kind == ExitKind::kSave) {
     // The directory comes with the request that stopped the VM, if it came on the socket.

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 
 #include "base/log.h"
 #include "boot/layout.h"
@@ -275,9 +276,18 @@ Result<std::unique_ptr<BuiltLinuxVm>> BuildLinuxVm(const LinuxVmConfig& config) 
   // socket path that cannot be bound fails before the guest runs.
   if (!config.api_sock.empty()) {
     ExitLatch* latch = vm->latch;
-    UVM_TRY(vm->control, ControlSocket::Create(config.api_sock, *vm->loop, [latch] {
-              return latch->Report({ExitKind::kSave, 0, "save requested on the control socket"});
-            }));
+    VcpuGate* gate = &vm->gate;
+    ControlSocket::Handlers handlers;
+    handlers.stop_for_save = [latch] {
+      return latch->Report({ExitKind::kSave, 0, "save requested on the control socket"});
+    };
+    // Parking a vCPU takes microseconds; a second means one is stuck in a device's handler.
+    handlers.pause = [gate] { return gate->Pause(std::chrono::seconds(1)); };
+    handlers.resume = [gate]() -> Result<void> {
+      gate->Resume();
+      return {};
+    };
+    UVM_TRY(vm->control, ControlSocket::Create(config.api_sock, *vm->loop, std::move(handlers)));
   }
   if (restoring) {
     UVM_CHECK(RestoreDeviceState(*vm));

@@ -25,6 +25,7 @@
 #include "vmm/linux_vm.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot/snapshot.h"
+#include "vmm/vcpu_gate.h"
 #include "vmm/virtio_slots.h"
 
 namespace uvm::vmm {
@@ -57,6 +58,7 @@ struct BuiltLinuxVm {
   sigset_t old_mask{};
   UniqueFd sigfd;
   UniqueFd size_timer;  // polls the disks' sizes
+  VcpuGate gate;        // PAUSE and RESUME on the control socket
   std::unique_ptr<ControlSocket> control;
 };
 

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 
 #include <thread>
 #include <vector>
@@ -9,27 +10,39 @@
 namespace uvm::vmm {
 
 VmExit RunMachine(Machine& machine, IoBuses buses, ExitLatch& latch, EventLoop& loop,
-                  std::function<void()> tick) {
+                  std::function<void()> tick, VcpuGate* gate) {
   InstallKickHandler();
   std::vector<std::thread> threads;
   std::vector<unsigned long> handles(machine.vcpus.size());
   std::mutex handles_mu;
-  latch.OnFire([&] {
-    loop.Stop();
+  auto kick_all = [&] {
     std::lock_guard lock(handles_mu);
     for (size_t i = 0; i < threads.size(); ++i) KickVcpu(machine.vcpus[i], handles[i]);
+  };
+  if (gate) {
+    gate->Attach({static_cast<int>(machine.vcpus.size()), kick_all, [&machine] {
+                    // The guest's clock is told it was stopped (KVM_KVMCLOCK_CTRL), so a long
+                    // pause is not taken for a lockup; a guest without kvmclock refuses: fine.
+                    for (Vcpu& vcpu : machine.vcpus) ::ioctl(vcpu.fd(), KVM_KVMCLOCK_CTRL, 0);
+                  }});
+  }
+  latch.OnFire([&] {
+    // Before the handles' lock: a Pause() holds the gate's lock while it kicks (vcpu_gate.cc).
+    if (gate) gate->Close();
+    loop.Stop();
+    kick_all();
   });
   {
     std::lock_guard lock(handles_mu);
     for (Vcpu& vcpu : machine.vcpus) {
-      threads.emplace_back([&vcpu, buses, &latch] {
+      threads.emplace_back([&vcpu, buses, &latch, gate] {
         // Host signals (SIGINT, SIGTERM) belong to the control thread, never to a vCPU.
         sigset_t set;
         sigemptyset(&set);
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGTERM);
         pthread_sigmask(SIG_BLOCK, &set, nullptr);
-        RunVcpu(vcpu, buses, latch);
+        RunVcpu(vcpu, buses, latch, gate);
       });
       handles[threads.size() - 1] = threads.back().native_handle();
     }
@@ -44,6 +57,7 @@ VmExit RunMachine(Machine& machine, IoBuses buses, ExitLatch& latch, EventLoop& 
     KickVcpu(machine.vcpus[i], handles[i]);
   }
   for (auto& t : threads) t.join();
+  if (gate) gate->Detach();
   return exit;
 }
 

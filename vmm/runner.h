@@ -6,13 +6,15 @@
 
 #include "base/event_loop.h"
 #include "vmm/machine.h"
+#include "vmm/vcpu_gate.h"
 #include "vmm/vcpu_loop.h"
 #include "vmm/vm_exit.h"
 
 namespace uvm::vmm {
 
 // `tick`, if given, runs on the event-loop thread every few milliseconds while the VM runs.
+// `gate`, if given, can pause the vCPUs while they run (vcpu_gate.h).
 VmExit RunMachine(Machine& machine, IoBuses buses, ExitLatch& latch, EventLoop& loop,
-                  std::function<void()> tick = {});
+                  std::function<void()> tick = {}, VcpuGate* gate = nullptr);
 
 }  // namespace uvm::vmm

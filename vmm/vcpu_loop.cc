@@ -74,10 +74,17 @@ void KickVcpu(Vcpu& vcpu, unsigned long thread) {
   pthread_kill(static_cast<pthread_t>(thread), KickSignal());
 }
 
-void RunVcpu(Vcpu& vcpu, IoBuses buses, ExitLatch& latch) {
+void RunVcpu(Vcpu& vcpu, IoBuses buses, ExitLatch& latch, VcpuGate* gate) {
   kvm_run* run = vcpu.run_state();
   std::string where = "vCPU " + std::to_string(vcpu.index()) + ": ";
   while (!latch.fired()) {
+    // A pause's kick leaves immediate_exit set: the gate parks the vCPU while the VM is paused
+    // and clears it, unless the VM is ending (then the kick was a stop's and must stay).
+    if (gate &&
+        (__atomic_load_n(&run->immediate_exit, __ATOMIC_SEQ_CST) || gate->pause_requested())) {
+      gate->Pass([run] { __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST); });
+      continue;  // the latch decides again
+    }
     if (auto r = vcpu.Run(); !r) {
       latch.Report({ExitKind::kError, 0, where + r.error().message});
       return;

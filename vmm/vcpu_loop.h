@@ -4,6 +4,7 @@
 
 #include "devices/bus.h"
 #include "vmm/kvm.h"
+#include "vmm/vcpu_gate.h"
 #include "vmm/vm_exit.h"
 
 namespace uvm::vmm {
@@ -13,7 +14,8 @@ struct IoBuses {
   const devices::Bus& mmio;
 };
 
-void RunVcpu(Vcpu& vcpu, IoBuses buses, ExitLatch& latch);
+// With a gate, the VM can be paused (vcpu_gate.h); without one, a kick always ends the loop.
+void RunVcpu(Vcpu& vcpu, IoBuses buses, ExitLatch& latch, VcpuGate* gate = nullptr);
 
 // Makes a blocked KVM_RUN on `thread` return: sets immediate_exit and signals the thread.
 // InstallKickHandler() must have run once in the process before vCPU threads start.

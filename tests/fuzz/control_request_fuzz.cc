@@ -1,6 +1,6 @@
 // Fuzzes the control socket's request parser (vmm/control_socket.h): a line from a local client
-// of `uvm boot --api-sock`. What is accepted is a non-empty directory without control characters
-// that parses back to itself.
+// of a VM's control socket. What is accepted is PAUSE, RESUME, or a SAVE of a non-empty directory
+// without control characters that parses back to itself.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -14,6 +14,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto request = uvm::vmm::ParseControlRequest(line);
   if (!request) {
     if (request.error().message.empty()) abort();
+    return 0;
+  }
+  using Kind = uvm::vmm::ControlRequest::Kind;
+  if (request->kind != Kind::kSave) {
+    std::string_view bare = line;
+    if (!bare.empty() && bare.back() == '\r') bare.remove_suffix(1);
+    if (bare != (request->kind == Kind::kPause ? "PAUSE" : "RESUME")) abort();
     return 0;
   }
   const std::string& dir = request->save_dir;

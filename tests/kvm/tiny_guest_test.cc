@@ -6,11 +6,17 @@
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "base/event_loop.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial.h"
+#include "vmm/runner.h"
+#include "vmm/vcpu_gate.h"
 #include "vmm/vcpu_loop.h"
 
 namespace uvm::vmm {
@@ -167,6 +173,51 @@ TEST(PulseIrqLineTest, FailsWithoutAnIrqchip) {
   auto pulsed = (*machine)->vm.PulseIrqLine(5);
   ASSERT_FALSE(pulsed);
   EXPECT_NE(pulsed.error().message.find("KVM_IRQ_LINE"), std::string::npos);
+}
+
+// Counts port writes from the vCPU thread, read by the test's.
+class CountingDevice : public devices::BusDevice {
+ public:
+  void Read(uint64_t, std::span<uint8_t> d) override { std::fill(d.begin(), d.end(), 0); }
+  void Write(uint64_t, std::span<const uint8_t>) override { ++writes; }
+  std::atomic<long> writes = 0;
+};
+
+// A guest that writes a port in a loop: paused through the gate, it writes nothing (its vCPU is
+// out of KVM_RUN); resumed, it writes again; a stop while paused ends the run.
+TEST(VcpuGateKvmTest, APausedGuestRunsNoInstructionUntilResumed) {
+  // loop: out 0xe0,al; jmp loop
+  auto machine = CreateTinyGuest(std::vector<uint8_t>{0xe6, 0xe0, 0xeb, 0xfc});
+  ASSERT_TRUE(machine) << machine.error().message;
+  auto counter = std::make_shared<CountingDevice>();
+  devices::Bus::Builder pio;
+  ASSERT_TRUE(pio.Add(0xe0, 1, counter, "counter"));
+  devices::Bus pio_bus = std::move(pio).Build(), mmio_bus;
+  auto loop = EventLoop::Create();
+  ASSERT_TRUE(loop);
+  ExitLatch latch;
+  VcpuGate gate;
+  std::thread runner([&] { RunMachine(**machine, {pio_bus, mmio_bus}, latch, *loop, {}, &gate); });
+  auto wait_for_writes = [&](long at_least) {
+    for (int i = 0; i < 500 && counter->writes.load() < at_least; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return counter->writes.load() >= at_least;
+  };
+  ASSERT_TRUE(wait_for_writes(1000));
+  // Attach happens before the vCPU starts, but the runner's thread may be slow to get there.
+  Result<void> paused = Err("not tried");
+  for (int i = 0; i < 100 && !paused; ++i) paused = gate.Pause(std::chrono::seconds(2));
+  ASSERT_TRUE(paused) << paused.error().message;
+  const long held = counter->writes.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(counter->writes.load(), held) << "the guest ran while paused";
+  gate.Resume();
+  EXPECT_TRUE(wait_for_writes(held + 1000)) << "the guest did not run again after resume";
+  ASSERT_TRUE(gate.Pause(std::chrono::seconds(2)));
+  latch.Report({ExitKind::kHostSignal, 15, "stop while paused"});
+  runner.join();
+  EXPECT_EQ(latch.Wait().kind, ExitKind::kHostSignal);
 }
 
 }  // namespace
