@@ -1,6 +1,9 @@
 #include "oci/vm_crun.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,7 +23,9 @@
 #include "oci/vm_layout.h"
 #include "oci/vm_state.h"
 #include "runtime/agent/agent_client.h"
+#include "runtime/agent_vm.h"
 #include "runtime/container.h"
+#include "vmm/control_socket.h"
 
 namespace uvm::oci {
 namespace {
@@ -31,11 +36,10 @@ std::string ReadBack(int fd) {
   return ReadFdToEnd(fd, "crun's output", 16 << 20).value_or("");
 }
 
-// crun `words` about the container, run by the agent in the VM's own root: its output, or why
-// it failed.
-Result<std::string> CrunInVm(const RuntimeArgs& args, const std::string& id,
-                             const std::vector<std::string>& words, int stdin_fd = -1) {
-  UVM_TRY(std::string agent_uds, ReadFileLimited(StateDir(args, id) + "/" + kAgentFile, 4096));
+// crun `words` about the container, run by the agent at `agent_uds` in the VM's own root: its
+// output, or why it failed.
+Result<std::string> CrunInRunningVm(const std::string& agent_uds,
+                                    const std::vector<std::string>& words, int stdin_fd) {
   auto client =
       agent::AgentClient::Connect(agent::AgentAddress::Vsock(agent_uds), std::chrono::seconds(10));
   if (!client) return Err("the container's VM does not answer: " + client.error().message);
@@ -57,7 +61,44 @@ Result<std::string> CrunInVm(const RuntimeArgs& args, const std::string& id,
   return ReadBack(out.get());
 }
 
-// The container's processes, as the VM sees them (guest pids): crun ps in the VM.
+// Where the container's VM answers: its agent, as the keeper recorded it.
+Result<std::string> AgentOf(const RuntimeArgs& args, const std::string& id) {
+  return ReadFileLimited(StateDir(args, id) + "/" + kAgentFile, 4096);
+}
+
+// pause, resume, ps and update of one container take turns (a lock on its state directory): a ps
+// that lets a paused VM's vCPUs run for its answer must not race a resume. Other containers'
+// commands never wait.
+Result<UniqueFd> TakeTurn(const RuntimeArgs& args, const std::string& id) {
+  const std::string dir = StateDir(args, id);
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return Err("container " + id + " does not exist");
+  while (::flock(fd.get(), LOCK_EX) < 0) {
+    if (errno != EINTR) return ErrnoErr("locking " + dir);
+  }
+  return fd;
+}
+
+// The VM's vCPUs stopped or let run again (its control socket, vmm/control_socket.h).
+Result<void> VcpusRun(const std::string& agent_uds, bool run) {
+  return Context(vmm::RequestPause(runtime::ControlSocketOf(agent_uds), !run),
+                 run ? "resuming the VM" : "pausing the VM");
+}
+
+// crun `words` about the container, run by the agent in the VM's own root: its output, or why
+// it failed. A paused container's VM has its vCPUs stopped: they run for the answer, and stop
+// again after it (the container's processes stay frozen in its cgroup all along).
+Result<std::string> CrunInVm(const RuntimeArgs& args, const std::string& id,
+                             const std::vector<std::string>& words, int stdin_fd = -1) {
+  UVM_TRY(std::string agent_uds, AgentOf(args, id));
+  struct stat st;
+  const bool paused = ::stat((StateDir(args, id) + "/" + kPausedFile).c_str(), &st) == 0;
+  if (paused) UVM_CHECK(VcpusRun(agent_uds, true));
+  auto out = CrunInRunningVm(agent_uds, words, stdin_fd);
+  if (paused) UVM_CHECK(VcpusRun(agent_uds, false));
+  return out;
+}
+
 }  // namespace
 
 int Ps(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) {
@@ -69,6 +110,8 @@ int Ps(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) {
   if (cl.operands.size() > 1) {
     return Fail(args, "ps options for ps(1) are not available for VM-isolated containers");
   }
+  auto turn = TakeTurn(args, id);
+  if (!turn) return Fail(args, turn.error().message);
   auto c = Load(args, id);
   if (!c) return Fail(args, c.error().message);
   if (c->status == VmStatus::kStopped) {
@@ -87,21 +130,44 @@ int Ps(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) {
   return 0;
 }
 
-// pause and resume: the container's cgroup in the VM frozen and thawed (crun pause/resume, the
-// cgroup2 freezer), as runc does on a host; the state says paused while the marker is there.
+// pause: the container's cgroup in the VM frozen (crun pause, the cgroup2 freezer), as runc does
+// on a host, then the VM's vCPUs stopped, so the VM costs the host no CPU while it is paused;
+// resume the other way round. The state says paused while the marker is there. A signal sent
+// meanwhile waits in the VM's queue, as it waits for a frozen process under runc; SIGKILL ends the
+// keeper, and the VM with it.
 int PauseOrResume(const RuntimeArgs& args, const std::string& id, bool pause) {
+  auto turn = TakeTurn(args, id);
+  if (!turn) return Fail(args, turn.error().message);
   auto c = Load(args, id);
   if (!c) return Fail(args, c.error().message);
   if (pause && c->status != VmStatus::kRunning) return Fail(args, "container not running");
   if (!pause && c->status != VmStatus::kPaused) return Fail(args, "container not paused");
-  auto out = CrunInVm(args, id, {pause ? "pause" : "resume"});
-  if (!out) return Fail(args, std::string(pause ? "pause: " : "resume: ") + out.error().message);
+  auto agent_uds = AgentOf(args, id);
+  if (!agent_uds) return Fail(args, "container " + id + ": " + agent_uds.error().message);
   const std::string marker = StateDir(args, id) + "/" + kPausedFile;
   if (pause) {
-    if (auto w = WriteFileAtomic(marker, ""); !w) return Fail(args, w.error().message);
-  } else {
-    ::unlink(marker.c_str());
+    if (auto out = CrunInRunningVm(*agent_uds, {"pause"}, -1); !out) {
+      return Fail(args, "pause: " + out.error().message);
+    }
+    if (auto stopped = VcpusRun(*agent_uds, false); !stopped) {
+      (void)CrunInRunningVm(*agent_uds, {"resume"}, -1);  // not paused after all
+      return Fail(args, "pause: " + stopped.error().message);
+    }
+    if (auto w = WriteFileAtomic(marker, ""); !w) {
+      (void)VcpusRun(*agent_uds, true);
+      (void)CrunInRunningVm(*agent_uds, {"resume"}, -1);
+      return Fail(args, w.error().message);
+    }
+    return 0;
   }
+  if (auto running = VcpusRun(*agent_uds, true); !running) {
+    return Fail(args, "resume: " + running.error().message);
+  }
+  if (auto out = CrunInRunningVm(*agent_uds, {"resume"}, -1); !out) {
+    (void)VcpusRun(*agent_uds, false);  // still paused, as the state says
+    return Fail(args, "resume: " + out.error().message);
+  }
+  ::unlink(marker.c_str());
   return 0;
 }
 
@@ -140,6 +206,8 @@ int Update(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
     words.push_back("--resources=/proc/self/fd/0");
   }
   if (words.size() == 1) return Fail(args, "update: nothing to change");
+  auto turn = TakeTurn(args, id);
+  if (!turn) return Fail(args, turn.error().message);
   auto c = Load(args, id);
   if (!c) return Fail(args, c.error().message);
   if (c->status == VmStatus::kStopped) return Fail(args, "container " + id + " is not running");

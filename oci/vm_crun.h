@@ -1,6 +1,6 @@
 // The commands a VM-isolated container answers by running crun in its VM, over the agent's socket
 // the keeper recorded: `ps` (the container's processes as the VM numbers them), `pause`/`resume`
-// (its cgroup2 freezer, runc's semantics) and `update` (its cgroup's limits).
+// (its cgroup2 freezer, runc's semantics, and the VM's vCPUs) and `update` (its cgroup's limits).
 #pragma once
 
 #include <string>

@@ -22,6 +22,11 @@ int PendingStopSignal() {
   return 0;
 }
 
+std::string ControlSocketOf(const std::string& vsock_uds) {
+  const size_t slash = vsock_uds.rfind('/');
+  return (slash == std::string::npos ? std::string() : vsock_uds.substr(0, slash + 1)) + "api.sock";
+}
+
 Result<std::unique_ptr<AgentVm>> AgentVm::Start(TempDir dir, vmm::UtilityVmSpec spec,
                                                 std::chrono::milliseconds agent_timeout,
                                                 std::string* console_tail) {
@@ -30,6 +35,7 @@ Result<std::unique_ptr<AgentVm>> AgentVm::Start(TempDir dir, vmm::UtilityVmSpec 
   self->console_.Reset(::open(console.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!self->console_.valid()) return ErrnoErr("creating " + console);
   spec.vsock_uds = self->vsock_uds();
+  spec.api_sock = ControlSocketOf(self->vsock_uds());
   spec.console_fd = self->console_.get();
   UVM_TRY(self->vm_, vmm::UtilityVm::Start(std::move(spec)));
 

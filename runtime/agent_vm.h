@@ -21,13 +21,17 @@ namespace uvm::runtime {
 // user who gives up while a VM starts is not kept waiting: AgentVm::Start checks it.
 int PendingStopSignal();
 
+// A utility VM's control socket (vmm/control_socket.h: PAUSE, RESUME), beside its vsock socket
+// in its run directory: whoever knows where the agent answers (a pool's client) finds it.
+std::string ControlSocketOf(const std::string& vsock_uds);
+
 class AgentVm {
  public:
-  // Starts `spec` in `dir` (spec.vsock_uds and spec.console_fd are set here: vsock.sock and
-  // console.log in `dir`) and connects to its agent, retrying every 0.5 s. Gives up when the VM
-  // ends, after `agent_timeout`, or when a stop signal is pending (then the error's code is
-  // ErrorCode::kInterrupted); the VM is stopped and its directory removed. On a failure the
-  // console's tail also goes to `console_tail`, if given (the pool logs it).
+  // Starts `spec` in `dir` (spec.vsock_uds, spec.api_sock and spec.console_fd are set here:
+  // vsock.sock, api.sock and console.log in `dir`) and connects to its agent, retrying every 0.5 s.
+  // Gives up when the VM ends, after `agent_timeout`, or when a stop signal is pending (then the
+  // error's code is ErrorCode::kInterrupted); the VM is stopped and its directory removed. On a
+  // failure the console's tail also goes to `console_tail`, if given (the pool logs it).
   static Result<std::unique_ptr<AgentVm>> Start(TempDir dir, vmm::UtilityVmSpec spec,
                                                 std::chrono::milliseconds agent_timeout,
                                                 std::string* console_tail = nullptr);

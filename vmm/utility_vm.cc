@@ -35,6 +35,7 @@ Result<std::unique_ptr<UtilityVm>> UtilityVm::Start(UtilityVmSpec spec) {
       raw->shares_ = std::move(shares);
     };
     config.vsock_uds = raw->spec_.vsock_uds;
+    config.api_sock = raw->spec_.api_sock;
     config.memory_bytes = raw->spec_.memory_bytes;
     config.cpus = raw->spec_.cpus;
     config.console_in = -1;

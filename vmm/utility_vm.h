@@ -27,6 +27,7 @@ struct UtilityVmSpec {
   std::vector<devices::virtio::net::NetSpec> nets;      // one virtio-net device each (eth0, ...)
   std::vector<devices::virtio::fs::ShareSpec> shares;   // one virtio-fs device each
   std::string vsock_uds;                                // host side of the vsock device
+  std::string api_sock;  // non-empty: the VM's control socket (control_socket.h) listens here
   uint64_t memory_bytes = 0;
   int cpus = 1;
   int console_fd = -1;  // guest console output (a log file); -1: discarded

@@ -8,7 +8,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/fs.h"
@@ -23,6 +26,53 @@ using uvm::testing::RunProcess;
 
 constexpr char kImage[] = "localhost/uvm-runtime-e2e";
 constexpr char kProcess[] = "io.uvm.isolation=process";
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// The most of process `pid`'s threads seen inside KVM_RUN (the ioctl 0xae80, as /proc's syscall
+// file shows a blocked system call) over a few looks: a running VM's vCPU threads wait there
+// while the guest idles.
+int MostThreadsInKvmRun(const std::string& pid) {
+  int most = 0;
+  for (int look = 0; look < 10; ++look) {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + pid + "/task", ec)) {
+      auto text = uvm::ReadToEndLimited(task.path().string() + "/syscall", 4096);
+      if (!text) continue;
+      std::istringstream fields(*text);
+      std::string nr, fd, request;
+      fields >> nr >> fd >> request;
+      if (nr == "16" && request == "0xae80") ++n;
+    }
+    most = std::max(most, n);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return most;
+}
+
+// uvm-runtime with the global options the engine gave the keeper's `create` (its command line),
+// then `words`.
+std::vector<std::string> RuntimeCommandOf(const std::string& keeper_pid,
+                                          const std::vector<std::string>& words) {
+  auto text = uvm::ReadToEndLimited("/proc/" + keeper_pid + "/cmdline", 1 << 16);
+  std::vector<std::string> argv;
+  if (!text) return {"false"};
+  size_t at = 0;
+  while (at < text->size()) {
+    const size_t end = text->find('\0', at);
+    std::string arg = text->substr(at, end == std::string::npos ? std::string::npos : end - at);
+    if (arg == "create") break;
+    argv.push_back(arg);
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  argv.insert(argv.end(), words.begin(), words.end());
+  return argv;
+}
 
 class RuntimeE2eTest : public ::testing::Test {
  protected:
@@ -157,13 +207,27 @@ TEST_F(RuntimeE2eTest, ADetachedVmContainerIsInvisibleToTheHostAndTakesSignals) 
   EXPECT_EQ(exec.out, "hi\n1\n") << "the exec does not see the container's sleep: " << exec.err;
   ProcessResult exec_in = RunProcess(Podman({"exec", "-i", "invm", "cat"}), "through stdin\n", 240);
   EXPECT_EQ(exec_in.out, "through stdin\n") << exec_in.err;
-  // pause freezes the container's processes in the VM (its cgroup's freezer), unpause thaws
-  // them: an exec then still runs.
+  // pause freezes the container's processes in the VM (its cgroup's freezer) and stops the VM's
+  // vCPUs: no thread of the keeper (which runs the VM) is in KVM_RUN then. ps still answers (the
+  // vCPUs run for it, and stop again). unpause thaws both: an exec then still runs.
+  const std::string keeper_pid =
+      Trimmed(RunPodman({"inspect", "--format", "{{.State.Pid}}", "invm"}).out);
+  EXPECT_GE(MostThreadsInKvmRun(keeper_pid), 1) << "no vCPU in KVM_RUN before the pause";
   ProcessResult pause = RunPodman({"pause", "invm"});
   EXPECT_EQ(pause.exit_code, 0) << pause.err;
   EXPECT_EQ(RunPodman({"inspect", "--format", "{{.State.Status}}", "invm"}).out, "paused\n");
+  EXPECT_EQ(MostThreadsInKvmRun(keeper_pid), 0) << "a vCPU runs while the container is paused";
+  ProcessResult ps = RunProcess(
+      RuntimeCommandOf(keeper_pid,
+                       {"ps", "--format", "json",
+                        Trimmed(RunPodman({"inspect", "--format", "{{.Id}}", "invm"}).out)}),
+      "", 120);
+  EXPECT_EQ(ps.exit_code, 0) << ps.err;
+  EXPECT_EQ(ps.out.front(), '[') << ps.out;
+  EXPECT_EQ(MostThreadsInKvmRun(keeper_pid), 0) << "ps left the paused VM's vCPUs running";
   ProcessResult unpause = RunPodman({"unpause", "invm"});
   EXPECT_EQ(unpause.exit_code, 0) << unpause.err;
+  EXPECT_GE(MostThreadsInKvmRun(keeper_pid), 1) << "no vCPU in KVM_RUN after unpause";
   EXPECT_EQ(RunPodman({"exec", "invm", "echo", "thawed"}).out, "thawed\n");
   ProcessResult rm_running = RunPodman({"rm", "invm"});
   EXPECT_NE(rm_running.exit_code, 0) << "a running container was removed without --force";
