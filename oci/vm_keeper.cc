@@ -62,7 +62,10 @@ StartOrSignal WaitForStart(int listener) {
     if (p[0].revents & POLLIN) {
       UniqueFd c(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
       if (!c.valid()) continue;
-      if (ReadReply(c.get(), 16, std::chrono::seconds(5)) == "start\n") return {std::move(c), 0};
+      // The line, not end of file: `start` keeps its side open for the answer.
+      if (ReadReply(c.get(), 16, std::chrono::seconds(5), ReplyEnd::kLine) == "start\n") {
+        return {std::move(c), 0};
+      }
       (void)WriteAll(c.get(), "error: unknown request\n");
     }
   }

@@ -63,7 +63,7 @@ Result<SocketAddress> SocketIn(const std::string& dir, const std::string& name) 
 }
 
 // Everything `fd` gives until end of file or `max` bytes, waiting at most `timeout`.
-std::string ReadReply(int fd, size_t max, std::chrono::milliseconds timeout) {
+std::string ReadReply(int fd, size_t max, std::chrono::milliseconds timeout, ReplyEnd end) {
   std::string out;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[512];
@@ -79,6 +79,10 @@ std::string ReadReply(int fd, size_t max, std::chrono::milliseconds timeout) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (end == ReplyEnd::kLine && out.find('\n') != std::string::npos) {
+      out.resize(out.find('\n') + 1);
+      break;
+    }
   }
   return out.substr(0, max);
 }

@@ -53,7 +53,11 @@ struct Container {
 };
 Result<Container> Load(const RuntimeArgs& args, const std::string& id);
 
-// Everything `fd` gives until end of file or `max` bytes, waiting at most `timeout`.
-std::string ReadReply(int fd, size_t max, std::chrono::milliseconds timeout);
+// Everything `fd` gives until end of file or `max` bytes, waiting at most `timeout`; with
+// `ReplyEnd::kLine`, also up to the first newline (included): a request line from a client that
+// keeps its connection open for the answer.
+enum class ReplyEnd { kEof, kLine };
+std::string ReadReply(int fd, size_t max, std::chrono::milliseconds timeout,
+                      ReplyEnd end = ReplyEnd::kEof);
 
 }  // namespace uvm::oci

@@ -250,7 +250,8 @@ int Start(const RuntimeArgs& args, const std::string& id) {
                                  sizeof address->addr) < 0) {
     return Fail(args, "container " + id + ": its keeper does not answer: " + std::strerror(errno));
   }
-  if (!agent::WriteAll(sock.get(), "start\n"))
+  // The whole request: the keeper reads the line, and end of file tells an older one too.
+  if (!agent::WriteAll(sock.get(), "start\n") || ::shutdown(sock.get(), SHUT_WR) < 0)
     return Fail(args, "container " + id + ": start failed");
   const std::string reply = ReadReply(sock.get(), 4096, std::chrono::minutes(2));
   if (reply == "ok\n") {
