@@ -36,10 +36,11 @@ std::string ReadBack(int fd) {
   return ReadFdToEnd(fd, "crun's output", 16 << 20).value_or("");
 }
 
-// crun `words` about the container, run by the agent at `agent_uds` in the VM's own root: its
-// output, or why it failed.
+// crun `words` about the container (then `after_name`), run by the agent at `agent_uds` in the
+// VM's own root: its output, or why it failed.
 Result<std::string> CrunInRunningVm(const std::string& agent_uds,
-                                    const std::vector<std::string>& words, int stdin_fd) {
+                                    const std::vector<std::string>& words, int stdin_fd,
+                                    const std::vector<std::string>& after_name = {}) {
   auto client =
       agent::AgentClient::Connect(agent::AgentAddress::Vsock(agent_uds), std::chrono::seconds(10));
   if (!client) return Err("the container's VM does not answer: " + client.error().message);
@@ -47,6 +48,7 @@ Result<std::string> CrunInRunningVm(const std::string& agent_uds,
   exec.argv = {"crun", "--cgroup-manager=cgroupfs"};
   exec.argv.insert(exec.argv.end(), words.begin(), words.end());
   exec.argv.push_back(kVmContainerName);
+  exec.argv.insert(exec.argv.end(), after_name.begin(), after_name.end());
   UniqueFd out(::memfd_create("uvm-crun-out", MFD_CLOEXEC)),
       err(::memfd_create("uvm-crun-err", MFD_CLOEXEC));
   UVM_TRY(runtime::ContainerExit exit,
@@ -89,12 +91,13 @@ Result<void> VcpusRun(const std::string& agent_uds, bool run) {
 // it failed. A paused container's VM has its vCPUs stopped: they run for the answer, and stop
 // again after it (the container's processes stay frozen in its cgroup all along).
 Result<std::string> CrunInVm(const RuntimeArgs& args, const std::string& id,
-                             const std::vector<std::string>& words, int stdin_fd = -1) {
+                             const std::vector<std::string>& words, int stdin_fd = -1,
+                             const std::vector<std::string>& after_name = {}) {
   UVM_TRY(std::string agent_uds, AgentOf(args, id));
   struct stat st;
   const bool paused = ::stat((StateDir(args, id) + "/" + kPausedFile).c_str(), &st) == 0;
   if (paused) UVM_CHECK(VcpusRun(agent_uds, true));
-  auto out = CrunInRunningVm(agent_uds, words, stdin_fd);
+  auto out = CrunInRunningVm(agent_uds, words, stdin_fd, after_name);
   if (paused) UVM_CHECK(VcpusRun(agent_uds, false));
   return out;
 }
@@ -168,6 +171,18 @@ int PauseOrResume(const RuntimeArgs& args, const std::string& id, bool pause) {
     return Fail(args, "resume: " + out.error().message);
   }
   ::unlink(marker.c_str());
+  return 0;
+}
+
+// kill with a signal the keeper does not relay, or --all: crun kill in the VM. A paused
+// container's signal waits there, as under runc.
+int CrunKill(const RuntimeArgs& args, const std::string& id, int signo, bool all) {
+  auto turn = TakeTurn(args, id);
+  if (!turn) return Fail(args, turn.error().message);
+  std::vector<std::string> words = {"kill"};
+  if (all) words.push_back("--all");
+  auto out = CrunInVm(args, id, words, -1, {std::to_string(signo)});
+  if (!out) return Fail(args, "kill: " + out.error().message);
   return 0;
 }
 

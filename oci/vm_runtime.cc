@@ -281,10 +281,17 @@ int Kill(const RuntimeArgs& args, const CommandLine& cl, const std::string& id) 
   if (!c) return Fail(args, c.error().message);
   if (c->status == VmStatus::kStopped) return Fail(args, "container not running");
   if (*signo == 0) return 0;
-  if (*signo != SIGKILL && !Forwarded(*signo)) {
-    return Fail(args, "signal " + word +
-                          " cannot reach a VM-isolated container yet (KILL, TERM, INT, HUP, QUIT, "
-                          "USR1 and USR2 can)");
+  // SIGKILL ends the keeper and the VM with it: every process of the container. The keeper's
+  // relay passes the signals it catches to the container's process; the others (and --all) go
+  // through crun kill in the VM, once crun has the container.
+  const bool relayed = *signo == SIGKILL || (Forwarded(*signo) && !cl.Has("all"));
+  if (!relayed) {
+    if (c->status == VmStatus::kCreated) {
+      return Fail(args, "signal " + word +
+                            " cannot reach a VM-isolated container before it starts (KILL, TERM, "
+                            "INT, HUP, QUIT, USR1 and USR2 can)");
+    }
+    return CrunKill(args, id, *signo, cl.Has("all"));
   }
   if (::kill(static_cast<pid_t>(c->record.pid), *signo) < 0) {
     return Fail(args, "kill: " + std::string(std::strerror(errno)));
