@@ -148,7 +148,7 @@ Result<int> RunBenchEngine(const BenchEngineOptions& o) {
        dir + "/uvm-pool",
        {},
        {},
-       0},
+       -1},  // not measured: its VM lives in the pool's process
   };
 
   UVM_TRY(TimedRun imported,
