@@ -12,6 +12,7 @@
 
 #include "base/fs.h"
 #include "base/phase_timer.h"
+#include "base/random_id.h"
 #include "cli/command.h"
 #include "cli/device_flags.h"
 #include "cli/run_words.h"
@@ -21,6 +22,7 @@
 #include "runtime/exec_spec.h"
 #include "runtime/host_check.h"
 #include "runtime/paths.h"
+#include "runtime/process_config.h"
 #include "runtime/process_container.h"
 #include "runtime/sandbox.h"
 #include "runtime/template_shape.h"
@@ -186,6 +188,9 @@ Result<int> RunContainer(const RunOptions& o) {
   UVM_TRY(agent::ExecRequest exec, runtime::MakeExecRequest(what, config, overrides, HostEnv));
   if (!in_vm) return RunInProcesses(o, shape.image_disk, shares, std::move(exec));
   runtime::UseShares(shares, exec);
+  // One way into a container: crun in the VM runs the config process isolation gives runc.
+  exec.hostname = RandomHexId(12);
+  exec.bundle = agent::OciBundle{{}, runtime::VmRunConfigJson(exec), "uvm-run", ""};
 
   // Signals are for the container: block them before any thread starts (the VM's threads inherit
   // the mask) and take them through the relay's signalfd.

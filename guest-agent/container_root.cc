@@ -120,7 +120,8 @@ ContainerRoot::~ContainerRoot() {
 }
 
 Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& dir,
-                                           const std::optional<std::string>& prepared_image) {
+                                           const std::optional<std::string>& prepared_image,
+                                           bool system_dirs) {
   UVM_CHECK(ValidateRootfs(fs));
   const bool share = fs.fstype == kVirtiofs;
   if (!prepared_image && !share) UVM_CHECK(WaitForDisk(fs.device, kDiskTimeout));
@@ -157,44 +158,46 @@ Result<ContainerRoot> ContainerRoot::Mount(const Rootfs& fs, const std::string& 
                        "lowerdir=" + image + ",upperdir=" + rw + "/upper,workdir=" + rw + "/work"));
   }
 
-  // A small /dev of its own: the agent's devtmpfs would show the VM's disks to the container.
-  const std::string dev = root + "/dev";
-  UVM_CHECK(MakeDir(dev));
-  UVM_CHECK(mount_at("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1m"));
-  struct Node {
-    const char* name;
-    unsigned major, minor;
-  } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
-               {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
-  for (const auto& n : nodes) {
-    std::string path = dev + "/" + n.name;
-    if (mknod(path.c_str(), S_IFCHR | 0666, makedev(n.major, n.minor)) < 0) {
-      return ErrnoErr("mknod " + path);
+  if (system_dirs) {
+    // A small /dev of its own: the agent's devtmpfs would show the VM's disks to the container.
+    const std::string dev = root + "/dev";
+    UVM_CHECK(MakeDir(dev));
+    UVM_CHECK(mount_at("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1m"));
+    struct Node {
+      const char* name;
+      unsigned major, minor;
+    } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+                 {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+    for (const auto& n : nodes) {
+      std::string path = dev + "/" + n.name;
+      if (mknod(path.c_str(), S_IFCHR | 0666, makedev(n.major, n.minor)) < 0) {
+        return ErrnoErr("mknod " + path);
+      }
+      chmod(path.c_str(), 0666);  // mknod's mode is filtered by the umask
     }
-    chmod(path.c_str(), 0666);  // mknod's mode is filtered by the umask
-  }
-  struct Link {
-    const char* target;
-    const char* name;
-  } links[] = {{"/proc/self/fd", "fd"},
-               {"/proc/self/fd/0", "stdin"},
-               {"/proc/self/fd/1", "stdout"},
-               {"/proc/self/fd/2", "stderr"},
-               {"pts/ptmx", "ptmx"}};
-  for (const auto& l : links) {
-    std::string path = dev + "/" + l.name;
-    if (symlink(l.target, path.c_str()) < 0) return ErrnoErr("symlink " + path);
-  }
-  UVM_CHECK(MakeDir(dev + "/pts"));
-  UVM_CHECK(mount_at("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-                     "newinstance,ptmxmode=0666,mode=0620"));
-  UVM_CHECK(MakeDir(dev + "/shm", 01777));
-  UVM_CHECK(mount_at("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"));
+    struct Link {
+      const char* target;
+      const char* name;
+    } links[] = {{"/proc/self/fd", "fd"},
+                 {"/proc/self/fd/0", "stdin"},
+                 {"/proc/self/fd/1", "stdout"},
+                 {"/proc/self/fd/2", "stderr"},
+                 {"pts/ptmx", "ptmx"}};
+    for (const auto& l : links) {
+      std::string path = dev + "/" + l.name;
+      if (symlink(l.target, path.c_str()) < 0) return ErrnoErr("symlink " + path);
+    }
+    UVM_CHECK(MakeDir(dev + "/pts"));
+    UVM_CHECK(mount_at("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                       "newinstance,ptmxmode=0666,mode=0620"));
+    UVM_CHECK(MakeDir(dev + "/shm", 01777));
+    UVM_CHECK(mount_at("shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"));
 
-  UVM_CHECK(MakeDir(root + "/proc", 0555));  // the child mounts its own (its PID namespace)
-  UVM_CHECK(MakeDir(root + "/sys", 0555));
-  UVM_CHECK(
-      mount_at("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
+    UVM_CHECK(MakeDir(root + "/proc", 0555));  // the child mounts its own (its PID namespace)
+    UVM_CHECK(MakeDir(root + "/sys", 0555));
+    UVM_CHECK(mount_at("sysfs", root + "/sys", "sysfs",
+                       MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
+  }
   for (const Volume& v : fs.volumes) {
     UVM_TRY(UniqueFd point, Context(OpenMountPoint(root, v.target), "volume " + v.target));
     const std::string at = "/proc/self/fd/" + std::to_string(point.get());

@@ -44,8 +44,11 @@ class ContainerRoot {
   // Mounts everything under `dir` (created; the root is `dir`/root). With `prepared_image` (the
   // mount point of the same image, image_cache.h), the overlay's lower layer is that mount: the
   // disk is neither waited for nor mounted again, and the mount is left in place afterwards.
+  // Without `system_dirs` the root gets no /dev and /sys of its own: an OCI runtime mounts them
+  // as its config says.
   static Result<ContainerRoot> Mount(const Rootfs& rootfs, const std::string& dir,
-                                     const std::optional<std::string>& prepared_image = {});
+                                     const std::optional<std::string>& prepared_image = {},
+                                     bool system_dirs = true);
 
   ContainerRoot(ContainerRoot&& o) noexcept;
   ContainerRoot& operator=(ContainerRoot&&) = delete;

@@ -7,8 +7,11 @@
 #include <sys/wait.h>
 #include <termios.h>
 
+#include <cstdio>
 #include <thread>
 
+#include "guest-agent/command_check.h"
+#include "guest-agent/console_receiver.h"
 #include "guest-agent/identity.h"
 #include "guest-agent/network.h"
 #include "guest-agent/relay.h"
@@ -86,27 +89,55 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
   s->sockets_ = std::move(*sockets);
 
   // A bundle is crun's to start: the agent's process is `crun run`, in the agent's own root.
+  // With a rootfs too (uvm run), the agent mounts that root and crun runs the config on it.
   ExecRequest crun_request;
+  std::optional<ConsoleReceiver> console;
   if (request.bundle) {
-    if (request.rootfs) return fail("exec: a bundle brings its own root (no rootfs with it)");
-    auto bundle = BundleRun::Prepare(*request.bundle, ctx.run_dir + "/bundle-" + std::to_string(id),
-                                     kBundleShareDir, true);
+    BundleAdjust adjust;
+    if (request.rootfs) {
+      auto root = ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id),
+                                       ctx.images.Find(*request.rootfs), false);
+      if (!root) return fail("container root: " + root.error().message);
+      s->root_.emplace(std::move(*root));
+      auto user = ResolveUser(s->root_->root(), request.user);
+      if (!user) return fail(user.error().message);
+      // docker's 127 and 126, and the agent's own line, for a command crun could not start.
+      auto command = PlanSpawn(request);
+      if (!command) return fail(command.error().message);
+      if (auto problem = CheckCommand(s->root_->root(), *command)) {
+        Exit e;
+        e.error = problem->status == 127 ? ExecError::kNotFound : ExecError::kCannotExecute;
+        e.error_errno = problem->error;
+        e.message = problem->message;
+        for (auto& sock : s->sockets_) sock.Reset();
+        control->Send(e);
+        return nullptr;
+      }
+      adjust.root = s->root_->root();
+      adjust.user = *user;
+    }
+    if (request.tty) adjust.terminal = std::make_pair(request.rows, request.cols);
+    auto bundle =
+        BundleRun::Prepare(*request.bundle, ctx.run_dir + "/bundle-" + std::to_string(id),
+                           kBundleShareDir, true, kCrunStateRoot, std::chrono::seconds(10), adjust);
     if (!bundle) return fail("bundle: " + bundle.error().message);
     s->bundle_.emplace(std::move(*bundle));
+    if (!s->bundle_->console_socket().empty()) {
+      auto listening = ConsoleReceiver::Listen(s->bundle_->console_socket());
+      if (!listening) return fail(listening.error().message);
+      console.emplace(std::move(*listening));
+    }
     crun_request.argv = s->bundle_->Argv();
     crun_request.realtime_ns = request.realtime_ns;
     crun_request.entropy = request.entropy;
     crun_request.network = request.network;
-    crun_request.tty = request.tty;
-    crun_request.rows = request.rows;
-    crun_request.cols = request.cols;
   }
   const ExecRequest& spawned = request.bundle ? crun_request : request;
   auto plan = PlanSpawn(spawned);
   if (!plan) return fail(plan.error().message);
   if (auto id = ApplyIdentity(request, SystemIdentityOps()); !id) return fail(id.error().message);
   if (auto net = ConfigureNetwork(request.network); !net) return fail(net.error().message);
-  if (request.rootfs) {
+  if (request.rootfs && !request.bundle) {
     auto root = ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id),
                                      ctx.images.Find(*request.rootfs));
     if (!root) return fail("container root: " + root.error().message);
@@ -121,7 +152,17 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
   // output pipes (or the pty) reach end of file exactly when the container's processes are gone.
   UniqueFd child_in, child_out, child_err;
   s->tty_ = request.tty;
-  if (request.tty) {
+  if (console) {
+    // crun makes the terminal and sends its master once it has the container; its own stdio
+    // is not the process's: nothing in, its messages out on the stderr stream.
+    auto err = MakePipe();
+    child_in.Reset(open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!err || !child_in.valid()) return fail("cannot create crun's stdio");
+    s->stderr_source_ = std::move(err->read);
+    child_err = std::move(err->write);
+    plan->stdio[0] = plan->stdio[1] = child_in.get();
+    plan->stdio[2] = child_err.get();
+  } else if (request.tty) {
     auto pty = MakePty(s->root_ ? s->root_->root() + "/dev/pts/ptmx" : "/dev/ptmx", request.rows,
                        request.cols);
     if (!pty) return fail(pty.error().message);
@@ -143,9 +184,7 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
     plan->stdio[1] = child_out.get();
     plan->stdio[2] = child_err.get();
   }
-  plan->tty = request.tty;
-  // Writes to the process's stdin wait in poll() so that cancellation can interrupt them.
-  fcntl(s->stdin_sink_.get(), F_SETFL, fcntl(s->stdin_sink_.get(), F_GETFL) | O_NONBLOCK);
+  plan->tty = request.tty && !console;
 
   SpawnOutcome outcome = Spawn(ctx.reaper, *plan, [s](int status) { s->OnExit(status); });
   child_in.Reset();
@@ -158,6 +197,31 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
     for (auto& sock : s->sockets_) sock.Reset();
     control->Send(*outcome.failure);
     return nullptr;
+  }
+  if (console) {
+    auto exited = [s] {
+      std::lock_guard lock(s->mu_);
+      return s->wait_status_.has_value();
+    };
+    auto master = console->Receive(std::chrono::seconds(30), exited);
+    if (master) {
+      if (request.rows && request.cols) {
+        winsize ws{request.rows, request.cols, 0, 0};
+        ioctl(master->get(), TIOCSWINSZ, &ws);
+      }
+      s->stdout_source_ = std::move(*master);
+      s->stdin_sink_.Reset(fcntl(s->stdout_source_.get(), F_DUPFD_CLOEXEC, 0));
+    } else if (!exited()) {
+      // crun runs but its terminal never came: end it (the console says why).
+      std::fprintf(stderr, "uvm-agent: %s\n", master.error().message.c_str());
+      ctx.reaper.Kill(outcome.pid, SIGKILL);
+    }
+    // Without a terminal (crun failed first) the session still runs: its stderr and status
+    // tell the host what happened.
+  }
+  // Writes to the process's stdin wait in poll() so that cancellation can interrupt them.
+  if (s->stdin_sink_.valid()) {
+    fcntl(s->stdin_sink_.get(), F_SETFL, fcntl(s->stdin_sink_.get(), F_GETFL) | O_NONBLOCK);
   }
   control->Send(Started{outcome.pid});
   std::thread([s] { s->Run(); }).detach();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "base/fs.h"
@@ -34,9 +35,33 @@ bool ValidBundleName(const std::string& name) {
   });
 }
 
+Result<std::string> AdjustBundleJson(const std::string& json, bool exec,
+                                     const BundleAdjust& adjust) {
+  auto doc = nlohmann::json::parse(json, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return Err(std::string(exec ? "the exec's process" : "the bundle's config") +
+               " is not a JSON object");
+  }
+  if (!exec && !doc["process"].is_object()) return Err("the bundle's config has no process");
+  nlohmann::json& process = exec ? doc : doc["process"];
+  if (adjust.root && !exec) {
+    doc["root"] = {{"path", *adjust.root}, {"readonly", false}};
+  }
+  if (adjust.user) {
+    process["user"] = {{"uid", adjust.user->uid}, {"gid", adjust.user->gid}};
+  }
+  if (adjust.terminal) {
+    process["terminal"] = true;
+    process["consoleSize"] = {{"height", adjust.terminal->first},
+                              {"width", adjust.terminal->second}};
+  }
+  return doc.dump();
+}
+
 Result<BundleRun> BundleRun::Prepare(const OciBundle& bundle, const std::string& dir,
                                      const std::string& share_dir, bool mount_shares,
-                                     const std::string& crun_root, std::chrono::milliseconds wait) {
+                                     const std::string& crun_root, std::chrono::milliseconds wait,
+                                     const BundleAdjust& adjust) {
   if (!ValidBundleName(bundle.name)) return Err("bundle name '" + bundle.name + "' is not valid");
   const bool exec = !bundle.process.empty();
   if (!exec && bundle.config.empty()) return Err("the bundle has no config");
@@ -72,7 +97,14 @@ Result<BundleRun> BundleRun::Prepare(const OciBundle& bundle, const std::string&
   run.name_ = bundle.name;
   run.exec_ = exec;
   run.file_ = dir + (exec ? "/process.json" : "/config.json");
-  UVM_CHECK(WriteFileAtomic(run.file_, exec ? bundle.process : bundle.config));
+  const std::string& text = exec ? bundle.process : bundle.config;
+  if (adjust.root || adjust.user || adjust.terminal) {
+    UVM_TRY(std::string adjusted, AdjustBundleJson(text, exec, adjust));
+    UVM_CHECK(WriteFileAtomic(run.file_, adjusted));
+  } else {
+    UVM_CHECK(WriteFileAtomic(run.file_, text));
+  }
+  if (adjust.terminal) run.console_socket_ = dir + "/console.sock";
   return run;
 }
 
@@ -80,6 +112,7 @@ BundleRun::BundleRun(BundleRun&& o) noexcept
     : dir_(std::move(o.dir_)),
       name_(std::move(o.name_)),
       file_(std::move(o.file_)),
+      console_socket_(std::move(o.console_socket_)),
       exec_(o.exec_) {
   o.dir_.clear();
 }
@@ -87,14 +120,22 @@ BundleRun::BundleRun(BundleRun&& o) noexcept
 BundleRun::~BundleRun() {
   if (dir_.empty()) return;
   unlink(file_.c_str());
+  if (!console_socket_.empty()) unlink(console_socket_.c_str());
   rmdir(dir_.c_str());
 }
 
 std::vector<std::string> BundleRun::Argv() const {
   // crun manages the container's cgroup in the VM's cgroup2 hierarchy, as on a host: the
   // config's linux.resources hold inside the VM too.
-  if (exec_) return {kCrunPath, "--cgroup-manager=cgroupfs", "exec", "--process", file_, name_};
-  return {kCrunPath, "--cgroup-manager=cgroupfs", "run", "--bundle", dir_, name_};
+  std::vector<std::string> argv = {kCrunPath, "--cgroup-manager=cgroupfs"};
+  if (exec_) {
+    argv.insert(argv.end(), {"exec", "--process", file_});
+  } else {
+    argv.insert(argv.end(), {"run", "--bundle", dir_});
+  }
+  if (!console_socket_.empty()) argv.insert(argv.end(), {"--console-socket", console_socket_});
+  argv.push_back(name_);
+  return argv;
 }
 
 }  // namespace uvm::agent

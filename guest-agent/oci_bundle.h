@@ -6,16 +6,35 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "guest-agent/protocol/messages.h"
+#include "guest-agent/user_spec.h"
 
 namespace uvm::agent {
 
 inline constexpr char kCrunPath[] = "/usr/bin/crun";
 inline constexpr char kCrunStateRoot[] = "/run/crun";
+
+// What the agent changes in a bundle's config (or an exec's process) before crun gets it.
+struct BundleAdjust {
+  // `uvm run`: the root the agent mounted (the image's overlay, or a --rootfs share) as root.path,
+  // read-write, and the request's user as resolved in that root as process.user.
+  std::optional<std::string> root;
+  std::optional<Credentials> user;
+  // A terminal of the given size (rows, cols): crun makes it in the container's own devpts (so
+  // the process's ttyname() names it) and hands its master over --console-socket.
+  std::optional<std::pair<uint16_t, uint16_t>> terminal;
+};
+
+// The config (or, with `exec`, the process) JSON with `adjust` applied; an error if it is not a
+// JSON object (or its process is not one).
+Result<std::string> AdjustBundleJson(const std::string& json, bool exec,
+                                     const BundleAdjust& adjust);
 
 class BundleRun {
  public:
@@ -27,7 +46,8 @@ class BundleRun {
   static Result<BundleRun> Prepare(const OciBundle& bundle, const std::string& dir,
                                    const std::string& share_dir, bool mount_shares,
                                    const std::string& crun_root = kCrunStateRoot,
-                                   std::chrono::milliseconds wait = std::chrono::seconds(10));
+                                   std::chrono::milliseconds wait = std::chrono::seconds(10),
+                                   const BundleAdjust& adjust = {});
 
   BundleRun(BundleRun&& o) noexcept;
   BundleRun& operator=(BundleRun&&) = delete;
@@ -36,10 +56,13 @@ class BundleRun {
   // `crun run` (or `crun exec`), in the foreground: its exit status is the process's, and the
   // signals the agent sends it are passed on to the process.
   std::vector<std::string> Argv() const;
+  // With a terminal: where crun hands over its master (in the bundle directory; the caller
+  // listens there before crun starts). Empty without one.
+  const std::string& console_socket() const { return console_socket_; }
 
  private:
   BundleRun() = default;
-  std::string dir_, name_, file_;
+  std::string dir_, name_, file_, console_socket_;
   bool exec_ = false;
 };
 

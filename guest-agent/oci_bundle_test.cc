@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace uvm::agent {
@@ -81,6 +82,62 @@ TEST(BundleRunTest, RefusesBadTagsBadNamesAndAnEmptyConfig) {
   auto no_config = BundleRun::Prepare(OciBundle{{}, "", "c1", ""}, tmp + "/b", tmp + "/s", false);
   ASSERT_FALSE(no_config);
   EXPECT_NE(no_config.error().message.find("no config"), std::string::npos);
+  rmdir(tmp.c_str());
+}
+
+TEST(AdjustBundleJsonTest, ARunGetsItsRootUserAndTerminal) {
+  BundleAdjust adjust;
+  adjust.root = "/run/uvm-agent/exec-3/root";
+  adjust.user = Credentials{1000, 1001};
+  adjust.terminal = std::make_pair<uint16_t, uint16_t>(40, 120);
+  auto out = AdjustBundleJson(
+      R"({"ociVersion":"1.0.2","root":{"path":"/"},"process":{"args":["sh"],"terminal":false}})",
+      false, adjust);
+  ASSERT_TRUE(out) << out.error().message;
+  const auto doc = nlohmann::json::parse(*out);
+  EXPECT_EQ(doc["root"],
+            nlohmann::json({{"path", "/run/uvm-agent/exec-3/root"}, {"readonly", false}}));
+  EXPECT_EQ(doc["process"]["user"], nlohmann::json({{"uid", 1000}, {"gid", 1001}}));
+  EXPECT_EQ(doc["process"]["terminal"], true);
+  EXPECT_EQ(doc["process"]["consoleSize"], nlohmann::json({{"height", 40}, {"width", 120}}));
+  EXPECT_EQ(doc["process"]["args"], nlohmann::json({"sh"}));
+}
+
+TEST(AdjustBundleJsonTest, AnExecsProcessGetsItsTerminalAndNoRoot) {
+  BundleAdjust adjust;
+  adjust.root = "/ignored";
+  adjust.terminal = std::make_pair<uint16_t, uint16_t>(24, 80);
+  auto out = AdjustBundleJson(R"({"args":["ps"],"terminal":false})", true, adjust);
+  ASSERT_TRUE(out) << out.error().message;
+  const auto doc = nlohmann::json::parse(*out);
+  EXPECT_EQ(doc["terminal"], true);
+  EXPECT_FALSE(doc.contains("root"));
+}
+
+TEST(AdjustBundleJsonTest, RefusesWhatIsNotAnObject) {
+  EXPECT_FALSE(AdjustBundleJson("[1]", false, {}));
+  EXPECT_FALSE(AdjustBundleJson("{", true, {}));
+  EXPECT_FALSE(AdjustBundleJson(R"({"process":3})", false, {}));
+}
+
+TEST(BundleRunTest, ATerminalRunHandsItOverACrunConsoleSocket) {
+  const std::string tmp = TempDir();
+  const std::string dir = tmp + "/bundle-4";
+  BundleAdjust adjust;
+  adjust.terminal = std::make_pair<uint16_t, uint16_t>(24, 80);
+  auto run =
+      BundleRun::Prepare(OciBundle{{}, R"({"process":{"args":["sh"]}})", "c4", ""}, dir,
+                         tmp + "/shares", false, kCrunStateRoot, std::chrono::seconds(1), adjust);
+  ASSERT_TRUE(run) << run.error().message;
+  EXPECT_EQ(run->console_socket(), dir + "/console.sock");
+  EXPECT_EQ(run->Argv(),
+            (std::vector<std::string>{kCrunPath, "--cgroup-manager=cgroupfs", "run", "--bundle",
+                                      dir, "--console-socket", dir + "/console.sock", "c4"}));
+  std::ifstream in(dir + "/config.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(nlohmann::json::parse(text.str())["process"]["terminal"], true);
+  run = Err("done");
   rmdir(tmp.c_str());
 }
 

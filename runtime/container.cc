@@ -9,7 +9,7 @@ namespace uvm::runtime {
 
 Result<ContainerExit> RunContainer(Sandbox& sandbox, agent::ExecRequest exec, const ContainerIo& io,
                                    const ContainerHooks& hooks, const PhaseTimer& timer) {
-  exec.hostname = RandomHexId(12);
+  if (exec.hostname.empty()) exec.hostname = RandomHexId(12);
   if (auto network = sandbox.network()) exec.network = *network;
   auto exit = RunInVm(sandbox.agent(), std::move(exec), io, hooks, timer);
   if (!exit) return tl::unexpected(sandbox.Fail(exit.error().message));

@@ -62,12 +62,10 @@ std::string ProcessConfigJson(const ProcessBundleSpec& spec) {
     mounts.push_back(
         Mount(v.target, "bind", v.host_dir, {"rbind", "rprivate", v.read_only ? "ro" : "rw"}));
   }
-  json linux = {{"namespaces", json::array({{{"type", "pid"}},
-                                            {{"type", "network"}},
-                                            {{"type", "ipc"}},
-                                            {{"type", "uts"}},
-                                            {{"type", "mount"}},
-                                            {{"type", "cgroup"}}})},
+  json namespaces = json::array({{{"type", "pid"}}});
+  if (spec.own_network) namespaces.push_back({{"type", "network"}});
+  for (const char* type : {"ipc", "uts", "mount", "cgroup"}) namespaces.push_back({{"type", type}});
+  json linux = {{"namespaces", namespaces},
                 {"maskedPaths",
                  {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                   "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
@@ -87,6 +85,11 @@ std::string ProcessConfigJson(const ProcessBundleSpec& spec) {
                  {"mounts", mounts},
                  {"linux", linux}};
   return config.dump(2);
+}
+
+std::string VmRunConfigJson(const agent::ExecRequest& exec) {
+  // root.path "/": the agent's mount takes its place.
+  return ProcessConfigJson(ProcessBundleSpec{exec, 0, 0, std::string(1, '/'), {}, {}, false});
 }
 
 }  // namespace uvm::runtime

@@ -27,9 +27,17 @@ struct ProcessBundleSpec {
   std::string rootfs;         // absolute
   std::vector<VolumeSpec> volumes;
   ProcessLimits limits;
+  bool own_network = true;  // a network namespace of its own (loopback only)
 };
 
 // The config.json text.
 std::string ProcessConfigJson(const ProcessBundleSpec& spec);
+
+// The config crun gets for `uvm run` in a VM: the same container as under process isolation,
+// but in the VM's network (no network namespace: the VM's eth0 with --net tap, else loopback),
+// with the root, the user and the volumes left to the agent, which mounts the image (or the
+// --rootfs share) and the volumes and fills in root.path and process.user
+// (guest-agent/oci_bundle.h), and without limits: the VM's size is the container's.
+std::string VmRunConfigJson(const agent::ExecRequest& exec);
 
 }  // namespace uvm::runtime

@@ -68,5 +68,22 @@ TEST(ProcessConfigTest, VolumesLimitsAndATerminal) {
   EXPECT_EQ(config["linux"]["resources"]["cpu"]["period"], 100000);
 }
 
+TEST(ProcessConfigTest, AVmRunSharesTheVmsNetworkAndLeavesRootUserAndVolumesToTheAgent) {
+  agent::ExecRequest exec = Spec().exec;
+  exec.user = "1000";
+  exec.rootfs = agent::Rootfs{"/dev/vda", "ext4", 256, {{"uvmfs0", "/data", false}}};
+  const json config = json::parse(VmRunConfigJson(exec));
+  EXPECT_EQ(config["process"]["args"], json({"sh", "-c", "echo hi"}));
+  EXPECT_EQ(config["hostname"], "box");
+  for (const auto& ns : config["linux"]["namespaces"]) {
+    EXPECT_NE(ns["type"], "network") << "the container must have the VM's network";
+  }
+  EXPECT_EQ(config["linux"]["namespaces"].size(), 5u);  // pid, ipc, uts, mount, cgroup
+  EXPECT_EQ(config["root"]["path"], "/");
+  EXPECT_EQ(config["process"]["user"], json({{"uid", 0}, {"gid", 0}}));
+  for (const auto& m : config["mounts"]) EXPECT_NE(m["destination"], "/data");
+  EXPECT_FALSE(config["linux"].contains("resources"));
+}
+
 }  // namespace
 }  // namespace uvm::runtime

@@ -1,12 +1,10 @@
 #include "runtime/process_container.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,8 +15,8 @@
 #include <ctime>
 
 #include "base/fs.h"
+#include "guest-agent/command_check.h"
 #include "guest-agent/user_spec.h"
-#include "store/image_config.h"
 
 namespace uvm::runtime {
 namespace {
@@ -119,63 +117,6 @@ Result<std::string> MountImage(RunDirectory& run, const std::string& disk) {
   return d + "/rootfs";
 }
 
-// Whether `path` inside `rootfs` (resolved as in a chroot: symlinks stay inside, RESOLVE_IN_ROOT)
-// is a file, and an executable one.
-enum class FileCheck { kMissing, kNotExecutable, kExecutable };
-FileCheck CheckInRoot(int root_fd, const std::string& path) {
-  struct open_how how {};
-  how.flags = O_PATH | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof how)));
-  struct stat st;
-  if (!fd.valid() || ::fstat(fd.get(), &st) < 0) return FileCheck::kMissing;
-  if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) return FileCheck::kNotExecutable;
-  return FileCheck::kExecutable;
-}
-
-// docker's statuses for a command that cannot start, which runc reports only as its own failure
-// (status 1): 127 when it is not found (in the container's PATH, for a bare name), 126 when it
-// is not an executable file, with the line the agent prints in a VM; 0 when it can start (or
-// when only runc can tell: a path below a volume).
-int CommandProblem(const std::string& rootfs, const agent::ExecRequest& exec,
-                   const std::vector<VolumeSpec>& volumes, std::string* why) {
-  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root.valid() || exec.argv.empty()) return 0;  // runc says what is wrong
-  const std::string& cmd = exec.argv[0];
-  std::vector<std::string> candidates;
-  if (cmd.find('/') != std::string::npos) {
-    candidates.push_back(cmd[0] == '/' ? cmd : exec.cwd + "/" + cmd);
-  } else {
-    std::string path = std::string(store::kDefaultPath).substr(5);  // after "PATH="
-    for (const std::string& kv : exec.env) {
-      if (kv.rfind("PATH=", 0) == 0) path = kv.substr(5);
-    }
-    for (size_t at = 0; at <= path.size();) {
-      const size_t end = std::min(path.find(':', at), path.size());
-      const std::string dir = path.substr(at, end - at);
-      candidates.push_back((dir.empty() ? "." : dir) + "/" + cmd);
-      at = end + 1;
-    }
-  }
-  bool seen = false;
-  for (const std::string& candidate : candidates) {
-    // A volume is mounted only by runc: what is below it is runc's to find.
-    for (const VolumeSpec& v : volumes) {
-      if (candidate.rfind(v.target + "/", 0) == 0) return 0;
-    }
-    const FileCheck check = CheckInRoot(root.get(), candidate);
-    if (check == FileCheck::kExecutable) return 0;
-    seen = seen || check == FileCheck::kNotExecutable;
-  }
-  if (seen) {
-    *why = "cannot execute '" + cmd + "': Permission denied";
-    return 126;
-  }
-  *why = cmd.find('/') != std::string::npos ? "'" + cmd + "': no such file or directory"
-                                            : "'" + cmd + "': executable file not found in $PATH";
-  return 127;
-}
-
 }  // namespace
 
 Result<int> RunProcessContainer(const ProcessRunSpec& spec) {
@@ -195,10 +136,14 @@ Result<int> RunProcessContainer(const ProcessRunSpec& spec) {
     UVM_TRY(rootfs, MountImage(run, spec.image_disk));
   }
 
-  std::string why;
-  if (const int status = CommandProblem(rootfs, spec.exec, spec.volumes, &why); status != 0) {
-    std::fprintf(stderr, "uvm: %s\n", why.c_str());
-    return status;
+  // docker's 127/126 and the agent's line, as in a VM (runc reports both as its own status 1);
+  // below a volume, which runc mounts, only runc can tell.
+  UVM_TRY(agent::SpawnPlan command, agent::PlanSpawn(spec.exec));
+  std::vector<std::string> volume_targets;
+  for (const VolumeSpec& v : spec.volumes) volume_targets.push_back(v.target);
+  if (auto problem = agent::CheckCommand(rootfs, command, volume_targets)) {
+    std::fprintf(stderr, "uvm: %s\n", problem->message.c_str());
+    return problem->status;
   }
   ProcessBundleSpec bundle{spec.exec, 0, 0, rootfs, spec.volumes, spec.limits};
   UVM_TRY(agent::Credentials user, agent::ResolveUser(rootfs, spec.exec.user));
