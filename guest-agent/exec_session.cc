@@ -235,7 +235,17 @@ void ExecSession::OnExit(int wait_status) {
 }
 
 void ExecSession::Signal(int sig) {
-  if (pid_ > 0) ctx_.reaper.Kill(pid_, sig);
+  if (pid_ <= 0) return;
+  // crun run passes signals on to the container's process, but SIGKILL would end crun alone and
+  // leave the container running: it goes to the container's init (its PID namespace ends with
+  // it), and crun then exits with its status, as `crun kill` would do it.
+  if (sig == SIGKILL && bundle_ && !bundle_->is_exec()) {
+    if (auto init = CrunInitPid(kCrunStateRoot, bundle_->name())) {
+      ::kill(*init, SIGKILL);
+      return;
+    }
+  }
+  ctx_.reaper.Kill(pid_, sig);
 }
 
 Result<void> ExecSession::Resize(uint16_t rows, uint16_t cols) {

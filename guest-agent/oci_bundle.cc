@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -24,6 +25,17 @@ bool IsMounted(const std::string& path) {
 }
 
 }  // namespace
+
+std::optional<pid_t> CrunInitPid(const std::string& crun_root, const std::string& name) {
+  if (!ValidBundleName(name)) return std::nullopt;
+  auto text = ReadFileLimited(crun_root + "/" + name + "/status", 1 << 16);
+  if (!text) return std::nullopt;
+  auto doc = nlohmann::json::parse(*text, nullptr, false);
+  if (!doc.is_object() || !doc["pid"].is_number_integer()) return std::nullopt;
+  const int64_t pid = doc["pid"].get<int64_t>();
+  if (pid <= 1 || pid > INT32_MAX) return std::nullopt;
+  return static_cast<pid_t>(pid);
+}
 
 bool ValidBundleName(const std::string& name) {
   // Not a flag to crun either: no leading '-'.

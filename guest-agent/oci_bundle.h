@@ -5,6 +5,8 @@
 // config (mounts, capabilities, seccomp, rlimits, ...) holds exactly as under crun on a host.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -59,12 +61,18 @@ class BundleRun {
   // With a terminal: where crun hands over its master (in the bundle directory; the caller
   // listens there before crun starts). Empty without one.
   const std::string& console_socket() const { return console_socket_; }
+  const std::string& name() const { return name_; }
+  bool is_exec() const { return exec_; }
 
  private:
   BundleRun() = default;
   std::string dir_, name_, file_, console_socket_;
   bool exec_ = false;
 };
+
+// The host-visible pid of container `name`'s init, from crun's state under `crun_root`
+// (`status`, a JSON object with its `pid`); nothing while crun has not written it.
+std::optional<pid_t> CrunInitPid(const std::string& crun_root, const std::string& name);
 
 // A name the host gives: 1-64 of letters, digits, `_`, `.`, `-`, not starting with `-`.
 bool ValidBundleName(const std::string& name);

@@ -85,6 +85,22 @@ TEST(BundleRunTest, RefusesBadTagsBadNamesAndAnEmptyConfig) {
   rmdir(tmp.c_str());
 }
 
+TEST(CrunInitPidTest, ReadsThePidFromCrunsState) {
+  const std::string tmp = TempDir();
+  EXPECT_FALSE(CrunInitPid(tmp, "c1")) << "no state yet";
+  mkdir((tmp + "/c1").c_str(), 0755);
+  std::ofstream(tmp + "/c1/status") << R"({"pid":4242,"rootfs":"/x"})";
+  EXPECT_EQ(CrunInitPid(tmp, "c1"), std::optional<pid_t>(4242));
+  std::ofstream(tmp + "/c1/status") << R"({"pid":1})";
+  EXPECT_FALSE(CrunInitPid(tmp, "c1")) << "never the VM's own init";
+  std::ofstream(tmp + "/c1/status") << "not json";
+  EXPECT_FALSE(CrunInitPid(tmp, "c1"));
+  EXPECT_FALSE(CrunInitPid(tmp, "../c1"));
+  unlink((tmp + "/c1/status").c_str());
+  rmdir((tmp + "/c1").c_str());
+  rmdir(tmp.c_str());
+}
+
 TEST(AdjustBundleJsonTest, ARunGetsItsRootUserAndTerminal) {
   BundleAdjust adjust;
   adjust.root = "/run/uvm-agent/exec-3/root";

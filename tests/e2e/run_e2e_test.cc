@@ -211,6 +211,17 @@ TEST_F(RunE2eTest, ProcessIsolationRunsTheSameContainerAsHostProcesses) {
   ProcessResult limit =
       Run(in_processes({"--memory", "300", "busybox", "cat", "/sys/fs/cgroup/memory.max"}));
   EXPECT_EQ(limit.out, "314572800\n") << limit.err;
+  // One container in either isolation: the same runtime config (crun in the VM, runc on the
+  // host), so the same capabilities (docker's), masked paths, namespaces and hostname length.
+  const std::vector<std::string> inside = {
+      "busybox", "sh", "-c",
+      "grep -E '^Cap(Eff|Bnd)' /proc/self/status; wc -c < /proc/kcore; ls /proc/self/ns | wc -l; "
+      "hostname | wc -c"};
+  ProcessResult in_vm = Run(inside);
+  ProcessResult on_host = Run(in_processes(inside));
+  EXPECT_EQ(in_vm.exit_code, 0) << in_vm.err;
+  EXPECT_EQ(in_vm.out, on_host.out) << in_vm.err << on_host.err;
+  EXPECT_NE(in_vm.out.find("CapEff:\t00000000a80425fb"), std::string::npos) << in_vm.out;
 
   // Visible to the host; SIGTERM to uvm reaches the container's trap.
   BackgroundProcess running(

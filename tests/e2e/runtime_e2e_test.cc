@@ -251,18 +251,20 @@ TEST_F(RuntimeE2eTest, ADetachedVmContainerIsInvisibleToTheHostAndTakesSignals) 
 // a terminal as its stdio; so does an exec -t. rm -f ends a running VM container.
 TEST_F(RuntimeE2eTest, AVmIsolatedContainerGetsATerminal) {
   ProcessResult r = RunPodman({"run", "--rm", "-t", "--network", "none", kImage, "sh", "-c",
-                               "test -t 0 && test -t 1 && echo on-a-tty; stty size; exit 4"});
+                               "test -t 0 && test -t 1 && echo on-a-tty; tty; stty size; exit 4"});
   EXPECT_EQ(r.exit_code, 4) << r.err;
   EXPECT_NE(r.out.find("on-a-tty\r\n"), std::string::npos) << r.out << r.err;
+  // crun made the terminal in the container's own devpts: its name is the container's.
+  EXPECT_NE(r.out.find("/dev/pts/0\r\n"), std::string::npos) << r.out << r.err;
 
   ASSERT_EQ(RunPodman({"run", "-d", "--name", "withtty", "-t", "--network", "none", kImage, "sleep",
                        "304"})
                 .exit_code,
             0);
   ProcessResult exec =
-      RunPodman({"exec", "-t", "withtty", "sh", "-c", "test -t 1 && echo exec-tty"});
+      RunPodman({"exec", "-t", "withtty", "sh", "-c", "test -t 1 && echo exec-tty; tty"});
   EXPECT_EQ(exec.exit_code, 0) << exec.err;
-  EXPECT_NE(exec.out.find("exec-tty\r\n"), std::string::npos) << exec.out << exec.err;
+  EXPECT_NE(exec.out.find("exec-tty\r\n/dev/pts/"), std::string::npos) << exec.out << exec.err;
   EXPECT_EQ(RunPodman({"rm", "-f", "withtty"}).exit_code, 0);
 }
 
