@@ -9,12 +9,39 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
+#include <string_view>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
 
 namespace uvm {
+
+// Sends descriptor `fd` over the connected unix socket `sock` (SCM_RIGHTS) with the bytes `data`,
+// which must not be empty (on a stream socket a message without bytes carries no descriptor):
+// how runc and crun hand a terminal's master to a --console-socket.
+inline Result<void> SendFd(int sock, int fd, std::string_view data) {
+  if (data.empty()) return Err("SendFd: a descriptor needs at least one byte with it");
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  ssize_t n;
+  do {
+    n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ErrnoErr("sendmsg");
+  return {};
+}
 
 // Refuses an empty path and one too long for sun_path: cut short, it would name another socket.
 inline Result<sockaddr_un> UnixSocketAddress(const std::string& path) {

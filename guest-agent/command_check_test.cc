@@ -44,20 +44,22 @@ TEST_F(CommandCheckTest, FindsAnExecutableInThePathOrByItsPath) {
 }
 
 TEST_F(CommandCheckTest, AMissingCommandIs127AndANonExecutableOne126) {
-  auto missing = Check({"no-such-tool"});
-  ASSERT_TRUE(missing);
-  EXPECT_EQ(missing->status, 127);
-  EXPECT_EQ(missing->message, "'no-such-tool': executable file not found in $PATH");
-  auto by_path = Check({"/bin/nothing"});
-  ASSERT_TRUE(by_path);
-  EXPECT_EQ(by_path->message, "'/bin/nothing': no such file or directory");
-  auto not_exec = Check({"/etc/passwd"});
-  ASSERT_TRUE(not_exec);
-  EXPECT_EQ(not_exec->status, 126);
-  EXPECT_EQ(not_exec->message, "cannot execute '/etc/passwd': Permission denied");
-  auto dir = Check({"/bin"});
-  ASSERT_TRUE(dir);
-  EXPECT_EQ(dir->status, 126);
+  const struct {
+    const char* command;
+    int status;
+    const char* message;
+  } cases[] = {
+      {"no-such-tool", 127, "'no-such-tool': executable file not found in $PATH"},
+      {"/bin/nothing", 127, "'/bin/nothing': no such file or directory"},
+      {"/etc/passwd", 126, "cannot execute '/etc/passwd': Permission denied"},
+      {"/bin", 126, "cannot execute '/bin': Permission denied"},
+  };
+  for (const auto& c : cases) {
+    auto problem = Check({c.command});
+    ASSERT_TRUE(problem) << c.command;
+    EXPECT_EQ(problem->status, c.status) << c.command;
+    EXPECT_EQ(problem->message, c.message);
+  }
 }
 
 TEST_F(CommandCheckTest, ASymlinkResolvesInsideTheRootAndAVolumeIsLeftToTheRuntime) {

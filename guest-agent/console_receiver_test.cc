@@ -11,31 +11,16 @@
 #include <cstring>
 #include <thread>
 
+#include "base/unix_socket.h"
+
 namespace uvm::agent {
 namespace {
 
 // Sends `fd` to the socket at `path` as crun does: a name, with the descriptor as SCM_RIGHTS.
-void SendFd(const std::string& path, int fd) {
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  char name[] = "/dev/ptmx";
-  iovec iov{name, sizeof name};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  ASSERT_GT(sendmsg(s, &msg, 0), 0);
-  close(s);
+void SendFdTo(const std::string& path, int fd) {
+  auto sock = ConnectUnix(path);
+  ASSERT_TRUE(sock) << sock.error().message;
+  ASSERT_TRUE(SendFd(sock->get(), fd, "/dev/ptmx"));
 }
 
 std::string Dir() {
@@ -48,7 +33,7 @@ TEST(ConsoleReceiverTest, ReceivesTheDescriptorACrunSends) {
   auto receiver = ConsoleReceiver::Listen(path);
   ASSERT_TRUE(receiver) << receiver.error().message;
   int file = open("/dev/null", O_RDWR | O_CLOEXEC);
-  std::thread crun([&] { SendFd(path, file); });
+  std::thread crun([&] { SendFdTo(path, file); });
   auto fd = receiver->Receive(std::chrono::seconds(5), [] { return false; });
   crun.join();
   ASSERT_TRUE(fd) << fd.error().message;

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "base/quoted.h"
+#include "base/unix_socket.h"
 #include "oci/vm_layout.h"
 
 namespace uvm::oci {
@@ -47,23 +48,7 @@ Result<void> SendToConsoleSocket(const std::string& path, int fd) {
       ::connect(sock.get(), reinterpret_cast<sockaddr*>(&address.addr), sizeof address.addr) < 0) {
     return ErrnoErr("console socket " + Quoted(path));
   }
-  char data[] = "/dev/ptmx";
-  iovec iov{data, sizeof data - 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-  if (::sendmsg(sock.get(), &msg, MSG_NOSIGNAL) < 0) {
-    return ErrnoErr("console socket " + Quoted(path));
-  }
-  return {};
+  return Context(SendFd(sock.get(), fd, "/dev/ptmx"), "console socket " + Quoted(path));
 }
 
 }  // namespace
