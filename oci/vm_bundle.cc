@@ -85,7 +85,8 @@ bool HasOption(const json& mount, const char* option) {
 
 Result<void> RewriteMounts(json& config, const std::string& bundle_dir,
                            const std::function<PathKind(const std::string&)>& kind_of,
-                           ShareList& shares) {
+                           const std::string& files_dir, ShareList& shares,
+                           std::vector<FileBind>& file_binds) {
   auto mounts = config.find("mounts");
   if (mounts == config.end() || mounts->is_null()) return {};
   if (!mounts->is_array()) return Err("config.json: mounts must be an array");
@@ -103,10 +104,14 @@ Result<void> RewriteMounts(json& config, const std::string& bundle_dir,
         break;
       }
       case PathKind::kFile: {
-        const size_t slash = host.rfind('/');
-        const std::string dir = slash == 0 ? "/" : host.substr(0, slash);
-        UVM_TRY(std::string guest_dir, shares.Add(dir, read_only));
-        mount["source"] = guest_dir + host.substr(slash);
+        // Its own numbered directory keeps its name (crun's error messages, the file's name in
+        // /proc/mounts) and never collides with another file of the same name.
+        const std::string kind = read_only ? "/ro" : "/rw";
+        const std::string place =
+            "/" + std::to_string(file_binds.size()) + host.substr(host.rfind('/'));
+        UVM_TRY(std::string guest_dir, shares.Add(files_dir + kind, read_only));
+        mount["source"] = guest_dir + place;
+        file_binds.push_back({host, files_dir + kind + place});
         break;
       }
       case PathKind::kMissing:
@@ -202,6 +207,7 @@ PathKind KindOfPath(const std::string& path) {
 
 Result<VmBundle> PlanVmBundle(std::string_view config_json, const std::string& bundle_dir,
                               const std::function<std::string(int)>& tag_of, size_t max_shares,
+                              const std::string& files_dir,
                               const std::function<PathKind(const std::string&)>& kind_of) {
   if (config_json.size() > kMaxConfigBytes) return Err("config.json is too big");
   UVM_TRY(json config, ParseJsonObject(config_json, "config.json"));
@@ -239,7 +245,7 @@ Result<VmBundle> PlanVmBundle(std::string_view config_json, const std::string& b
     return Err("the container's root " + Quoted(host_root) + " is not a directory");
   }
   UVM_TRY(config["root"]["path"], shares.Add(host_root, false));
-  UVM_CHECK(RewriteMounts(config, bundle_dir, kind_of, shares));
+  UVM_CHECK(RewriteMounts(config, bundle_dir, kind_of, files_dir, shares, out.file_binds));
 
   auto linux = config.find("linux");
   if (linux != config.end() && !linux->is_null()) {

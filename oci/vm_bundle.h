@@ -2,10 +2,12 @@
 // config crun runs inside it. Only the host-specific parts change, as Windows' host rewrites a
 // bundle for runc in its Linux utility VM:
 //   - root.path (relative to the bundle, or absolute) becomes share 0;
-//   - each bind mount's source becomes a path in a share: a directory is a share of its own, a
-//     file (podman's /etc/hosts, /etc/resolv.conf, ...) is reached through a share of its
-//     directory; the same directory is shared once. Sockets and device nodes cannot cross into a
-//     VM and are refused;
+//   - each bind mount's source becomes a path in a share: a directory is a share of its own (the
+//     same directory is shared once); a file (podman's /etc/hosts, /etc/resolv.conf, ...) is
+//     bind-mounted on the host into a directory of the container's own, `files_dir`/rw or /ro,
+//     shared instead of the file's directory, so the VM (whose kernel is not trusted) reaches
+//     that file and nothing beside it (`FileBind`; vm_layout.h makes and undoes those binds).
+//     Sockets and device nodes cannot cross into a VM and are refused;
 //   - a network namespace path (an engine's network) is dropped: the container gets a network
 //     namespace of its own with loopback only, and a warning says so;
 //   - linux.cgroupsPath is dropped (the VM is the container's cgroup);
@@ -44,6 +46,13 @@ inline constexpr int kVmMaxCpus = 16;
 // The container's name for crun inside its VM (a VM holds one container).
 inline constexpr char kVmContainerName[] = "uvm";
 
+// A bind-mounted file's place in the container's own files directory: the runtime bind-mounts
+// `host_file` on `target` (an empty file it makes there) before the VM starts.
+struct FileBind {
+  std::string host_file;
+  std::string target;
+};
+
 struct VmBundle {
   // The host directories the VM gets as virtio-fs devices, in device order (tags ShareTag(i)).
   std::vector<devices::virtio::fs::ShareConfig> shares;
@@ -52,6 +61,7 @@ struct VmBundle {
   std::vector<std::string> warnings;               // one line each, for the log
   bool terminal = false;                           // the config asked for a terminal
   Hooks hooks;                                     // run on the host
+  std::vector<FileBind> file_binds;                // files reached through files_dir
   // The VM's size from linux.resources (VmSizeOf).
   uint64_t memory_mib = kVmMinMemoryMib;
   int cpus = 1;
@@ -61,10 +71,11 @@ struct VmBundle {
 enum class PathKind { kMissing, kDirectory, kFile, kOther };
 PathKind KindOfPath(const std::string& path);
 
-// `tag_of(i)` names share i (runtime::ShareTag); `max_shares` is how many a VM can have.
+// `tag_of(i)` names share i (runtime::ShareTag); `max_shares` is how many a VM can have;
+// `files_dir` is the container's own directory for its bind-mounted files (see above).
 Result<VmBundle> PlanVmBundle(
     std::string_view config_json, const std::string& bundle_dir,
-    const std::function<std::string(int)>& tag_of, size_t max_shares,
+    const std::function<std::string(int)>& tag_of, size_t max_shares, const std::string& files_dir,
     const std::function<PathKind(const std::string&)>& kind_of = KindOfPath);
 
 }  // namespace uvm::oci

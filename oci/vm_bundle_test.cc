@@ -24,7 +24,7 @@ PathKind FakeHost(const std::string& path) {
 }
 
 Result<VmBundle> Plan(const json& config) {
-  return PlanVmBundle(config.dump(), "/bundle", Tag, 6, FakeHost);
+  return PlanVmBundle(config.dump(), "/bundle", Tag, 6, "/state/c1/files", FakeHost);
 }
 
 json PodmanLike() {
@@ -56,11 +56,17 @@ json PodmanLike() {
 TEST(VmBundleTest, RootAndBindSourcesBecomeSharesAndTheRestTravelsUnchanged) {
   auto vm = Plan(PodmanLike());
   ASSERT_TRUE(vm) << vm.error().message;
-  // root, the userdata directory (once for both files), /dirs/data (once), /dirs/cfg.
+  // root, the container's own directory for both files (never their host directory, whose other
+  // files the VM must not reach), /dirs/data (once), /dirs/cfg.
   ASSERT_EQ(vm->shares.size(), 4u);
   EXPECT_EQ(vm->shares[0].host_dir, "/bundle/rootfs");
   EXPECT_FALSE(vm->shares[0].read_only);
-  EXPECT_EQ(vm->shares[1].host_dir, "/files/userdata");
+  EXPECT_EQ(vm->shares[1].host_dir, "/state/c1/files/rw");
+  ASSERT_EQ(vm->file_binds.size(), 2u);
+  EXPECT_EQ(vm->file_binds[0].host_file, "/files/userdata/hosts");
+  EXPECT_EQ(vm->file_binds[0].target, "/state/c1/files/rw/0/hosts");
+  EXPECT_EQ(vm->file_binds[1].host_file, "/files/userdata/resolv.conf");
+  EXPECT_EQ(vm->file_binds[1].target, "/state/c1/files/rw/1/resolv.conf");
   EXPECT_EQ(vm->shares[2].host_dir, "/dirs/data");
   EXPECT_FALSE(vm->shares[2].read_only) << "read-write while any use of it is";
   EXPECT_EQ(vm->shares[3].host_dir, "/dirs/cfg");
@@ -73,8 +79,8 @@ TEST(VmBundleTest, RootAndBindSourcesBecomeSharesAndTheRestTravelsUnchanged) {
   EXPECT_EQ(guest["root"]["path"], "/run/uvm/shares/uvmfs0");
   EXPECT_EQ(guest["mounts"][0], PodmanLike()["mounts"][0]);
   EXPECT_EQ(guest["mounts"][1], PodmanLike()["mounts"][1]);
-  EXPECT_EQ(guest["mounts"][2]["source"], "/run/uvm/shares/uvmfs1/hosts");
-  EXPECT_EQ(guest["mounts"][3]["source"], "/run/uvm/shares/uvmfs1/resolv.conf");
+  EXPECT_EQ(guest["mounts"][2]["source"], "/run/uvm/shares/uvmfs1/0/hosts");
+  EXPECT_EQ(guest["mounts"][3]["source"], "/run/uvm/shares/uvmfs1/1/resolv.conf");
   EXPECT_EQ(guest["mounts"][4]["source"], "/run/uvm/shares/uvmfs2");
   EXPECT_EQ(guest["mounts"][5]["source"], "/run/uvm/shares/uvmfs2");
   EXPECT_EQ(guest["mounts"][6]["source"], "/run/uvm/shares/uvmfs3");

@@ -1,7 +1,9 @@
 #include "oci/vm_layout.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,6 +87,52 @@ std::string ReadReply(int fd, size_t max, std::chrono::milliseconds timeout, Rep
     }
   }
   return out.substr(0, max);
+}
+
+Result<void> BindFiles(const std::vector<FileBind>& binds) {
+  for (const FileBind& b : binds) {
+    const std::string dir = b.target.substr(0, b.target.rfind('/'));
+    Result<void> made = MakeDirs(dir, 0700);
+    if (made) {
+      UniqueFd target(
+          ::open(b.target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+      if (!target.valid()) made = ErrnoErr("creating " + Quoted(b.target));
+    }
+    if (made && ::mount(b.host_file.c_str(), b.target.c_str(), nullptr, MS_BIND, nullptr) < 0) {
+      made = ErrnoErr("bind-mounting " + Quoted(b.host_file) + " for the VM");
+    }
+    if (!made) {
+      // Undo those made so far: the caller removes the directory next.
+      for (const FileBind& done : binds) {
+        if (&done == &b) break;
+        ::umount2(done.target.c_str(), MNT_DETACH);
+      }
+      return made;
+    }
+  }
+  return {};
+}
+
+void UnbindFiles(const std::string& files_dir) {
+  for (const char* kind : {"/rw", "/ro"}) {
+    const std::string base = files_dir + kind;
+    DIR* numbered = ::opendir(base.c_str());
+    if (!numbered) continue;
+    while (dirent* n = ::readdir(numbered)) {
+      if (n->d_name[0] == '.') continue;
+      const std::string dir = base + "/" + n->d_name;
+      DIR* files = ::opendir(dir.c_str());
+      if (!files) continue;
+      while (dirent* f = ::readdir(files)) {
+        if (f->d_name[0] == '.' && (!f->d_name[1] || (f->d_name[1] == '.' && !f->d_name[2]))) {
+          continue;
+        }
+        ::umount2((dir + "/" + f->d_name).c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+      }
+      ::closedir(files);
+    }
+    ::closedir(numbered);
+  }
 }
 
 }  // namespace uvm::oci

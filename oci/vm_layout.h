@@ -13,6 +13,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "oci/runtime_args.h"
+#include "oci/vm_bundle.h"
 #include "oci/vm_state.h"
 
 namespace uvm::oci {
@@ -52,6 +53,13 @@ struct Container {
   VmStatus status = VmStatus::kStopped;
 };
 Result<Container> Load(const RuntimeArgs& args, const std::string& id);
+
+// The container's own directory for the files its bind mounts name (vm_bundle.h FileBind).
+inline constexpr char kFilesDir[] = "files";
+// The bind mounts of `binds` made (each target's directory and empty file first), or none of
+// them and why; and all of those under `files_dir` undone (lazily: the VM may still hold them).
+Result<void> BindFiles(const std::vector<FileBind>& binds);
+void UnbindFiles(const std::string& files_dir);
 
 // Everything `fd` gives until end of file or `max` bytes, waiting at most `timeout`; with
 // `ReplyEnd::kLine`, also up to the first newline (included): a request line from a client that

@@ -116,6 +116,12 @@ int WaitForChild(pid_t pid) {
 
 // ---- the commands ----
 
+// A create cut short: its state directory, with the file binds in it undone first.
+void RemoveState(const std::string& dir) {
+  UnbindFiles(dir + "/" + kFilesDir);
+  (void)RemoveTree(dir);
+}
+
 int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id,
            pid_t* keeper_out) {
   if (!cl.Value("preserve-fds").empty() && cl.Value("preserve-fds") != "0") {
@@ -130,8 +136,9 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
   bundle = resolved;
   auto text = ReadFileLimited(bundle + "/config.json", kMaxConfigBytes);
   if (!text) return Fail(args, text.error().message);
-  auto planned =
-      PlanVmBundle(*text, bundle, runtime::ShareTag, static_cast<size_t>(runtime::kMaxShares));
+  const std::string dir = StateDir(args, id);
+  auto planned = PlanVmBundle(*text, bundle, runtime::ShareTag,
+                              static_cast<size_t>(runtime::kMaxShares), dir + "/" + kFilesDir);
   if (!planned) return Fail(args, planned.error().message);
   for (const auto& warning : planned->warnings) LogLine(args, "warning", warning);
 
@@ -139,10 +146,14 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
   if (!terminal) return Fail(args, terminal.error().message);
 
   if (auto made = MakeDirs(VmRoot(args), 0700); !made) return Fail(args, made.error().message);
-  const std::string dir = StateDir(args, id);
   if (::mkdir(dir.c_str(), 0700) < 0) {
     if (errno == EEXIST) return Fail(args, "container with id exists: " + id);
     return Fail(args, "mkdir " + dir + ": " + std::strerror(errno));
+  }
+  // The files the VM may reach, each alone (vm_bundle.h), before the VM shares their directory.
+  if (auto bound = BindFiles(planned->file_binds); !bound) {
+    (void)RemoveTree(dir);
+    return Fail(args, bound.error().message);
   }
   // The keeper answers once its VM is there: a clone takes well under a second, a template made
   // first (or a boot) longer.
@@ -154,7 +165,7 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
       std::chrono::minutes(10), "the container's VM process ended without a word");
   terminal->Reset();
   if (!keeper_pid) {
-    (void)RemoveTree(dir);
+    RemoveState(dir);
     return Fail(args, keeper_pid.error().message);
   }
   const pid_t keeper = *keeper_pid;
@@ -180,7 +191,7 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
     if (!kept) {
       ::kill(keeper, SIGKILL);
       WaitForChild(keeper);
-      (void)RemoveTree(dir);
+      RemoveState(dir);
       return Fail(args, kept.error().message);
     }
   }
@@ -305,7 +316,10 @@ int Delete(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
   if (!c) {
     // A state directory without a readable record is what a create cut short leaves.
     struct stat st;
-    if (cl.Has("force") && ::stat(dir.c_str(), &st) == 0) return RemoveTree(dir) ? 0 : kFailure;
+    if (cl.Has("force") && ::stat(dir.c_str(), &st) == 0) {
+      UnbindFiles(dir + "/" + kFilesDir);
+      return RemoveTree(dir) ? 0 : kFailure;
+    }
     return Fail(args, c.error().message);
   }
   if (c->status != VmStatus::kStopped) {
@@ -320,6 +334,7 @@ int Delete(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
   }
   // runc's poststop: the container is gone either way; a failure is the command's.
   const Hooks hooks = LoadHooks(args, id);
+  UnbindFiles(dir + "/" + kFilesDir);
   if (auto r = RemoveTree(dir); !r) return Fail(args, r.error().message);
   auto ran = RunHooks(hooks.poststop, "poststop", StateJson(c->record, VmStatus::kStopped));
   if (!ran) return Fail(args, ran.error().message);

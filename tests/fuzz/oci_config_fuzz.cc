@@ -60,10 +60,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     };
     auto tag = [](int i) { return "uvmfs" + std::to_string(i); };
-    auto vm = PlanVmBundle(input, "/bundle", tag, 6, kind_of);
+    auto vm = PlanVmBundle(input, "/bundle", tag, 6, "/state/files", kind_of);
     CheckOneLine(vm);
     if (vm && (vm->shares.size() > 6 || vm->shares.size() != vm->guest.shares.size())) {
       __builtin_trap();
+    }
+    // A bound file lands in the container's own files directory, never beside it.
+    if (vm) {
+      for (const auto& b : vm->file_binds) {
+        if (b.target.rfind("/state/files/r", 0) != 0 || b.target.find("/..") != std::string::npos) {
+          __builtin_trap();
+        }
+      }
     }
   } else {
     auto record = ParseRecord(input);
