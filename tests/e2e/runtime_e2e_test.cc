@@ -74,6 +74,14 @@ std::vector<std::string> RuntimeCommandOf(const std::string& keeper_pid,
   return argv;
 }
 
+// How many of VM containers' file binds (ROOT/vm/ID/files/rw|ro/N/NAME) are mounted now.
+int FileBindsMounted() {
+  auto text = uvm::ReadToEndLimited("/proc/self/mountinfo", 1 << 20);
+  int n = 0;
+  for (size_t at = 0; text && (at = text->find("/files/r", at)) != std::string::npos; ++at) ++n;
+  return n;
+}
+
 class RuntimeE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -199,6 +207,9 @@ TEST_F(RuntimeE2eTest, ADetachedVmContainerIsInvisibleToTheHostAndTakesSignals) 
   EXPECT_EQ(seen.exit_code, 1) << "the VM's sleep shows on the host: " << seen.out;
   ProcessResult keeper = RunProcess({"pgrep", "-f", "uvm-runtime"}, "", 30);
   EXPECT_EQ(keeper.exit_code, 0) << "no uvm-runtime process stands for the container";
+  // podman's files (/etc/hosts, /etc/resolv.conf, ...) reach the VM each alone, bound into the
+  // container's own files directory, not through a share of podman's userdata directory.
+  EXPECT_GE(FileBindsMounted(), 2) << "podman's files are not bound for the VM";
   // exec runs in the container, inside the VM: it sees the container's sleep among its
   // processes, and its output and status come back.
   ProcessResult exec =
@@ -245,6 +256,7 @@ TEST_F(RuntimeE2eTest, ADetachedVmContainerIsInvisibleToTheHostAndTakesSignals) 
   EXPECT_EQ(RunPodman({"kill", "--signal", "KILL", "killed"}).exit_code, 0);
   EXPECT_EQ(RunPodman({"wait", "killed"}).out, "137\n");
   EXPECT_EQ(RunPodman({"rm", "killed"}).exit_code, 0);
+  EXPECT_EQ(FileBindsMounted(), 0) << "a removed container's file binds are still mounted";
 }
 
 // -t in a VM: the engine gets its terminal from the console socket, the process in the VM has
