@@ -123,6 +123,12 @@ KeeperIo TakeStdio(int terminal, int ready) {
       ::tcsetattr(terminal, TCSANOW, &raw);
     }
     k.io = runtime::ContainerIo{terminal, terminal, terminal};
+    // The stdio `create` inherited is then the runtime's own, not the process's: containerd's
+    // shim reads it to end of file before `create` counts as done (as runc's exits), so the
+    // keeper must not hold it.
+    k.in.Reset();
+    k.out.Reset();
+    k.err.Reset();
   }
   return k;
 }

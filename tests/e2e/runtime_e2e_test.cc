@@ -456,7 +456,9 @@ TEST_F(RuntimeE2eTest, ContainerdRunsAVmIsolatedContainerThroughItsRuncShim) {
       0);
   const std::string script = R"SH(
     R=$1/ctd; mkdir -p $R
-    UVM_ROOT=$1/uvm containerd --root $R/root --state $R/state --address $R/sock >$R/log 2>&1 &
+    # TMPDIR: the shim binds a -t task's console socket there (the lab's /tmp cannot hold one).
+    TMPDIR=$R UVM_ROOT=$1/uvm containerd --root $R/root --state $R/state --address $R/sock \
+      >$R/log 2>&1 &
     daemon=$!
     for i in $(seq 600); do [ -S $R/sock ] && break; sleep 0.1; done
     c() { ctr --address $R/sock --namespace e2e "$@"; }
@@ -464,6 +466,13 @@ TEST_F(RuntimeE2eTest, ContainerdRunsAVmIsolatedContainerThroughItsRuncShim) {
     c run --rm --runc-binary "$3" localhost/uvm-runtime-e2e:latest one \
       sh -c 'echo in-vm; grep -c virtio_mmio.device /proc/cmdline; exit 5'
     rc=$?
+    # (a line, not end of file: ctr run never closes a task's stdin, with runc either)
+    printf 'via-stdin\n' | c run --rm --runc-binary "$3" localhost/uvm-runtime-e2e:latest three \
+      sh -c 'read line; echo "got $line"'
+    script -qec "ctr --address $R/sock --namespace e2e run --rm -t --runc-binary $3 \
+      localhost/uvm-runtime-e2e:latest four sh -c 'test -t 0 && tty; exit 2'" /dev/null |
+      grep -ao '/dev/pts/[0-9]*'  # (ctr's terminal echoes a NUL it sends first, as with runc)
+    echo "tty=${PIPESTATUS[0]}"
     c run -d --runc-binary "$3" localhost/uvm-runtime-e2e:latest two sleep 305 || exit 93
     c task exec --exec-id e1 two sh -c 'echo exec; exit 6'
     echo "exec=$?"
@@ -477,9 +486,9 @@ TEST_F(RuntimeE2eTest, ContainerdRunsAVmIsolatedContainerThroughItsRuncShim) {
       {"bash", "-c", script, "bash", root_, archive, std::string(UVM_BINARY) + "-runtime"}, "",
       300);
   EXPECT_EQ(r.exit_code, 5) << r.err;
-  // run's output and status; exec's; the sleep as ctr task ps lists it (crun ps in the VM); the
-  // task gone after kill and delete.
-  EXPECT_EQ(r.out, "in-vm\n1\nexec\nexec=6\nps=1\n0\n") << r.err;
+  // run's output and status; stdin to cat; a terminal that names itself, and its status; exec's;
+  // the sleep as ctr task ps lists it (crun ps in the VM); the task gone after kill and delete.
+  EXPECT_EQ(r.out, "in-vm\n1\ngot via-stdin\n/dev/pts/0\ntty=2\nexec\nexec=6\nps=1\n0\n") << r.err;
 }
 
 }  // namespace
