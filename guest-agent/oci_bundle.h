@@ -1,6 +1,8 @@
-// A bundle uvm-runtime sent (protocol OciBundle) made ready for crun inside the VM: its shares
-// mounted at kBundleShareDir/TAG (once per VM: a later exec finds them there), its config.json
-// written to a bundle directory of its own, and the `crun run` command line that starts it. crun
+// A bundle uvm-runtime or `uvm run` sent (protocol OciBundle) made ready for crun inside the VM:
+// its shares mounted at kBundleShareDir/TAG (once per VM: a later exec finds them there), its
+// config.json (with the agent's adjustments: a root it mounted, the user, a terminal crun makes
+// and hands over --console-socket) written to a bundle directory of its own, and the `crun run`
+// command line that starts it. crun
 // is the VM's OCI runtime, as runc is the one in Windows' Linux utility VMs: every part of the
 // config (mounts, capabilities, seccomp, rlimits, ...) holds exactly as under crun on a host.
 #pragma once

@@ -12,9 +12,9 @@
 //     namespace of its own with loopback only, and a warning says so;
 //   - linux.cgroupsPath is dropped (the VM is the container's cgroup);
 //   - hooks are taken out: they run on the host (hooks.h);
-//   - process.terminal becomes false: the agent gives crun's process a terminal of the VM as
-//     its stdio and controlling terminal, relayed to the one the engine gets on its console
-//     socket (`terminal` says so).
+//   - process.terminal becomes false here and `terminal` says it was asked for: the keeper asks
+//     the agent for a terminal (ExecRequest.tty), and the agent has crun make it in the VM
+//     (guest-agent/oci_bundle.h), relayed to the one the engine gets on its console socket.
 // Everything else travels unchanged and crun applies it in the VM. What cannot hold in a VM yet is
 // refused with one line naming it: joining another namespace by path, hooks that run in the
 // container's namespaces.
