@@ -15,7 +15,7 @@ using std::chrono::milliseconds;
 // Threads standing in for vCPUs: each loops "running" until stopped; a kick sets its flag, and
 // it passes the gate whenever it was kicked or a pause is asked for, as RunVcpu does.
 struct FakeVcpus {
-  explicit FakeVcpus(VcpuGate& gate, int n) : gate(gate), kicked(n) {
+  explicit FakeVcpus(VcpuGate& gate, int n) : gate(gate), kicked(n), steps_of(n) {
     for (int i = 0; i < n; ++i) {
       threads.emplace_back([this, i] {
         while (!stop.load()) {
@@ -24,6 +24,7 @@ struct FakeVcpus {
             continue;
           }
           ++steps;  // "in the guest"
+          ++steps_of[i];
           std::this_thread::yield();
         }
       });
@@ -45,6 +46,7 @@ struct FakeVcpus {
   std::vector<std::atomic<bool>> kicked;
   std::atomic<bool> stop = false;
   std::atomic<long> steps = 0;
+  std::vector<std::atomic<long>> steps_of;  // each vCPU's own
   std::atomic<int> parked_calls = 0;
   std::vector<std::thread> threads;
 };
@@ -62,11 +64,19 @@ TEST(VcpuGateTest, PauseHoldsEveryVcpuUntilResume) {
   // Paused twice is paused once.
   ASSERT_TRUE(gate.Pause(milliseconds(2000)));
   EXPECT_EQ(vcpus.parked_calls.load(), 1);
+  std::vector<long> before;
+  for (const auto& n : vcpus.steps_of) before.push_back(n.load());
   gate.Resume();
   EXPECT_FALSE(gate.paused());
-  while (vcpus.steps.load() < held + 100) std::this_thread::yield();
-  // A resumed vCPU had its kick cleared: it runs, not passes the gate forever.
-  for (const auto& k : vcpus.kicked) EXPECT_FALSE(k.load());
+  // Each resumed vCPU had its kick cleared: it runs again, rather than pass the gate forever.
+  for (size_t i = 0; i < before.size(); ++i) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (vcpus.steps_of[i].load() < before[i] + 100 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    EXPECT_GE(vcpus.steps_of[i].load(), before[i] + 100) << "vCPU " << i << " did not run again";
+  }
 }
 
 TEST(VcpuGateTest, APauseThatCannotParkEveryVcpuFailsAndLetsTheOthersRun) {
