@@ -90,15 +90,19 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
 
   // A bundle is crun's to start: the agent's process is `crun run`, in the agent's own root.
   // With a rootfs too (uvm run), the agent mounts that root and crun runs the config on it.
+  // The root, once: crun mounts the config's /dev and /sys itself; a spawn without crun gets the
+  // agent's own.
+  if (request.rootfs) {
+    auto root = ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id),
+                                     ctx.images.Find(*request.rootfs), !request.bundle);
+    if (!root) return fail("container root: " + root.error().message);
+    s->root_.emplace(std::move(*root));
+  }
   ExecRequest crun_request;
   std::optional<ConsoleReceiver> console;
   if (request.bundle) {
     BundleAdjust adjust;
     if (request.rootfs) {
-      auto root = ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id),
-                                       ctx.images.Find(*request.rootfs), false);
-      if (!root) return fail("container root: " + root.error().message);
-      s->root_.emplace(std::move(*root));
       auto user = ResolveUser(s->root_->root(), request.user);
       if (!user) return fail(user.error().message);
       // docker's 127 and 126, and the agent's own line, for a command crun could not start.
@@ -137,13 +141,7 @@ std::shared_ptr<ExecSession> ExecSession::Start(AgentContext& ctx,
   if (!plan) return fail(plan.error().message);
   if (auto id = ApplyIdentity(request, SystemIdentityOps()); !id) return fail(id.error().message);
   if (auto net = ConfigureNetwork(request.network); !net) return fail(net.error().message);
-  if (request.rootfs && !request.bundle) {
-    auto root = ContainerRoot::Mount(*request.rootfs, ctx.run_dir + "/exec-" + std::to_string(id),
-                                     ctx.images.Find(*request.rootfs));
-    if (!root) return fail("container root: " + root.error().message);
-    s->root_.emplace(std::move(*root));
-    plan->root = s->root_->root();
-  }
+  if (s->root_ && !request.bundle) plan->root = s->root_->root();
   auto credentials = ResolveUser(plan->root, spawned.user);
   if (!credentials) return fail(credentials.error().message);
   plan->credentials = *credentials;

@@ -113,6 +113,11 @@ Result<void> BindFiles(const std::vector<FileBind>& binds) {
   return {};
 }
 
+Result<void> RemoveState(const std::string& state_dir) {
+  UnbindFiles(state_dir + "/" + kFilesDir);
+  return RemoveTree(state_dir);
+}
+
 void UnbindFiles(const std::string& files_dir) {
   for (const char* kind : {"/rw", "/ro"}) {
     const std::string base = files_dir + kind;

@@ -60,6 +60,8 @@ inline constexpr char kFilesDir[] = "files";
 // them and why; and all of those under `files_dir` undone (lazily: the VM may still hold them).
 Result<void> BindFiles(const std::vector<FileBind>& binds);
 void UnbindFiles(const std::string& files_dir);
+// A container's state directory removed, its file binds undone first (delete, a failed create).
+Result<void> RemoveState(const std::string& state_dir);
 
 // Everything `fd` gives until end of file or `max` bytes, waiting at most `timeout`; with
 // `ReplyEnd::kLine`, also up to the first newline (included): a request line from a client that

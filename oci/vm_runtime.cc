@@ -116,12 +116,6 @@ int WaitForChild(pid_t pid) {
 
 // ---- the commands ----
 
-// A create cut short: its state directory, with the file binds in it undone first.
-void RemoveState(const std::string& dir) {
-  UnbindFiles(dir + "/" + kFilesDir);
-  (void)RemoveTree(dir);
-}
-
 int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id,
            pid_t* keeper_out) {
   if (!cl.Value("preserve-fds").empty() && cl.Value("preserve-fds") != "0") {
@@ -152,7 +146,7 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
   }
   // The files the VM may reach, each alone (vm_bundle.h), before the VM shares their directory.
   if (auto bound = BindFiles(planned->file_binds); !bound) {
-    (void)RemoveTree(dir);
+    (void)RemoveState(dir);
     return Fail(args, bound.error().message);
   }
   // The keeper answers once its VM is there: a clone takes well under a second, a template made
@@ -165,7 +159,7 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
       std::chrono::minutes(10), "the container's VM process ended without a word");
   terminal->Reset();
   if (!keeper_pid) {
-    RemoveState(dir);
+    (void)RemoveState(dir);
     return Fail(args, keeper_pid.error().message);
   }
   const pid_t keeper = *keeper_pid;
@@ -191,7 +185,7 @@ int Create(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
     if (!kept) {
       ::kill(keeper, SIGKILL);
       WaitForChild(keeper);
-      RemoveState(dir);
+      (void)RemoveState(dir);
       return Fail(args, kept.error().message);
     }
   }
@@ -317,8 +311,7 @@ int Delete(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
     // A state directory without a readable record is what a create cut short leaves.
     struct stat st;
     if (cl.Has("force") && ::stat(dir.c_str(), &st) == 0) {
-      UnbindFiles(dir + "/" + kFilesDir);
-      return RemoveTree(dir) ? 0 : kFailure;
+      return RemoveState(dir) ? 0 : kFailure;
     }
     return Fail(args, c.error().message);
   }
@@ -334,8 +327,7 @@ int Delete(const RuntimeArgs& args, const CommandLine& cl, const std::string& id
   }
   // runc's poststop: the container is gone either way; a failure is the command's.
   const Hooks hooks = LoadHooks(args, id);
-  UnbindFiles(dir + "/" + kFilesDir);
-  if (auto r = RemoveTree(dir); !r) return Fail(args, r.error().message);
+  if (auto r = RemoveState(dir); !r) return Fail(args, r.error().message);
   auto ran = RunHooks(hooks.poststop, "poststop", StateJson(c->record, VmStatus::kStopped));
   if (!ran) return Fail(args, ran.error().message);
   return 0;
